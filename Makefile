@@ -1,0 +1,36 @@
+# Two entry points: `make demo` and `make test`. Both work on a fresh machine that has only
+# Python >= 3.11 and make: the virtualenv is created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/walletlink demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check walletlink tests examples benchmarks
+	$(BIN)/ruff format --check walletlink tests examples benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy walletlink
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pytest -m slow benchmarks -s -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,228 @@
+"""The adapter interface: adapters translate, the client does the I/O.
+
+An adapter never opens a socket. Each operation is a *flow*: a generator that yields the
+:class:`PreparedRequest` it needs sent, receives the :class:`RawResponse`, and finally
+returns the parsed result. The client drives the flow: it signs each request, sends it
+through its session with retries, journals it and logs it with secrets redacted. Multi-step
+protocols (consent → authorise → payment) and pagination are just longer flows::
+
+    def get_transfer(self, ref):
+        response = yield PreparedRequest("GET", f"/transfers/{ref.bank_transfer_id}")
+        return self._parse_transfer(response)
+
+Capabilities are data: an adapter lists them in ``capabilities`` and the client refuses any
+call outside the list before sending anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from datetime import date, datetime
+from typing import Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+import attrs
+
+from walletlink.accounts import AccountId
+from walletlink.config import BankConfig
+from walletlink.errors import ProtocolError
+from walletlink.models import (
+    Balance,
+    Capability,
+    Event,
+    Transaction,
+    Transfer,
+    TransferRequest,
+)
+
+__all__ = [
+    "AccountInformation",
+    "Adapter",
+    "Cancellation",
+    "Flow",
+    "Notifications",
+    "Page",
+    "Payments",
+    "PreparedRequest",
+    "RawResponse",
+    "RequestSigner",
+    "ResponseVerifier",
+    "Statements",
+    "TransferRef",
+]
+
+T = TypeVar("T")
+
+
+def _headers(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class PreparedRequest:
+    """One HTTP request an adapter wants sent.
+
+    ``path`` is relative to ``BankConfig.base_url`` (or absolute, for a ``next`` link).
+    ``body`` is the exact bytes to send: the client never re-serialises it, so a retry sends
+    identical bytes and a signature over them stays valid. ``idempotent`` tells the retry
+    policy whether re-sending after the bank may have seen it is safe (GET, or a write that
+    carries an idempotency key the bank honours).
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
+    body: bytes | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    idempotent: bool = False
+    operation: str = ""
+
+    @classmethod
+    def json(
+        cls,
+        method: str,
+        path: str,
+        payload: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> PreparedRequest:
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        merged = {"Content-Type": "application/json", **(headers or {})}
+        return cls(method=method, path=path, headers=merged, body=body, **options)
+
+    def with_headers(self, extra: Mapping[str, str]) -> PreparedRequest:
+        return attrs.evolve(self, headers={**self.headers, **extra})
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse:
+    """What came back: status, headers (case-insensitive lookup via ``header``) and bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str = ""
+    request: PreparedRequest | None = None
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return default
+
+    def json(self) -> Any:
+        """The body as JSON; a malformed body is a :class:`ProtocolError`, not a crash."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProtocolError(
+                f"malformed JSON from the bank ({type(exc).__name__})", http_status=self.status
+            ) from None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+Flow: TypeAlias = Generator[PreparedRequest, RawResponse, T]
+
+
+@attrs.frozen(kw_only=True)
+class TransferRef:
+    """How to find a transfer at the bank: by its bank id, or by our own references."""
+
+    transfer_id: str
+    bank_transfer_id: str | None = None
+    idempotency_key: str | None = None
+    end_to_end_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Page(Generic[T]):
+    """One page of results and the cursor (or URL) of the next, ``None`` on the last page."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None = None
+
+
+class RequestSigner(Protocol):
+    """Adds signature headers to a request just before it is sent (once per attempt)."""
+
+    def __call__(self, request: PreparedRequest, url: str, now: datetime) -> PreparedRequest: ...
+
+
+class ResponseVerifier(Protocol):
+    """Raises a :class:`SignatureError` subclass if a reply's signature does not verify."""
+
+    def __call__(self, response: RawResponse, now: datetime) -> None: ...
+
+
+@runtime_checkable
+class Payments(Protocol):
+    def create_transfer(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]: ...
+
+    def get_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]: ...
+
+    def find_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer | None]:
+        """Look a transfer up by idempotency key or end-to-end id after an unknown outcome."""
+        ...
+
+
+@runtime_checkable
+class Cancellation(Protocol):
+    def cancel_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]: ...
+
+
+@runtime_checkable
+class AccountInformation(Protocol):
+    def balances(self, account: AccountId) -> Flow[list[Balance]]: ...
+
+    def transactions_page(
+        self, account: AccountId, date_from: date, date_to: date, cursor: str | None
+    ) -> Flow[Page[Transaction]]: ...
+
+
+@runtime_checkable
+class Notifications(Protocol):
+    def parse_notification(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Event:
+        """Verify the notification's signature over the raw bytes, then parse it."""
+        ...
+
+    def notification_ack(self, event: Event) -> tuple[int, Mapping[str, str], bytes]: ...
+
+
+@runtime_checkable
+class Statements(Protocol):
+    def statement(self, account: AccountId, day: date) -> Flow[bytes]: ...
+
+
+class Adapter:
+    """Base class of every adapter. Subclasses set ``protocol`` and ``capabilities``.
+
+    The constructor receives the validated :class:`BankConfig`; an adapter reads its
+    credentials and options from it and raises :class:`ConfigurationError` for what is
+    missing, so a misconfigured bank fails when the client starts, not on the first payment.
+    """
+
+    protocol: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, config: BankConfig) -> None:
+        self.config = config
+
+    def signer(self) -> RequestSigner | None:
+        """The hook that signs outgoing requests, or ``None`` when the protocol has none."""
+        return None
+
+    def response_verifier(self) -> ResponseVerifier | None:
+        """The hook that verifies signed replies, or ``None`` when replies are not signed."""
+        return None
+
+    def error_for(self, response: RawResponse) -> Exception | None:
+        """Map a non-2xx reply onto the error tree; ``None`` lets the client use defaults."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} bank={self.config.bank_id!r}>"

@@ -1,0 +1,98 @@
+"""Per-bank configuration, validated when it is built.
+
+Secrets live in :class:`Credentials`, whose ``repr`` names the keys it holds and never their
+values, so a config can be logged or shown in a traceback without leaking anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from walletlink.errors import ConfigurationError
+
+__all__ = ["BankConfig", "Credentials"]
+
+
+@attrs.frozen(repr=False, eq=False)
+class Credentials(Mapping[str, Any]):
+    """A read-only mapping of secrets (API keys, private keys, webhook secrets).
+
+    Values are whatever the adapter needs: strings, bytes, or loaded key objects.
+    """
+
+    _values: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def require(self, key: str, bank_id: str) -> Any:
+        """The value of ``key``, or a :class:`ConfigurationError` that names the key."""
+        try:
+            return self._values[key]
+        except KeyError:
+            raise ConfigurationError(f"credentials need {key!r}", bank_id=bank_id) from None
+
+    def __repr__(self) -> str:
+        return f"Credentials(<redacted: {', '.join(sorted(self._values))}>)"
+
+    __str__ = __repr__
+
+
+def _credentials(value: Mapping[str, Any] | Credentials) -> Credentials:
+    return value if isinstance(value, Credentials) else Credentials(value)
+
+
+def _check_bank_id(instance: BankConfig, attribute: object, value: str) -> None:
+    if not value or not all(ch.isalnum() or ch in "-_." for ch in value):
+        raise ConfigurationError("bank_id must be non-empty and use only [A-Za-z0-9._-]")
+
+
+def _check_base_url(instance: BankConfig, attribute: object, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigurationError(f"base_url must be an absolute http(s) URL, got {value!r}")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        # Plain HTTP would send credentials in clear; loopback is for mock banks only.
+        raise ConfigurationError("base_url must use https (http is allowed on loopback only)")
+    if parts.username or parts.password:
+        raise ConfigurationError("base_url must not carry credentials")
+
+
+def _strip_slash(url: str) -> str:
+    return str(url).rstrip("/")
+
+
+def _check_timeout(instance: BankConfig, attribute: object, value: float) -> None:
+    if isinstance(value, bool) or not 0 < value <= 300:
+        raise ConfigurationError("timeout must be between 0 and 300 seconds")
+
+
+@attrs.frozen(kw_only=True)
+class BankConfig:
+    """How to reach one bank.
+
+    ``client_cert`` is a PEM path (or ``(cert, key)`` paths) for mTLS; ``ca_bundle`` pins the
+    bank's CA. TLS verification itself has no switch: it is always on.
+    """
+
+    bank_id: str = attrs.field(validator=_check_bank_id)
+    protocol: str
+    base_url: str = attrs.field(converter=_strip_slash, validator=_check_base_url)
+    credentials: Credentials = attrs.field(factory=Credentials, converter=_credentials)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    client_cert: str | tuple[str, str] | None = None
+    ca_bundle: str | None = None
+    timeout: float = attrs.field(default=30.0, validator=_check_timeout)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)

@@ -1,0 +1,421 @@
+"""The domain model: frozen attrs values shared by every adapter, the journal and reconciliation.
+
+Declines are values: a rejected transfer is a :class:`Transfer` with status ``REJECTED`` and a
+:class:`Reason` that carries both a standard :class:`ReasonCode` and the bank's raw code.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any, Final
+
+import attrs
+
+from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
+from walletlink.errors import (
+    CurrencyMismatchError,
+    InvalidAmountError,
+    InvalidTransitionError,
+    ValidationError,
+)
+from walletlink.money import Money
+
+__all__ = [
+    "Balance",
+    "BalanceType",
+    "BookingStatus",
+    "Capability",
+    "Direction",
+    "Event",
+    "NextAction",
+    "Party",
+    "Reason",
+    "ReasonCode",
+    "Transaction",
+    "TransactionDetail",
+    "Transfer",
+    "TransferRequest",
+    "TransferStatus",
+    "account_to_dict",
+    "new_end_to_end_id",
+]
+
+
+class Capability(enum.StrEnum):
+    """What an adapter can do. The client checks these before any I/O."""
+
+    PAYMENTS = "payments"
+    CANCEL = "cancel"
+    ACCOUNT_INFORMATION = "account_information"
+    NOTIFICATIONS = "notifications"
+    STATEMENTS = "statements"
+
+
+class TransferStatus(enum.StrEnum):
+    """The lifecycle of a transfer. ``can_become`` says which moves are allowed.
+
+    Unmapped bank statuses become ``UNKNOWN`` or ``PENDING``, never ``REJECTED``: a transfer
+    we cannot read must be looked up, not written off.
+    """
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    SETTLED = "settled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        """No further change is expected (RETURNED is reachable only from SETTLED)."""
+        return self in _FINAL
+
+    def can_become(self, new: TransferStatus) -> bool:
+        """Whether a transfer in this status may move to ``new`` (staying put is allowed)."""
+        return new is self or new in _TRANSITIONS[self]
+
+
+_FINAL: Final = frozenset(
+    {TransferStatus.REJECTED, TransferStatus.CANCELLED, TransferStatus.RETURNED}
+)
+_S = TransferStatus
+_TRANSITIONS: Final[dict[TransferStatus, frozenset[TransferStatus]]] = {
+    _S.PENDING: frozenset(
+        {_S.REQUIRES_ACTION, _S.PROCESSING, _S.SETTLED, _S.REJECTED, _S.CANCELLED, _S.UNKNOWN}
+    ),
+    _S.REQUIRES_ACTION: frozenset(
+        {_S.PENDING, _S.PROCESSING, _S.SETTLED, _S.REJECTED, _S.CANCELLED, _S.UNKNOWN}
+    ),
+    _S.PROCESSING: frozenset({_S.SETTLED, _S.REJECTED, _S.CANCELLED, _S.RETURNED, _S.UNKNOWN}),
+    _S.SETTLED: frozenset({_S.RETURNED}),
+    _S.REJECTED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.RETURNED: frozenset(),
+    # UNKNOWN is "we lost track": the bank's answer, whatever it is, is the truth.
+    _S.UNKNOWN: frozenset(
+        {
+            _S.PENDING,
+            _S.REQUIRES_ACTION,
+            _S.PROCESSING,
+            _S.SETTLED,
+            _S.REJECTED,
+            _S.CANCELLED,
+            _S.RETURNED,
+        }
+    ),
+}
+
+
+class ReasonCode(enum.StrEnum):
+    """Standard reasons for a rejection or return; ``Reason.raw_code`` keeps the bank's."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    ACCOUNT_UNKNOWN = "account_unknown"
+    ACCOUNT_CLOSED = "account_closed"
+    ACCOUNT_BLOCKED = "account_blocked"
+    INVALID_ACCOUNT = "invalid_account"
+    INVALID_AMOUNT = "invalid_amount"
+    INVALID_CREDITOR = "invalid_creditor"
+    DUPLICATE = "duplicate"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    AUTHORISATION_FAILED = "authorisation_failed"
+    CANCELLED_BY_USER = "cancelled_by_user"
+    REGULATORY = "regulatory"
+    TECHNICAL = "technical"
+    OTHER = "other"
+
+
+@attrs.frozen
+class Reason:
+    """Why a transfer was rejected, returned or cancelled."""
+
+    code: ReasonCode = attrs.field(converter=ReasonCode)
+    raw_code: str | None = None
+    message: str = ""
+
+
+def _as_dict(value: Mapping[str, str]) -> dict[str, str]:
+    # A private copy, so a caller mutating their dict cannot change a frozen model.
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@attrs.frozen
+class NextAction:
+    """What a person must do before the bank proceeds, e.g. authorise at a redirect URL.
+
+    It round-trips through ``to_dict``/``from_dict`` so a wallet can store it and resume later.
+    """
+
+    kind: str
+    url: str | None = None
+    data: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "url": self.url, "data": dict(self.data)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> NextAction:
+        return cls(kind=str(raw["kind"]), url=raw.get("url"), data=dict(raw.get("data") or {}))
+
+
+def new_end_to_end_id() -> str:
+    """A 32-character end-to-end id: fits ISO 20022's Max35Text and every bank we know."""
+    return uuid.uuid4().hex
+
+
+def _new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+def account_to_dict(account: AccountId) -> dict[str, str]:
+    """The canonical, full (unmasked) dict form of an account, for hashing and the journal."""
+    if isinstance(account, Iban):
+        return {"scheme": "iban", "value": account.value}
+    if isinstance(account, SortCodeAccount):
+        return {"scheme": "sort_code", "value": account.value}
+    return {"scheme": account.scheme, "value": account.value}
+
+
+def account_from_dict(raw: Mapping[str, str]) -> AccountId:
+    scheme = raw["scheme"]
+    if scheme == "iban":
+        return Iban(raw["value"])
+    if scheme == "sort_code":
+        return SortCodeAccount(raw["value"][:6], raw["value"][6:])
+    return LocalAccount(raw["value"], scheme=scheme)
+
+
+@attrs.frozen
+class Party:
+    """A creditor or debtor: a name, an account and optionally the bank (agent) holding it."""
+
+    name: str
+    account: AccountId
+    agent: Bic | None = None
+    country: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name.strip() or len(self.name) > 140:
+            raise ValidationError("a party name has 1 to 140 characters")
+
+
+def _check_text(limit: int, what: str) -> Callable[[object, object, str | None], None]:
+    def check(instance: object, attribute: object, value: str | None) -> None:
+        if value is not None and len(value) > limit:
+            raise ValidationError(f"{what} has at most {limit} characters")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class TransferRequest:
+    """A transfer the wallet asks a bank to make.
+
+    ``idempotency_key`` is generated when absent; keep the request (or its key) so that a
+    retry after a crash sends the same logical transfer. ``fingerprint()`` hashes everything
+    except the key, which is how a reused key with a different request is caught.
+    """
+
+    amount: Money
+    debtor_account: AccountId
+    creditor: Party
+    remittance: str = attrs.field(default="", validator=_check_text(140, "remittance text"))
+    end_to_end_id: str = attrs.field(
+        factory=new_end_to_end_id, validator=_check_text(35, "an end-to-end id")
+    )
+    idempotency_key: str = attrs.field(
+        factory=_new_idempotency_key, validator=_check_text(255, "an idempotency key")
+    )
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.amount.is_positive():
+            raise InvalidAmountError("a transfer amount must be positive")
+        if not self.end_to_end_id or not self.idempotency_key:
+            raise ValidationError("end-to-end id and idempotency key must not be empty")
+
+    def canonical(self) -> dict[str, Any]:
+        """Everything that makes this transfer this transfer, as plain JSON-able data."""
+        creditor: dict[str, Any] = {
+            "name": self.creditor.name,
+            "account": account_to_dict(self.creditor.account),
+        }
+        if self.creditor.agent is not None:
+            creditor["agent"] = self.creditor.agent.value
+        if self.creditor.country is not None:
+            creditor["country"] = self.creditor.country
+        return {
+            "amount": self.amount.to_decimal_string(),
+            "currency": self.amount.currency,
+            "debtor_account": account_to_dict(self.debtor_account),
+            "creditor": creditor,
+            "remittance": self.remittance,
+            "end_to_end_id": self.end_to_end_id,
+            "metadata": dict(sorted(self.metadata.items())),
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the canonical JSON (sorted keys, no spaces): stable across runs."""
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @classmethod
+    def from_canonical(cls, raw: Mapping[str, Any], idempotency_key: str) -> TransferRequest:
+        creditor = raw["creditor"]
+        return cls(
+            amount=Money(raw["amount"], raw["currency"]),
+            debtor_account=account_from_dict(raw["debtor_account"]),
+            creditor=Party(
+                name=creditor["name"],
+                account=account_from_dict(creditor["account"]),
+                agent=Bic(creditor["agent"]) if creditor.get("agent") else None,
+                country=creditor.get("country"),
+            ),
+            remittance=raw["remittance"],
+            end_to_end_id=raw["end_to_end_id"],
+            idempotency_key=idempotency_key,
+            metadata=raw.get("metadata") or {},
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Transfer:
+    """What a bank says about a transfer."""
+
+    id: str
+    bank_id: str
+    bank_transfer_id: str | None
+    end_to_end_id: str
+    idempotency_key: str
+    amount: Money
+    status: TransferStatus
+    reason: Reason | None = None
+    next_action: NextAction | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def moved_to(
+        self,
+        status: TransferStatus,
+        *,
+        reason: Reason | None = None,
+        at: datetime | None = None,
+    ) -> Transfer:
+        """A copy in ``status``; raises ``InvalidTransitionError`` for a backward move."""
+        if not self.status.can_become(status):
+            raise InvalidTransitionError(
+                f"transfer {self.id} cannot move from {self.status} to {status}"
+            )
+        return attrs.evolve(self, status=status, reason=reason or self.reason, updated_at=at)
+
+
+class Direction(enum.StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+class BookingStatus(enum.StrEnum):
+    BOOKED = "booked"
+    PENDING = "pending"
+    INFO = "info"
+
+
+class BalanceType(enum.StrEnum):
+    """ISO 20022 balance types (camt.053 ``Bal/Tp/CdOrPrtry/Cd``) and their open-banking kin."""
+
+    OPENING_BOOKED = "OPBD"
+    CLOSING_BOOKED = "CLBD"
+    INTERIM_BOOKED = "ITBD"
+    INTERIM_AVAILABLE = "ITAV"
+    CLOSING_AVAILABLE = "CLAV"
+    FORWARD_AVAILABLE = "FWAV"
+    PREVIOUSLY_CLOSED_BOOKED = "PRCD"
+    EXPECTED = "XPCD"
+
+
+@attrs.frozen(kw_only=True)
+class Balance:
+    """A balance of an account at a moment. ``amount`` is signed (negative when overdrawn)."""
+
+    account: AccountId | None
+    amount: Money
+    type: BalanceType
+    as_of: datetime | date | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TransactionDetail:
+    """One member of a batch entry (camt ``TxDtls``), with its own amount and references."""
+
+    amount: Money | None = None
+    end_to_end_id: str | None = None
+    instruction_id: str | None = None
+    payment_information_id: str | None = None
+    counterparty_name: str | None = None
+    counterparty_account: str | None = None
+    remittance: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Transaction:
+    """One statement or account-history entry. ``amount`` is positive; ``direction`` signs it.
+
+    ``reversal`` marks a storno (camt ``RvslInd``, MT940 ``RC``/``RD``); the direction is
+    already the effective one, so ``signed_amount`` is what moved the balance.
+    """
+
+    amount: Money
+    direction: Direction
+    status: BookingStatus = BookingStatus.BOOKED
+    transaction_id: str | None = None
+    account: AccountId | None = None
+    booking_date: date | None = None
+    value_date: date | None = None
+    end_to_end_id: str | None = None
+    instruction_id: str | None = None
+    bank_reference: str | None = None
+    customer_reference: str | None = None
+    counterparty_name: str | None = None
+    counterparty_account: str | None = None
+    remittance: str | None = None
+    reversal: bool = False
+    batch_id: str | None = None
+    details: tuple[TransactionDetail, ...] = ()
+    charges: Money | None = None
+    original_amount: Money | None = None
+    type_code: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.amount.is_negative():
+            raise InvalidAmountError("a transaction amount is positive; direction gives its sign")
+        if self.charges is not None and self.charges.currency != self.amount.currency:
+            raise CurrencyMismatchError("charges must be in the entry's currency")
+
+    @property
+    def signed_amount(self) -> Money:
+        return self.amount if self.direction is Direction.CREDIT else -self.amount
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A bank notification whose signature has been verified.
+
+    ``id`` is the bank's event id, used to drop duplicates; ``transfer`` is filled when the
+    event is about one of our transfers.
+    """
+
+    id: str
+    bank_id: str
+    type: str
+    occurred_at: datetime | None = None
+    transfer_id: str | None = None
+    status: TransferStatus | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    duplicate: bool = False
