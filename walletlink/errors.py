@@ -29,6 +29,7 @@ below is for everything that stops a call from producing an answer at all::
     ├── TransportError                  the request did not complete at the HTTP level
     │   ├── ConnectError                never reached the bank: always safe to retry
     │   └── TransportTimeoutError       sent, but no reply in time
+    │       └── ConnectionLostError     sent, then the connection dropped before the reply
     ├── RateLimitedError                429, carries ``retry_after`` seconds
     ├── CircuitOpenError                the bank's breaker is open; nothing was sent
     ├── BankRejectedError               the bank refused the request itself (4xx with a code)
@@ -60,6 +61,7 @@ __all__ = [
     "ClaimError",
     "ConfigurationError",
     "ConnectError",
+    "ConnectionLostError",
     "CurrencyError",
     "CurrencyMismatchError",
     "DigestMismatchError",
@@ -219,6 +221,10 @@ class ConnectError(TransportError):
 
 class TransportTimeoutError(TransportError):
     """The request was sent but no reply came in time."""
+
+
+class ConnectionLostError(TransportTimeoutError):
+    """The request was sent, then the connection dropped before a reply: handled as a timeout."""
 
 
 class RateLimitedError(WalletLinkError):
