@@ -15,6 +15,7 @@ below is for everything that stops a call from producing an answer at all::
     ├── UnsupportedOperationError       the adapter lacks the capability; nothing was sent
     ├── IdempotencyMismatchError        same idempotency key, different request; nothing sent
     ├── InvalidTransitionError          a transfer status may not move that way
+    ├── JournalIntegrityError           the journal's hash chain or rows do not verify
     ├── AuthenticationError             credentials refused, token expired, consent invalid
     ├── SignatureError                  a signature, digest or certificate did not verify
     │   ├── SignatureMissingError       a required signature, header or component is absent
@@ -70,6 +71,7 @@ __all__ = [
     "InvalidAccountError",
     "InvalidAmountError",
     "InvalidTransitionError",
+    "JournalIntegrityError",
     "KeyNotFoundError",
     "ParseError",
     "ProtocolError",
@@ -165,6 +167,10 @@ class IdempotencyMismatchError(WalletLinkError):
 
 class InvalidTransitionError(WalletLinkError):
     """A transfer status may not move from one state to the other."""
+
+
+class JournalIntegrityError(WalletLinkError):
+    """The journal's hash chain does not verify, or a row disagrees with the chain."""
 
 
 class AuthenticationError(WalletLinkError):
