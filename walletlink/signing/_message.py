@@ -1,0 +1,116 @@
+"""One HTTP message, as the signature schemes see it.
+
+:class:`HttpMessage` is a request (method + absolute URL) or a response (status, plus the
+request that triggered it for RFC 9421's ``req`` parameter), with its header field lines and
+body bytes. It is built from the client's ``PreparedRequest`` + URL, from a ``RawResponse``,
+or from whatever a server (a mock bank) received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+import attrs
+
+from walletlink.adapters.base import PreparedRequest, RawResponse
+from walletlink.errors import ValidationError
+
+__all__ = ["HttpMessage", "full_url", "replace_headers"]
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def _header_lines(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Headers:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple((str(name), str(val)) for name, val in items)
+
+
+def full_url(request: PreparedRequest, url: str) -> str:
+    """``url`` with the request's ``params`` appended when it carries no query of its own."""
+    if request.params and "?" not in url:
+        return f"{url}?{urlencode(request.params)}"
+    return url
+
+
+def replace_headers(headers: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with ``extra`` set, dropping any old spelling of the same names."""
+    lowered = {name.lower() for name in extra}
+    kept = {name: value for name, value in headers.items() if name.lower() not in lowered}
+    return {**kept, **extra}
+
+
+@attrs.frozen(kw_only=True)
+class HttpMessage:
+    """A request (``method`` + absolute ``url``) or a response (``status``)."""
+
+    method: str | None = None
+    url: str | None = None
+    headers: Headers = attrs.field(default=(), converter=_header_lines)
+    body: bytes | None = None
+    status: int | None = None
+    request: HttpMessage | None = None
+
+    @classmethod
+    def from_request(cls, request: PreparedRequest, url: str) -> HttpMessage:
+        """The client's request as it will go out to the absolute ``url``."""
+        return cls(
+            method=request.method,
+            url=full_url(request, url),
+            headers=request.headers,
+            body=request.body,
+        )
+
+    @classmethod
+    def from_response(
+        cls, response: RawResponse, *, request: HttpMessage | None = None
+    ) -> HttpMessage:
+        """A reply; the triggering request comes from ``request`` or ``response.request``."""
+        if request is None and response.request is not None and response.url:
+            request = cls.from_request(response.request, response.url)
+        return cls(
+            status=response.status,
+            headers=response.headers,
+            body=response.body,
+            url=response.url or None,
+            request=request,
+        )
+
+    @property
+    def is_response(self) -> bool:
+        return self.status is not None
+
+    @cached_property
+    def _index(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            index.setdefault(name.lower(), []).append(value)
+        return index
+
+    def header_lines(self, name: str) -> list[str] | None:
+        """Every line of field ``name`` (case-insensitive), or ``None`` when absent."""
+        return self._index.get(name.lower())
+
+    def header(self, name: str) -> str | None:
+        """Field ``name`` with its lines joined by ``", "`` as HTTP combines them."""
+        lines = self.header_lines(name)
+        return None if lines is None else ", ".join(line.strip() for line in lines)
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() in self._index
+
+    def with_headers(self, extra: Mapping[str, str]) -> HttpMessage:
+        """This message with ``extra`` fields set, replacing lines of the same names."""
+        lowered = {name.lower() for name in extra}
+        kept = tuple((n, v) for n, v in self.headers if n.lower() not in lowered)
+        return attrs.evolve(self, headers=kept + tuple(extra.items()))
+
+    @cached_property
+    def split_url(self) -> SplitResult:
+        if not self.url:
+            raise ValidationError("this message has no URL")
+        parts = urlsplit(self.url)
+        if not parts.scheme or not parts.netloc:
+            raise ValidationError("a request URL must be absolute (scheme://host/path)")
+        return parts
