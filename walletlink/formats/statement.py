@@ -1,0 +1,230 @@
+"""The statement model shared by every statement format (camt.053, camt.054, MT940).
+
+A parser yields a flat stream of items, so a 1 GB statement never has to fit in memory::
+
+    StatementHeader, Balance, Balance, Transaction, Transaction, …, StatementEnd
+
+(a file may hold several statements: the sequence repeats). :func:`collect_statements` folds
+the stream into :class:`Statement` values for files that fit in memory; streaming callers
+consume the items directly and still get a balance check from :meth:`StatementEnd.check_balance`,
+which the parsers fill with running totals.
+
+Sign convention: ``Transaction.direction`` is always the *effective* movement of the booked
+balance; ``reversal`` only marks a storno. See ``docs/formats.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TypeAlias
+
+import attrs
+
+from walletlink.accounts import AccountId
+from walletlink.errors import ParseError, StatementBalanceError
+from walletlink.models import Balance, BalanceType, BookingStatus, Direction, Transaction
+from walletlink.money import Money
+
+__all__ = [
+    "Statement",
+    "StatementEnd",
+    "StatementHeader",
+    "StatementItem",
+    "collect_statements",
+]
+
+_OPENING_TYPES = (BalanceType.OPENING_BOOKED, BalanceType.PREVIOUSLY_CLOSED_BOOKED)
+
+
+@attrs.frozen(kw_only=True)
+class StatementHeader:
+    """What a statement says about itself before its balances and entries.
+
+    ``format`` is ``"camt.053"``, ``"camt.054"`` or ``"mt940"``; ``currency`` is ``None`` only
+    when the header does not name it (camt without ``Acct/Ccy``: the balances will).
+    """
+
+    format: str
+    statement_id: str
+    account: AccountId | None = None
+    currency: str | None = None
+    message_id: str | None = None
+    created_at: datetime | None = None
+    sequence_number: str | None = None
+    from_date: date | datetime | None = None
+    to_date: date | datetime | None = None
+    related_reference: str | None = None
+
+
+def _balance_error(statement_id: str, opening: Money, net: Money, closing: Money) -> None:
+    expected = opening + net
+    if expected != closing:
+        delta = closing - expected
+        raise StatementBalanceError(
+            f"statement {statement_id!r}: opening {opening} + entries {net} = {expected}, "
+            f"but closing is {closing} (difference {delta})"
+        )
+
+
+def _opening(balances: Iterable[Balance]) -> Balance | None:
+    for wanted in _OPENING_TYPES:
+        for balance in balances:
+            if balance.type is wanted:
+                return balance
+    return None
+
+
+def _closing(balances: Iterable[Balance]) -> Balance | None:
+    found = None
+    for balance in balances:
+        if balance.type is BalanceType.CLOSING_BOOKED:
+            found = balance
+    return found
+
+
+@attrs.frozen(kw_only=True)
+class StatementEnd:
+    """The end of one statement in a stream, with the running totals of its entries.
+
+    ``booked_net`` is the signed sum of the booked entries (pending and info entries do not
+    move the booked balance); ``None`` when the statement had no entries and no currency.
+    """
+
+    header: StatementHeader
+    balances: tuple[Balance, ...]
+    entry_count: int
+    booked_net: Money | None
+
+    @property
+    def opening_balance(self) -> Balance | None:
+        return _opening(self.balances)
+
+    @property
+    def closing_balance(self) -> Balance | None:
+        return _closing(self.balances)
+
+    def check_balance(self) -> None:
+        """Raise :class:`StatementBalanceError` unless opening + booked entries = closing."""
+        opening, closing = self.opening_balance, self.closing_balance
+        if opening is None or closing is None:
+            raise StatementBalanceError(
+                f"statement {self.header.statement_id!r} has no opening and closing booked "
+                "balance to check"
+            )
+        net = (
+            self.booked_net if self.booked_net is not None else Money.zero(opening.amount.currency)
+        )
+        _balance_error(self.header.statement_id, opening.amount, net, closing.amount)
+
+
+@attrs.frozen(kw_only=True)
+class Statement:
+    """One account statement (or camt.054 notification), fully in memory.
+
+    ``balances`` holds every balance the file gave (OPBD, CLBD, ITBD, PRCD, CLAV…), in
+    file order; ``opening_balance`` and ``closing_balance`` pick the booked ones.
+    """
+
+    header: StatementHeader
+    balances: tuple[Balance, ...] = ()
+    entries: tuple[Transaction, ...] = ()
+
+    @property
+    def statement_id(self) -> str:
+        return self.header.statement_id
+
+    @property
+    def account(self) -> AccountId | None:
+        return self.header.account
+
+    @property
+    def currency(self) -> str | None:
+        """The header's currency, else the first balance's, else the first entry's."""
+        if self.header.currency is not None:
+            return self.header.currency
+        for money in (*(b.amount for b in self.balances), *(e.amount for e in self.entries)):
+            return money.currency
+        return None
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self.header.created_at
+
+    @property
+    def sequence_number(self) -> str | None:
+        return self.header.sequence_number
+
+    @property
+    def opening_balance(self) -> Balance | None:
+        return _opening(self.balances)
+
+    @property
+    def closing_balance(self) -> Balance | None:
+        return _closing(self.balances)
+
+    def booked_net(self) -> Money | None:
+        """The signed sum of booked entries, in the statement's currency."""
+        currency = self.currency
+        if currency is None:
+            return None
+        total = Money.zero(currency)
+        for entry in self.entries:
+            if entry.status is BookingStatus.BOOKED:
+                total += entry.signed_amount
+        return total
+
+    def check_balance(self) -> None:
+        """Raise :class:`StatementBalanceError` unless opening + booked entries = closing.
+
+        The message reports the difference, so a missing or doubled entry shows its size.
+        """
+        StatementEnd(
+            header=self.header,
+            balances=self.balances,
+            entry_count=len(self.entries),
+            booked_net=self.booked_net(),
+        ).check_balance()
+
+
+#: What a streaming parser yields.
+StatementItem: TypeAlias = StatementHeader | Balance | Transaction | StatementEnd
+
+
+class RunningTotal:
+    """Counts entries and sums the booked ones as they stream past (for ``StatementEnd``)."""
+
+    __slots__ = ("count", "currency", "net")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.net = Decimal(0)
+        self.currency: str | None = None
+
+    def add(self, entry: Transaction) -> None:
+        self.count += 1
+        if self.currency is None:
+            self.currency = entry.amount.currency
+        if entry.status is BookingStatus.BOOKED:
+            amount = entry.amount.amount
+            self.net += amount if entry.direction is Direction.CREDIT else -amount
+
+    def money(self, fallback_currency: str | None) -> Money | None:
+        currency = self.currency or fallback_currency
+        return None if currency is None else Money(self.net, currency)
+
+
+def collect_statements(items: Iterable[StatementItem]) -> Iterator[Statement]:
+    """Fold a stream of items into one :class:`Statement` per ``StatementEnd``."""
+    entries: list[Transaction] = []
+    for item in items:
+        if isinstance(item, Transaction):
+            entries.append(item)
+        elif isinstance(item, StatementEnd):
+            yield Statement(header=item.header, balances=item.balances, entries=tuple(entries))
+            entries = []
+        elif isinstance(item, StatementHeader):
+            entries = []
+    if entries:
+        raise ParseError("entries after the last statement end", position="end")
