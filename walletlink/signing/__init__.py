@@ -3,6 +3,14 @@
 Each scheme lives in its own module; this package re-exports their public names.
 """
 
+from walletlink.signing.cavage import (
+    BerlinGroupSigner,
+    BerlinGroupVerifier,
+    CavageSigner,
+    CavageVerifier,
+    berlin_group_key_id,
+    check_key_id,
+)
 from walletlink.signing.digest import (
     content_digest,
     legacy_digest,
@@ -39,6 +47,10 @@ from walletlink.signing.rfc9421 import (
 )
 
 __all__ = [
+    "BerlinGroupSigner",
+    "BerlinGroupVerifier",
+    "CavageSigner",
+    "CavageVerifier",
     "Component",
     "HttpMessage",
     "KeyRing",
@@ -48,6 +60,8 @@ __all__ = [
     "SigningKey",
     "TestCA",
     "VerifiedSignature",
+    "berlin_group_key_id",
+    "check_key_id",
     "content_digest",
     "generate_ec_key",
     "generate_ed25519_key",
