@@ -407,8 +407,10 @@ class Transaction:
 class Event:
     """A bank notification whose signature has been verified.
 
-    ``id`` is the bank's event id, used to drop duplicates; ``transfer`` is filled when the
-    event is about one of our transfers.
+    ``id`` is the bank's event id, used to drop duplicates. When the event is about a
+    transfer, the adapter fills the bank's references and the new status; the client matches
+    them to the journal and fills ``transfer_id``. ``duplicate`` is true when the event id was
+    seen before: its effect has already been applied.
     """
 
     id: str
@@ -416,6 +418,10 @@ class Event:
     type: str
     occurred_at: datetime | None = None
     transfer_id: str | None = None
+    bank_transfer_id: str | None = None
+    idempotency_key: str | None = None
+    end_to_end_id: str | None = None
     status: TransferStatus | None = None
+    reason: Reason | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
     duplicate: bool = False

@@ -76,6 +76,8 @@ class PreparedRequest:
     params: tuple[tuple[str, str], ...] = ()
     idempotent: bool = False
     operation: str = ""
+    #: Non-2xx statuses the flow wants to see itself (e.g. 404 on a lookup means "absent").
+    accept_status: frozenset[int] = frozenset()
 
     @classmethod
     def json(
@@ -124,6 +126,13 @@ class RawResponse:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; anything else is a :class:`ProtocolError`."""
+        value = self.json()
+        if not isinstance(value, dict):
+            raise ProtocolError("expected a JSON object from the bank", http_status=self.status)
+        return value
 
 
 Flow: TypeAlias = Generator[PreparedRequest, RawResponse, T]
