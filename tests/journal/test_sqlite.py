@@ -1,0 +1,187 @@
+"""What only the SQLite journal promises: durability, reopening, WAL, and tamper evidence."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from walletlink.errors import ConfigurationError, JournalIntegrityError
+from walletlink.journal import JournalState, SQLiteJournal
+from walletlink.journal.conformance import T0, make_request, make_transfer
+from walletlink.models import TransferStatus
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.db"
+
+
+@pytest.fixture
+def journal(path: Path) -> Iterator[SQLiteJournal]:
+    journal = SQLiteJournal(path)
+    yield journal
+    journal.close()
+
+
+def _fill(journal: SQLiteJournal) -> str:
+    """One transfer through every kind of chain entry, and one event; returns its key."""
+    request = make_request()
+    record, _ = journal.record_intent(bank_id="bank-a", request=request, transfer_id="wl_1", now=T0)
+    journal.mark_sent(record.idempotency_key, now=T0)
+    journal.mark_unknown(record.idempotency_key, now=T0)
+    journal.record_transfer(make_transfer(record, TransferStatus.SETTLED), now=T0)
+    journal.record_transfer(make_transfer(record, TransferStatus.PENDING), now=T0)
+    journal.record_event(bank_id="bank-a", event_id="evt_1", payload_hash="h", now=T0)
+    return record.idempotency_key
+
+
+def _raw(path: Path, sql: str, *params: object) -> None:
+    """Edit the file behind the journal's back, as an attacker or a stray script would."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(sql, params)
+    conn.close()
+
+
+def test_crash_after_sending_leaves_an_unresolved_record(path: Path) -> None:
+    """A process that dies between sending and the answer is found again on restart."""
+    first = SQLiteJournal(path)
+    request = make_request()
+    first.record_intent(bank_id="bank-a", request=request, transfer_id="wl_1", now=T0)
+    sent = first.mark_sent(request.idempotency_key, now=T0)
+    first.close()
+
+    reopened = SQLiteJournal(path)
+    try:
+        assert reopened.unresolved() == [sent]
+        assert reopened.unresolved()[0].transfer_request() == request
+        assert reopened.unresolved()[0].state == JournalState.SENT
+        reopened.verify()
+    finally:
+        reopened.close()
+
+
+def test_a_second_journal_on_the_same_file_sees_every_write(
+    journal: SQLiteJournal, path: Path
+) -> None:
+    key = _fill(journal)
+    other = SQLiteJournal(path)
+    try:
+        assert other.get(key) == journal.get(key)
+        assert not other.record_event(bank_id="bank-a", event_id="evt_1", payload_hash="h", now=T0)
+        other.mark_sent(key, now=T0)  # appends to the chain journal wrote
+        journal.verify()
+        other.verify()
+    finally:
+        other.close()
+
+
+def test_file_is_in_wal_mode_with_a_schema_version(journal: SQLiteJournal, path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+    conn.close()
+    assert (mode, versions) == ("wal", [(1,)])
+
+
+def test_a_newer_schema_is_refused(path: Path) -> None:
+    SQLiteJournal(path).close()
+    _raw(path, "UPDATE schema_version SET version = 99")
+    with pytest.raises(ConfigurationError, match="newer"):
+        SQLiteJournal(path)
+
+
+def test_an_unknown_durability_is_refused(path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        SQLiteJournal(path, durability="sometimes")  # type: ignore[arg-type]
+
+
+def test_transfers_are_stored_as_readable_json(journal: SQLiteJournal, path: Path) -> None:
+    key = _fill(journal)
+    with sqlite3.connect(path) as conn:
+        (text,) = conn.execute(
+            "SELECT transfer_json FROM transfers WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+    conn.close()
+    stored = json.loads(text)
+    assert (stored["amount"], stored["currency"], stored["status"]) == ("12.30", "EUR", "settled")
+
+
+# -- tamper evidence -------------------------------------------------------------------------
+
+TAMPERING = {
+    "row status": "UPDATE transfers SET status = 'rejected'",
+    "row attempts": "UPDATE transfers SET attempts = attempts + 1",
+    "row request": "UPDATE transfers SET request_json = replace(request_json, '12.30', '99.99')",
+    "row request and its hash": (
+        "UPDATE transfers SET request_json = '{}', request_hash = "
+        "'44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'"
+    ),
+    "deleted row": "DELETE FROM transfers",
+    "extra row": (
+        "INSERT INTO transfers SELECT 'k2', 'wl_2', bank_id, request_hash, request_json, state, "
+        "status, transfer_json, attempts, created_at, updated_at FROM transfers"
+    ),
+    "event row": "UPDATE events SET payload_hash = 'forged'",
+    "deleted event": "DELETE FROM events",
+    "chain payload": "UPDATE chain SET payload = replace(payload, 'settled', 'rejected')",
+    "chain kind": "UPDATE chain SET kind = 'sent' WHERE kind = 'unknown'",
+    "chain hash": "UPDATE chain SET hash = '00' || substr(hash, 3) WHERE seq = 2",
+    "chain gap": "DELETE FROM chain WHERE seq = 3",
+    "chain key": "UPDATE chain SET key = 'other' WHERE seq = 1",
+}
+
+
+@pytest.mark.parametrize("sql", TAMPERING.values(), ids=TAMPERING.keys())
+def test_any_edit_behind_the_journals_back_is_detected(
+    journal: SQLiteJournal, path: Path, sql: str
+) -> None:
+    _fill(journal)
+    journal.verify()
+    _raw(path, sql)
+    with pytest.raises(JournalIntegrityError):
+        journal.verify()
+
+
+def test_verify_names_the_first_bad_entry(journal: SQLiteJournal, path: Path) -> None:
+    _fill(journal)
+    _raw(path, "UPDATE chain SET payload = replace(payload, '\"attempts\":1', '\"attempts\":7')")
+    with pytest.raises(JournalIntegrityError, match="chain entry 2 "):
+        journal.verify()
+
+
+@pytest.mark.parametrize(("chain_key", "detected"), [(None, False), (b"k" * 32, True)])
+def test_a_rebuilt_chain_fools_sha256_but_not_a_keyed_chain(
+    path: Path, chain_key: bytes | None, detected: bool
+) -> None:
+    """Anyone who knows the format can recompute a SHA-256 chain; without the key, not HMAC."""
+    journal = SQLiteJournal(path, chain_key=chain_key)
+    _fill(journal)
+    forger = SQLiteJournal(":memory:")  # knows the format, not the key
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE transfers SET attempts = 9")
+        conn.execute(
+            "UPDATE chain SET payload = replace(payload, '\"attempts\":1', '\"attempts\":9')"
+        )
+        prev = "0" * 64
+        entries = conn.execute("SELECT seq, key, kind, payload FROM chain ORDER BY seq").fetchall()
+        for seq, key, kind, payload in entries:
+            digest = forger._digest(prev, seq, key, kind, payload)
+            conn.execute(
+                "UPDATE chain SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, seq)
+            )
+            prev = digest
+    conn.close()
+    forger.close()
+    try:
+        if detected:
+            with pytest.raises(JournalIntegrityError):
+                journal.verify()
+        else:
+            journal.verify()
+            assert next(journal.records()).attempts == 9  # the forgery went unnoticed
+    finally:
+        journal.close()

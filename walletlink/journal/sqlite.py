@@ -1,0 +1,499 @@
+"""The default journal: one SQLite file in WAL mode, with a hash chain over every change.
+
+Each public call is one ``BEGIN IMMEDIATE … COMMIT`` transaction of a handful of prepared
+statements. ``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so two processes sharing
+the file cannot both read the chain head and append after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from walletlink.errors import ConfigurationError, IdempotencyMismatchError, JournalIntegrityError
+from walletlink.journal.base import (
+    JournalRecord,
+    JournalState,
+    transfer_from_dict,
+    transfer_to_dict,
+    utc_iso,
+)
+from walletlink.models import Transfer, TransferRequest, TransferStatus
+
+__all__ = ["SCHEMA_VERSION", "SQLiteJournal"]
+
+SCHEMA_VERSION: Final = 1
+_GENESIS: Final = "0" * 64
+_SYNCHRONOUS: Final = {
+    "full": "PRAGMA synchronous=FULL",
+    "normal": "PRAGMA synchronous=NORMAL",
+    "off": "PRAGMA synchronous=OFF",
+}
+_PAGE: Final = 256
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS transfers (
+    idempotency_key TEXT PRIMARY KEY,
+    transfer_id     TEXT NOT NULL UNIQUE,
+    bank_id         TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    request_json    TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    transfer_json   TEXT,
+    attempts        INTEGER NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transfers_open ON transfers (bank_id)
+    WHERE state != 'done' OR status = 'unknown';
+CREATE TABLE IF NOT EXISTS events (
+    bank_id      TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    PRIMARY KEY (bank_id, event_id)
+);
+CREATE TABLE IF NOT EXISTS chain (
+    seq       INTEGER PRIMARY KEY,
+    key       TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    payload   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+"""
+
+# The row's columns in a fixed order; ``_snapshot`` and the chain payloads use these names.
+_ROW_COLUMNS: Final = (
+    "idempotency_key",
+    "transfer_id",
+    "bank_id",
+    "request_hash",
+    "request_json",
+    "state",
+    "status",
+    "transfer_json",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+_EVENT_COLUMNS: Final = ("bank_id", "event_id", "payload_hash", "received_at")
+
+# Written out in full rather than assembled, so every statement can be read (and grepped) as
+# it runs; the column order matches _ROW_COLUMNS.
+_INSERT_INTENT: Final = """
+    INSERT INTO transfers (idempotency_key, transfer_id, bank_id, request_hash, request_json,
+                           state, status, transfer_json, attempts, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (idempotency_key) DO NOTHING"""
+_SELECT: Final = """
+    SELECT idempotency_key, transfer_id, bank_id, request_hash, request_json,
+           state, status, transfer_json, attempts, created_at, updated_at
+    FROM transfers"""
+_SELECT_BY_KEY: Final = _SELECT + " WHERE idempotency_key = ?"
+_SELECT_BY_TRANSFER_ID: Final = _SELECT + " WHERE transfer_id = ?"
+_UPDATE: Final = """
+    UPDATE transfers SET state = ?, status = ?, transfer_json = ?, attempts = ?, updated_at = ?
+    WHERE idempotency_key = ?"""
+# Matches the partial index transfers_open term for term, so SQLite can use it.
+_SELECT_OPEN: Final = _SELECT + " WHERE (state != 'done' OR status = 'unknown') ORDER BY rowid"
+_SELECT_OPEN_BANK: Final = (
+    _SELECT + " WHERE bank_id = ? AND (state != 'done' OR status = 'unknown') ORDER BY rowid"
+)
+_SELECT_PAGE: Final = """
+    SELECT rowid, idempotency_key, transfer_id, bank_id, request_hash, request_json,
+           state, status, transfer_json, attempts, created_at, updated_at
+    FROM transfers WHERE rowid > ? ORDER BY rowid LIMIT ?"""
+_SELECT_PAGE_BANK: Final = """
+    SELECT rowid, idempotency_key, transfer_id, bank_id, request_hash, request_json,
+           state, status, transfer_json, attempts, created_at, updated_at
+    FROM transfers WHERE rowid > ? AND bank_id = ? ORDER BY rowid LIMIT ?"""
+_INSERT_EVENT: Final = (
+    "INSERT INTO events (bank_id, event_id, payload_hash, received_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (bank_id, event_id) DO NOTHING"
+)
+_SELECT_HEAD: Final = "SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1"
+_INSERT_CHAIN: Final = (
+    "INSERT INTO chain (seq, key, kind, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+Row = tuple[Any, ...]
+
+
+def _canonical(value: Any) -> str:
+    # Byte-for-byte the JSON TransferRequest.fingerprint() hashes, so sha256(request_json)
+    # is the request hash and verify() can check it without re-encoding.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class SQLiteJournal:
+    """A :class:`~walletlink.journal.Journal` in a SQLite file.
+
+    ``durability="full"`` (the default) fsyncs the write-ahead log on every commit, so the
+    intent row survives a power cut as well as a process crash. ``"normal"`` survives a crash
+    of the process but may lose the last commits on power loss or an OS crash — which can
+    forget that a transfer was sent. Choose it only when the host already guarantees that
+    (battery-backed storage) or when the journal is disposable.
+
+    ``chain_key`` turns the chain's SHA-256 into HMAC-SHA256: without the key, someone who
+    can write the file can edit a row *and* rebuild the chain; with it, they cannot.
+
+    One connection is shared by all threads behind a lock: SQLite serialises writers anyway,
+    and a single connection keeps its prepared-statement cache warm.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Literal["full", "normal", "off"] = "full",
+        chain_key: bytes | None = None,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ConfigurationError("durability must be 'full', 'normal' or 'off'")
+        self._chain_key = chain_key
+        self._lock = threading.RLock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per call.
+        self._conn = sqlite3.connect(
+            os.fspath(path),
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=64,
+        )
+        try:
+            self._setup(durability)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self, durability: str) -> None:
+        # WAL lets readers (a reconciliation job, the sqlite3 shell) run while we write, and
+        # a commit is one sequential append. Pragmas are set once here, never per call.
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(_SYNCHRONOUS[durability])
+        with self._write() as conn:
+            # Not executescript(): it would COMMIT behind our transaction's back.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"journal schema version {row[0]} is newer than this walletlink "
+                    f"understands ({SCHEMA_VERSION}): upgrade walletlink"
+                )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _digest(self, prev_hash: str, seq: int, key: str, kind: str, payload: str) -> str:
+        header = json.dumps([seq, key, kind])
+        data = b"\n".join((prev_hash.encode(), header.encode(), payload.encode()))
+        if self._chain_key is None:
+            return hashlib.sha256(data).hexdigest()
+        return hmac.new(self._chain_key, data, hashlib.sha256).hexdigest()
+
+    def _append(self, conn: sqlite3.Connection, key: str, kind: str, payload: Any) -> None:
+        head = conn.execute(_SELECT_HEAD).fetchone()
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, _GENESIS)
+        text = _canonical(payload)
+        digest = self._digest(prev_hash, seq, key, kind, text)
+        conn.execute(_INSERT_CHAIN, (seq, key, kind, text, prev_hash, digest))
+
+    @staticmethod
+    def _snapshot(row: Row) -> dict[str, Any]:
+        # The request is chained once, by the intent entry; later entries carry the rest and
+        # verify() checks the request against its hash instead.
+        snapshot = dict(zip(_ROW_COLUMNS, row, strict=True))
+        del snapshot["request_json"]
+        return snapshot
+
+    @staticmethod
+    def _record(row: Row) -> JournalRecord:
+        (key, transfer_id, bank_id, request_hash, request_json, state, status) = row[:7]
+        transfer_json, attempts, created_at, updated_at = row[7:]
+        return JournalRecord(
+            idempotency_key=key,
+            request_hash=request_hash,
+            bank_id=bank_id,
+            transfer_id=transfer_id,
+            request=json.loads(request_json),
+            state=JournalState(state),
+            status=TransferStatus(status),
+            transfer=None
+            if transfer_json is None
+            else transfer_from_dict(json.loads(transfer_json)),
+            attempts=attempts,
+            created_at=datetime.fromisoformat(created_at),
+            updated_at=datetime.fromisoformat(updated_at),
+        )
+
+    @staticmethod
+    def _require(conn: sqlite3.Connection, key: str) -> Row:
+        row: Row | None = conn.execute(_SELECT_BY_KEY, (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return row
+
+    def _update(
+        self,
+        conn: sqlite3.Connection,
+        row: Row,
+        kind: str,
+        *,
+        state: str,
+        status: str,
+        transfer_json: str | None,
+        attempts: int,
+        now: str,
+    ) -> JournalRecord:
+        key = row[0]
+        conn.execute(_UPDATE, (state, status, transfer_json, attempts, now, key))
+        new_row = (*row[:5], state, status, transfer_json, attempts, row[9], now)
+        self._append(conn, key, kind, {"row": self._snapshot(new_row)})
+        return self._record(new_row)
+
+    # -- the Journal protocol ------------------------------------------------------------------
+
+    def record_intent(
+        self, *, bank_id: str, request: TransferRequest, transfer_id: str, now: datetime
+    ) -> tuple[JournalRecord, bool]:
+        key = request.idempotency_key
+        request_json = _canonical(request.canonical())
+        request_hash = hashlib.sha256(request_json.encode()).hexdigest()
+        stamp = utc_iso(now)
+        row: Row = (key, transfer_id, bank_id, request_hash, request_json)
+        row += (JournalState.INTENT.value, TransferStatus.PENDING.value, None, 0, stamp, stamp)
+        with self._write() as conn:
+            try:
+                inserted = conn.execute(_INSERT_INTENT, row).rowcount == 1
+            except sqlite3.IntegrityError:
+                raise ValueError(f"transfer id {transfer_id!r} is already journalled") from None
+            if inserted:
+                snapshot = self._snapshot(row)
+                self._append(conn, key, "intent", {"row": snapshot, "request": request_json})
+                return self._record(row), True
+            existing = self._require(conn, key)
+        if existing[3] != request_hash or existing[2] != bank_id:
+            raise IdempotencyMismatchError(
+                "this idempotency key was already used for a different request"
+                if existing[3] != request_hash
+                else f"this idempotency key was already used at bank {existing[2]!r}",
+                bank_id=bank_id,
+            )
+        return self._record(existing), False
+
+    def mark_sent(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
+        stamp = utc_iso(now)
+        with self._write() as conn:
+            row = self._require(conn, idempotency_key)
+            state = JournalState(row[5]).advanced_to(JournalState.SENT)
+            return self._update(
+                conn,
+                row,
+                "sent",
+                state=state.value,
+                status=row[6],
+                transfer_json=row[7],
+                attempts=row[8] + 1,
+                now=stamp,
+            )
+
+    def record_transfer(self, transfer: Transfer, *, now: datetime) -> JournalRecord:
+        stamp = utc_iso(now)
+        transfer_json = _canonical(transfer_to_dict(transfer))
+        with self._write() as conn:
+            row = self._require(conn, transfer.idempotency_key)
+            if row[2] != transfer.bank_id:
+                raise IdempotencyMismatchError(
+                    f"a transfer from bank {transfer.bank_id!r} under a key journalled "
+                    f"for bank {row[2]!r}",
+                    bank_id=transfer.bank_id,
+                )
+            if not TransferStatus(row[6]).can_become(transfer.status):
+                # A late or reordered answer (an old poll, a shuffled webhook) must not undo a
+                # newer one; it is still chained so the audit trail shows it arrived.
+                payload = {"row": self._snapshot(row), "ignored": json.loads(transfer_json)}
+                self._append(conn, row[0], "ignored_stale", payload)
+                return self._record(row)
+            return self._update(
+                conn,
+                row,
+                "transfer",
+                state=JournalState.DONE.value,
+                status=transfer.status.value,
+                transfer_json=transfer_json,
+                attempts=row[8],
+                now=stamp,
+            )
+
+    def mark_unknown(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
+        stamp = utc_iso(now)
+        with self._write() as conn:
+            row = self._require(conn, idempotency_key)
+            if not TransferStatus(row[6]).can_become(TransferStatus.UNKNOWN):
+                # The bank already gave a final answer: a later failed lookup changes nothing.
+                payload = {"row": self._snapshot(row), "ignored": {"status": "unknown"}}
+                self._append(conn, row[0], "ignored_stale", payload)
+                return self._record(row)
+            return self._update(
+                conn,
+                row,
+                "unknown",
+                state=row[5],
+                status=TransferStatus.UNKNOWN.value,
+                transfer_json=row[7],
+                attempts=row[8],
+                now=stamp,
+            )
+
+    def get(self, idempotency_key: str) -> JournalRecord | None:
+        with self._lock:
+            row = self._conn.execute(_SELECT_BY_KEY, (idempotency_key,)).fetchone()
+        return None if row is None else self._record(row)
+
+    def get_by_transfer_id(self, transfer_id: str) -> JournalRecord | None:
+        with self._lock:
+            row = self._conn.execute(_SELECT_BY_TRANSFER_ID, (transfer_id,)).fetchone()
+        return None if row is None else self._record(row)
+
+    def unresolved(
+        self, bank_id: str | None = None, *, before: datetime | None = None
+    ) -> list[JournalRecord]:
+        with self._lock:
+            if bank_id is None:
+                rows = self._conn.execute(_SELECT_OPEN).fetchall()
+            else:
+                rows = self._conn.execute(_SELECT_OPEN_BANK, (bank_id,)).fetchall()
+        records = [self._record(row) for row in rows]
+        if before is not None:
+            utc_iso(before)  # refuses a naive datetime, like every other timestamp here
+            records = [record for record in records if record.updated_at < before]
+        return records
+
+    def records(self, bank_id: str | None = None) -> Iterator[JournalRecord]:
+        # Page by rowid so a large journal is never loaded at once and the lock is not held
+        # while the caller works on a page.
+        last = 0
+        while True:
+            with self._lock:
+                if bank_id is None:
+                    page = self._conn.execute(_SELECT_PAGE, (last, _PAGE)).fetchall()
+                else:
+                    page = self._conn.execute(_SELECT_PAGE_BANK, (last, bank_id, _PAGE)).fetchall()
+            for row in page:
+                yield self._record(row[1:])
+            if len(page) < _PAGE:
+                return
+            last = page[-1][0]
+
+    def record_event(
+        self, *, bank_id: str, event_id: str, payload_hash: str, now: datetime
+    ) -> bool:
+        row = (bank_id, event_id, payload_hash, utc_iso(now))
+        with self._write() as conn:
+            if conn.execute(_INSERT_EVENT, row).rowcount != 1:
+                return False
+            event = dict(zip(_EVENT_COLUMNS, row, strict=True))
+            self._append(conn, _event_key(bank_id, event_id), "event", {"row": event})
+            return True
+
+    def verify(self) -> None:
+        with self._lock:
+            chain = self._conn.execute(
+                "SELECT seq, key, kind, payload, prev_hash, hash FROM chain ORDER BY seq"
+            ).fetchall()
+            transfers = self._conn.execute(_SELECT).fetchall()
+            events = self._conn.execute(
+                "SELECT bank_id, event_id, payload_hash, received_at FROM events"
+            ).fetchall()
+        latest = self._verify_chain(chain)
+        for row in transfers:
+            key = row[0]
+            if hashlib.sha256(row[4].encode()).hexdigest() != row[3]:
+                raise JournalIntegrityError(f"row {key!r}: the request does not match its hash")
+            _cross_check(latest, ("transfers", key), self._snapshot(row))
+        for event in events:
+            _cross_check(
+                latest,
+                ("events", _event_key(event[0], event[1])),
+                dict(zip(_EVENT_COLUMNS, event, strict=True)),
+            )
+        if latest:
+            (table, key), (seq, _) = next(iter(latest.items()))
+            raise JournalIntegrityError(f"chain entry {seq} names {table} row {key!r}: it is gone")
+
+    def _verify_chain(self, chain: list[Row]) -> dict[tuple[str, str], tuple[int, Any]]:
+        """Check every link; return the last row snapshot the chain holds per table and key."""
+        latest: dict[tuple[str, str], tuple[int, Any]] = {}
+        prev_hash = _GENESIS
+        for expected_seq, (seq, key, kind, payload, prev, digest) in enumerate(chain, start=1):
+            if seq != expected_seq:
+                raise JournalIntegrityError(f"chain entry {expected_seq} is missing")
+            if prev != prev_hash:
+                raise JournalIntegrityError(f"chain entry {seq} does not link to entry {seq - 1}")
+            if not hmac.compare_digest(digest, self._digest(prev, seq, key, kind, payload)):
+                raise JournalIntegrityError(f"chain entry {seq} ({kind}) does not match its hash")
+            table = "events" if kind == "event" else "transfers"
+            latest[(table, key)] = (seq, json.loads(payload)["row"])
+            prev_hash = digest
+        return latest
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteJournal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _load_transfer(text: str) -> Transfer:
+    return transfer_from_dict(json.loads(text))
+
+
+def _event_key(bank_id: str, event_id: str) -> str:
+    # JSON keeps the pair unambiguous whatever characters the ids contain.
+    return json.dumps([bank_id, event_id])
+
+
+def _cross_check(
+    latest: dict[tuple[str, str], tuple[int, Any]],
+    where: tuple[str, str],
+    snapshot: Mapping[str, Any],
+) -> None:
+    table, key = where
+    entry = latest.pop(where, None)
+    if entry is None:
+        raise JournalIntegrityError(f"{table} row {key!r} has no chain entry")
+    seq, chained = entry
+    if chained != snapshot:
+        raise JournalIntegrityError(
+            f"{table} row {key!r} disagrees with its last chain entry ({seq})"
+        )
