@@ -1,0 +1,506 @@
+"""Webhook and callback signatures: Standard Webhooks, Stripe-style and WeChat Pay v3.
+
+Every verifier works on the raw body bytes, before any JSON parsing, compares in constant
+time, takes ``now`` from the caller (no hidden clock) and raises a
+:class:`~walletlink.errors.SignatureError` subclass naming what failed. Messages never
+contain a secret or the expected signature.
+
+Timestamps are checked in both directions: a message older *or* newer than the tolerance
+(300 s by default) raises :class:`~walletlink.errors.SignatureExpiredError`; exactly at the
+tolerance it is accepted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit
+
+import attrs
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from walletlink.adapters.base import PreparedRequest, RawResponse
+from walletlink.errors import (
+    AlgorithmNotAllowedError,
+    CertificateMismatchError,
+    ConfigurationError,
+    KeyNotFoundError,
+    SignatureExpiredError,
+    SignatureMismatchError,
+    SignatureMissingError,
+    ValidationError,
+)
+from walletlink.signing._b64 import b64decode, b64encode
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "StandardWebhook",
+    "StripeWebhook",
+    "WeChatPaySigner",
+    "WeChatPayVerifier",
+    "decrypt_wechatpay_resource",
+    "encrypt_wechatpay_resource",
+    "verify_wechatpay_authorization",
+    "wechatpay_response_headers",
+]
+
+DEFAULT_TOLERANCE = timedelta(seconds=300)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive lookup; the exact lower-case name is tried first (the common case)."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
+def _require(headers: Mapping[str, str], name: str) -> str:
+    value = _header(headers, name)
+    if not value:
+        raise SignatureMissingError(f"the {name} header is missing")
+    return value
+
+
+def _timestamp(text: str, name: str) -> int:
+    # Digits only: int() would also accept "+12", " 12" or "1_2".
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise SignatureMismatchError(f"{name} is not a unix timestamp in seconds")
+    return int(text)
+
+
+def _check_window(signed_at: int, now: datetime, tolerance: timedelta, what: str) -> None:
+    age = now.timestamp() - signed_at
+    limit = tolerance.total_seconds()
+    if age > limit:
+        raise SignatureExpiredError(f"{what} is older than the {limit:.0f} s tolerance")
+    if age < -limit:
+        raise SignatureExpiredError(f"{what} is more than {limit:.0f} s in the future")
+
+
+def _unix(moment: datetime | int) -> int:
+    return moment if isinstance(moment, int) else int(moment.timestamp())
+
+
+# --------------------------------------------------------------------------- Standard Webhooks
+
+_MIN_SECRET, _MAX_SECRET = 24, 64  # Standard Webhooks: 192 to 512 bits
+
+
+@attrs.frozen
+class _Secrets:
+    hmac: tuple[bytes, ...] = ()
+    signing: tuple[ed25519.Ed25519PrivateKey, ...] = ()
+    public: tuple[ed25519.Ed25519PublicKey, ...] = ()
+
+
+_SecretInput: TypeAlias = str | bytes | ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey
+
+
+def _decode_secret(text: str, prefix: str) -> bytes:
+    try:
+        return b64decode(text.removeprefix(prefix))
+    except ValueError:
+        raise ConfigurationError(f"a {prefix or 'webhook'} secret is not valid base64") from None
+
+
+def _ed25519_private(raw: bytes) -> ed25519.Ed25519PrivateKey:
+    # 32 bytes is the seed; 64 bytes is libsodium's seed || public key.
+    if len(raw) not in (32, 64):
+        raise ConfigurationError("a whsk_ key must hold 32 (or 64) bytes")
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32])
+    if len(raw) == 64 and key.public_key().public_bytes_raw() != raw[32:]:
+        raise ConfigurationError("a 64-byte whsk_ key's public half does not match its seed")
+    return key
+
+
+def _parse_secrets(items: Iterable[_SecretInput]) -> _Secrets:
+    hmac_keys: list[bytes] = []
+    signing: list[ed25519.Ed25519PrivateKey] = []
+    public: list[ed25519.Ed25519PublicKey] = []
+    for item in items:
+        if isinstance(item, ed25519.Ed25519PrivateKey):
+            signing.append(item)
+        elif isinstance(item, ed25519.Ed25519PublicKey):
+            public.append(item)
+        elif isinstance(item, str) and item.startswith("whsk_"):
+            signing.append(_ed25519_private(_decode_secret(item, "whsk_")))
+        elif isinstance(item, str) and item.startswith("whpk_"):
+            raw = _decode_secret(item, "whpk_")
+            if len(raw) != 32:
+                raise ConfigurationError("a whpk_ key must hold 32 bytes")
+            public.append(ed25519.Ed25519PublicKey.from_public_bytes(raw))
+        else:
+            # whsec_ or bare base64 (as the reference library accepts), or raw bytes.
+            raw = item if isinstance(item, bytes) else _decode_secret(item, "whsec_")
+            if not _MIN_SECRET <= len(raw) <= _MAX_SECRET:
+                raise ConfigurationError(
+                    f"a webhook secret must hold {_MIN_SECRET} to {_MAX_SECRET} bytes"
+                )
+            hmac_keys.append(raw)
+    public.extend(key.public_key() for key in signing)
+    if not hmac_keys and not public:
+        raise ConfigurationError("a webhook verifier needs at least one secret or public key")
+    return _Secrets(tuple(hmac_keys), tuple(signing), tuple(public))
+
+
+@attrs.frozen
+class StandardWebhook:
+    """Sign and verify `Standard Webhooks <https://www.standardwebhooks.com>`_ messages.
+
+    ``secrets`` lists every trusted key, newest first: ``whsec_…`` HMAC secrets (``v1``),
+    ``whsk_…`` Ed25519 private keys (``v1a``, sign and verify) and ``whpk_…`` Ed25519 public
+    keys (``v1a``, verify only); raw bytes are taken as an HMAC secret. During a rotation
+    list the old and the new key: a message verifies if any listed key matches, and the
+    signer signs with all of them. Unknown signature versions are skipped.
+    """
+
+    secrets: Sequence[_SecretInput] = attrs.field(repr=False)
+    tolerance: timedelta = attrs.field(default=DEFAULT_TOLERANCE, kw_only=True)
+    _keys: _Secrets = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_keys", _parse_secrets(self.secrets))
+
+    def sign(self, msg_id: str, timestamp: datetime | int, body: bytes) -> dict[str, str]:
+        """The three ``webhook-*`` headers for ``body``."""
+        if "." in msg_id or not msg_id:
+            raise ValidationError("a webhook id must be non-empty and contain no '.'")
+        stamp = str(_unix(timestamp))
+        content = f"{msg_id}.{stamp}.".encode() + body
+        entries = [f"v1,{b64encode(hmac.digest(k, content, 'sha256'))}" for k in self._keys.hmac]
+        entries += [f"v1a,{b64encode(k.sign(content))}" for k in self._keys.signing]
+        if not entries:
+            raise ConfigurationError("only public keys configured: this instance cannot sign")
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": stamp,
+            "webhook-signature": " ".join(entries),
+        }
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise unless one listed signature matches a trusted key within the tolerance."""
+        msg_id = _require(headers, "webhook-id")
+        stamp = _require(headers, "webhook-timestamp")
+        listed = _require(headers, "webhook-signature")
+        _check_window(_timestamp(stamp, "webhook-timestamp"), now, self.tolerance, "the webhook")
+        content = f"{msg_id}.{stamp}.".encode() + body
+        expected: list[bytes] | None = None
+        for entry in listed.split(" "):
+            version, _, signature = entry.partition(",")
+            if version == "v1" and self._keys.hmac:
+                if expected is None:
+                    expected = [
+                        b64encode(hmac.digest(k, content, "sha256")).encode()
+                        for k in self._keys.hmac
+                    ]
+                given = signature.encode("utf-8", "replace")
+                if any(hmac.compare_digest(e, given) for e in expected):
+                    return
+            elif version == "v1a" and self._keys.public and self._ed25519(content, signature):
+                return
+        raise SignatureMismatchError("no webhook signature matches a trusted key")
+
+    def _ed25519(self, content: bytes, signature: str) -> bool:
+        try:
+            raw = b64decode(signature)
+        except ValueError:
+            return False
+        for key in self._keys.public:
+            try:
+                key.verify(raw, content)
+            except InvalidSignature:
+                continue
+            return True
+        return False
+
+
+# --------------------------------------------------------------------------- Stripe-style
+
+
+@attrs.frozen
+class StripeWebhook:
+    """``Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]`` over ``{t}.{body}``.
+
+    Each secret (``whsec_…`` as Stripe shows it) is the HMAC key *as text*, not decoded;
+    list several during a rotation. Entries other than ``t`` and ``v1`` are ignored.
+    """
+
+    secrets: Sequence[str] = attrs.field(repr=False)
+    tolerance: timedelta = attrs.field(default=DEFAULT_TOLERANCE, kw_only=True)
+    header_name: str = attrs.field(default="stripe-signature", kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.secrets or not all(self.secrets):
+            raise ConfigurationError("a Stripe webhook verifier needs non-empty secrets")
+
+    def sign(self, timestamp: datetime | int, body: bytes) -> str:
+        """The ``Stripe-Signature`` header value, one ``v1`` per secret."""
+        stamp = _unix(timestamp)
+        content = f"{stamp}.".encode() + body
+        v1 = [hmac.new(s.encode(), content, "sha256").hexdigest() for s in self.secrets]
+        return ",".join([f"t={stamp}", *(f"v1={sig}" for sig in v1)])
+
+    def verify(self, header: str | None, body: bytes, now: datetime) -> None:
+        if not header:
+            raise SignatureMissingError(f"the {self.header_name} header is missing")
+        stamps: list[str] = []
+        given: list[bytes] = []
+        for item in header.split(","):
+            name, _, value = item.strip().partition("=")
+            if name == "t":
+                stamps.append(value)
+            elif name == "v1":
+                given.append(value.encode("utf-8", "replace"))
+        if len(stamps) != 1:
+            raise SignatureMismatchError(f"{self.header_name} must carry exactly one 't='")
+        if not given:
+            raise SignatureMissingError(f"{self.header_name} carries no v1 signature")
+        _check_window(_timestamp(stamps[0], "t"), now, self.tolerance, "the webhook")
+        content = f"{stamps[0]}.".encode() + body
+        for secret in self.secrets:
+            expected = hmac.new(secret.encode(), content, "sha256").hexdigest().encode()
+            if any(hmac.compare_digest(expected, candidate) for candidate in given):
+                return
+        raise SignatureMismatchError("no v1 signature matches a trusted secret")
+
+    def verify_headers(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        self.verify(_header(headers, self.header_name), body, now)
+
+
+# --------------------------------------------------------------------------- WeChat Pay v3
+
+WECHATPAY_SCHEME = "WECHATPAY2-SHA256-RSA2048"
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+_WeChatKey: TypeAlias = rsa.RSAPublicKey | x509.Certificate
+
+
+def _serial_of(certificate: x509.Certificate) -> str:
+    return format(certificate.serial_number, "X")
+
+
+def _rsa_sign(key: rsa.RSAPrivateKey, message: bytes) -> str:
+    return b64encode(key.sign(message, _PKCS1, _SHA256))
+
+
+def _rsa_verify(key: rsa.RSAPublicKey, message: bytes, signature: str, what: str) -> None:
+    try:
+        key.verify(b64decode(signature), message, _PKCS1, _SHA256)
+    except (ValueError, InvalidSignature):
+        # Also what WeChat Pay's deliberate "WECHATPAY/SIGNTEST/" probes end up as.
+        raise SignatureMismatchError(f"the {what} signature does not verify") from None
+
+
+def _public_key(key: _WeChatKey, serial: str, now: datetime) -> rsa.RSAPublicKey:
+    if isinstance(key, x509.Certificate):
+        if not key.not_valid_before_utc <= now <= key.not_valid_after_utc:
+            raise CertificateMismatchError(f"certificate {serial} is not valid at this time")
+        public = key.public_key()
+    else:
+        public = key
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise AlgorithmNotAllowedError(f"the key for serial {serial} is not an RSA key")
+    return public
+
+
+def _upper_keys(keys: Mapping[str, _WeChatKey]) -> dict[str, _WeChatKey]:
+    return {serial.upper(): key for serial, key in keys.items()}
+
+
+def _default_nonce() -> str:
+    return secrets.token_hex(16).upper()
+
+
+@attrs.frozen(kw_only=True)
+class WeChatPayVerifier:
+    """Verify WeChat Pay v3 responses and callbacks (``Wechatpay-*`` headers).
+
+    ``platform_keys`` maps a ``Wechatpay-Serial`` (platform certificate serial in hex, or a
+    ``PUB_KEY_ID_…`` in public-key mode) to the certificate or public key. Serials are
+    compared case-insensitively. A certificate is only trusted inside its validity period.
+    """
+
+    platform_keys: Mapping[str, _WeChatKey] = attrs.field(repr=False, converter=_upper_keys)
+    tolerance: timedelta = DEFAULT_TOLERANCE
+
+    @classmethod
+    def from_certificates(
+        cls, certificates: Iterable[x509.Certificate], *, tolerance: timedelta = DEFAULT_TOLERANCE
+    ) -> WeChatPayVerifier:
+        return cls(platform_keys={_serial_of(c): c for c in certificates}, tolerance=tolerance)
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise unless ``Wechatpay-Signature`` verifies over ``timestamp\\nnonce\\nbody\\n``."""
+        kind = _header(headers, "wechatpay-signature-type")
+        if kind is not None and kind != WECHATPAY_SCHEME:
+            raise AlgorithmNotAllowedError(f"signature type {kind!r} is not {WECHATPAY_SCHEME}")
+        stamp = _require(headers, "wechatpay-timestamp")
+        nonce = _require(headers, "wechatpay-nonce")
+        signature = _require(headers, "wechatpay-signature")
+        serial = _require(headers, "wechatpay-serial")
+        _check_window(_timestamp(stamp, "Wechatpay-Timestamp"), now, self.tolerance, "the reply")
+        key = self.platform_keys.get(serial.upper())
+        if key is None:
+            raise KeyNotFoundError(f"no trusted platform key for serial {serial!r}")
+        message = f"{stamp}\n{nonce}\n".encode() + body + b"\n"
+        _rsa_verify(_public_key(key, serial, now), message, signature, "Wechatpay")
+
+    def __call__(self, response: RawResponse, now: datetime) -> None:
+        self.verify(response.headers, response.body, now)
+
+    def verify_notification(
+        self, headers: Mapping[str, str], body: bytes, now: datetime, api_v3_key: bytes | str
+    ) -> Any:
+        """Verify a callback over its raw bytes, then decrypt and parse its ``resource``."""
+        self.verify(headers, body, now)
+        try:
+            resource = json.loads(body)["resource"]
+        except (ValueError, KeyError, TypeError):
+            raise SignatureMissingError("the callback carries no encrypted resource") from None
+        return json.loads(decrypt_wechatpay_resource(resource, api_v3_key))
+
+
+def _aesgcm(api_v3_key: bytes | str) -> AESGCM:
+    key = api_v3_key.encode() if isinstance(api_v3_key, str) else api_v3_key
+    # Real API v3 keys are 32 characters (AES-256); the SDK test vectors use 16 (AES-128).
+    if len(key) not in (16, 24, 32):
+        raise ConfigurationError("an API v3 key must be 16, 24 or 32 bytes")
+    return AESGCM(key)
+
+
+def decrypt_wechatpay_resource(resource: Mapping[str, Any], api_v3_key: bytes | str) -> bytes:
+    """Decrypt an ``AEAD_AES_256_GCM`` resource (callback body or platform certificate)."""
+    algorithm = resource.get("algorithm", "AEAD_AES_256_GCM")
+    if algorithm != "AEAD_AES_256_GCM":
+        raise AlgorithmNotAllowedError(f"resource algorithm {algorithm!r} is not supported")
+    try:
+        ciphertext = b64decode(resource["ciphertext"])
+        nonce = str(resource["nonce"]).encode()
+        aad = str(resource.get("associated_data") or "").encode()
+    except (KeyError, ValueError):
+        raise SignatureMissingError("the resource lacks a base64 ciphertext or nonce") from None
+    try:
+        return _aesgcm(api_v3_key).decrypt(nonce, ciphertext, aad)
+    except (InvalidTag, ValueError):
+        raise SignatureMismatchError("the resource does not authenticate under the key") from None
+
+
+def encrypt_wechatpay_resource(
+    plaintext: bytes, api_v3_key: bytes | str, *, nonce: str, associated_data: str = ""
+) -> dict[str, str]:
+    """The platform side of :func:`decrypt_wechatpay_resource` (used by the mock bank)."""
+    sealed = _aesgcm(api_v3_key).encrypt(nonce.encode(), plaintext, associated_data.encode())
+    return {
+        "algorithm": "AEAD_AES_256_GCM",
+        "ciphertext": b64encode(sealed),
+        "associated_data": associated_data,
+        "nonce": nonce,
+    }
+
+
+def wechatpay_response_headers(
+    body: bytes,
+    *,
+    key: rsa.RSAPrivateKey,
+    serial: str,
+    now: datetime,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The ``Wechatpay-*`` headers a platform (the mock bank) puts on a reply or callback."""
+    nonce = nonce or _default_nonce()
+    stamp = str(_unix(now))
+    signature = _rsa_sign(key, f"{stamp}\n{nonce}\n".encode() + body + b"\n")
+    return {
+        "Wechatpay-Timestamp": stamp,
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Serial": serial,
+        "Wechatpay-Signature-Type": WECHATPAY_SCHEME,
+    }
+
+
+def _request_message(method: str, url: str, stamp: str, nonce: str, body: bytes) -> bytes:
+    parts = urlsplit(url)
+    canonical = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{method.upper()}\n{canonical}\n{stamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+@attrs.frozen(kw_only=True)
+class WeChatPaySigner:
+    """A client ``RequestSigner`` adding ``Authorization: WECHATPAY2-SHA256-RSA2048 …``.
+
+    ``serial_no`` is the merchant API certificate serial (upper-case hex); ``nonce`` makes
+    the nonce injectable for reproducible tests.
+    """
+
+    mchid: str
+    serial_no: str
+    key: rsa.RSAPrivateKey = attrs.field(repr=False)
+    nonce: Callable[[], str] = _default_nonce
+
+    def authorization(self, method: str, url: str, body: bytes, now: datetime) -> str:
+        stamp, nonce = str(_unix(now)), self.nonce()
+        signature = _rsa_sign(self.key, _request_message(method, url, stamp, nonce, body))
+        return (
+            f'{WECHATPAY_SCHEME} mchid="{self.mchid}",nonce_str="{nonce}",'
+            f'timestamp="{stamp}",serial_no="{self.serial_no}",signature="{signature}"'
+        )
+
+    def __call__(self, request: PreparedRequest, url: str, now: datetime) -> PreparedRequest:
+        value = self.authorization(request.method, url, request.body or b"", now)
+        return request.with_headers({"Authorization": value})
+
+
+def _authorization_params(header: str) -> dict[str, str]:
+    scheme, _, rest = header.partition(" ")
+    if scheme != WECHATPAY_SCHEME:
+        raise AlgorithmNotAllowedError(f"authorization scheme is not {WECHATPAY_SCHEME}")
+    params: dict[str, str] = {}
+    for item in rest.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or len(value) < 2 or value[0] != '"' or value[-1] != '"':
+            raise SignatureMismatchError("malformed WECHATPAY2 authorization parameter")
+        params[name] = value[1:-1]
+    return params
+
+
+def verify_wechatpay_authorization(
+    header: str | None,
+    *,
+    method: str,
+    url: str,
+    body: bytes,
+    merchant_keys: Mapping[str, _WeChatKey],
+    now: datetime,
+    tolerance: timedelta = DEFAULT_TOLERANCE,
+) -> str:
+    """Verify a merchant's ``Authorization`` header (the mock bank's side); return ``mchid``.
+
+    ``merchant_keys`` maps the merchant certificate serial to its public key or certificate.
+    """
+    if not header:
+        raise SignatureMissingError("the Authorization header is missing")
+    params = _authorization_params(header)
+    missing = {"mchid", "nonce_str", "timestamp", "serial_no", "signature"} - params.keys()
+    if missing:
+        raise SignatureMissingError(f"authorization lacks {sorted(missing)}")
+    stamp = params["timestamp"]
+    _check_window(_timestamp(stamp, "timestamp"), now, tolerance, "the request")
+    key = _upper_keys(merchant_keys).get(params["serial_no"].upper())
+    if key is None:
+        raise KeyNotFoundError(f"no merchant key for serial {params['serial_no']!r}")
+    message = _request_message(method, url, stamp, params["nonce_str"], body)
+    _rsa_verify(_public_key(key, params["serial_no"], now), message, params["signature"], "request")
+    return params["mchid"]
