@@ -1,0 +1,105 @@
+import attrs
+import pytest
+
+from walletlink.accounts import Bic, Iban, LocalAccount
+from walletlink.errors import InvalidAmountError, InvalidTransitionError, ValidationError
+from walletlink.models import (
+    Direction,
+    NextAction,
+    Party,
+    Transaction,
+    Transfer,
+    TransferRequest,
+    TransferStatus,
+)
+from walletlink.money import Money
+
+S = TransferStatus
+
+
+def request(**changes: object) -> TransferRequest:
+    base = TransferRequest(
+        amount=Money("10.00", "EUR"),
+        debtor_account=Iban("DE89370400440532013000"),
+        creditor=Party(name="Bob", account=Iban("GB33BUKB20201555555555"), agent=Bic("BUKBGB22")),
+        remittance="Invoice 1",
+        end_to_end_id="e2e-1",
+        idempotency_key="key-1",
+    )
+    return attrs.evolve(base, **changes)
+
+
+def test_idempotency_key_and_end_to_end_id_are_generated() -> None:
+    a = TransferRequest(
+        amount=Money("1", "EUR"),
+        debtor_account=LocalAccount("a"),
+        creditor=Party(name="B", account=LocalAccount("b")),
+    )
+    assert a.idempotency_key and len(a.end_to_end_id) <= 35
+
+
+def test_fingerprint_ignores_the_key_but_not_the_content() -> None:
+    assert request().fingerprint() == request(idempotency_key="other").fingerprint()
+    assert request().fingerprint() != request(amount=Money("10.01", "EUR")).fingerprint()
+    assert request().fingerprint() != request(remittance="Invoice 2").fingerprint()
+
+
+def test_canonical_round_trip() -> None:
+    original = request(metadata={"order": "42"})
+    assert TransferRequest.from_canonical(original.canonical(), "key-1") == original
+
+
+def test_amount_must_be_positive() -> None:
+    with pytest.raises(InvalidAmountError):
+        request(amount=Money("0", "EUR"))
+
+
+def test_text_limits() -> None:
+    with pytest.raises(ValidationError, match="140"):
+        request(remittance="x" * 141)
+    with pytest.raises(ValidationError, match="35"):
+        request(end_to_end_id="x" * 36)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "allowed"),
+    [
+        (S.PENDING, S.PROCESSING, True),
+        (S.PROCESSING, S.SETTLED, True),
+        (S.SETTLED, S.RETURNED, True),
+        (S.SETTLED, S.PROCESSING, False),
+        (S.REJECTED, S.SETTLED, False),
+        (S.UNKNOWN, S.SETTLED, True),
+        (S.PROCESSING, S.PENDING, False),
+        (S.SETTLED, S.SETTLED, True),
+    ],
+)
+def test_transitions(old: TransferStatus, new: TransferStatus, allowed: bool) -> None:
+    assert old.can_become(new) is allowed
+
+
+def test_moved_to_refuses_backward_moves() -> None:
+    transfer = Transfer(
+        id="wl_1",
+        bank_id="b",
+        bank_transfer_id="tr_1",
+        end_to_end_id="e2e",
+        idempotency_key="k",
+        amount=Money("1", "EUR"),
+        status=S.SETTLED,
+    )
+    with pytest.raises(InvalidTransitionError):
+        transfer.moved_to(S.PROCESSING)
+    assert transfer.moved_to(S.RETURNED).status is S.RETURNED
+
+
+def test_next_action_round_trips() -> None:
+    action = NextAction(kind="redirect", url="https://bank.example/sca", data={"consent": "c1"})
+    assert NextAction.from_dict(action.to_dict()) == action
+
+
+def test_transaction_signed_amount() -> None:
+    debit = Transaction(amount=Money("5", "EUR"), direction=Direction.DEBIT)
+    assert debit.signed_amount == Money("-5", "EUR")
+    with pytest.raises(InvalidAmountError):
+        Transaction(amount=Money("-5", "EUR"), direction=Direction.CREDIT)
