@@ -35,7 +35,8 @@ def test_idempotency_key_and_end_to_end_id_are_generated() -> None:
         debtor_account=LocalAccount("a"),
         creditor=Party(name="B", account=LocalAccount("b")),
     )
-    assert a.idempotency_key and len(a.end_to_end_id) <= 35
+    assert a.idempotency_key
+    assert len(a.end_to_end_id) <= 35
 
 
 def test_fingerprint_ignores_the_key_but_not_the_content() -> None:

@@ -24,7 +24,9 @@ def test_ibans_and_pans_keep_their_last_four() -> None:
     redacted = redact_text(text)
     assert "BUKB2020155" not in redacted
     assert "4111 1111" not in redacted
-    assert "…5555" in redacted and "…1111" in redacted and "…3000" in redacted
+    assert "…5555" in redacted
+    assert "…1111" in redacted
+    assert "…3000" in redacted
 
 
 def test_amounts_and_dates_survive() -> None:
@@ -37,7 +39,9 @@ def test_headers() -> None:
 
 
 def test_filter_rewrites_records_and_drops_args() -> None:
-    record = logging.LogRecord("walletlink", logging.INFO, __file__, 1, "key %s", ("sk_abcdef12",), None)
+    record = logging.LogRecord(
+        "walletlink", logging.INFO, __file__, 1, "key %s", ("sk_abcdef12",), None
+    )
     assert RedactingFilter().filter(record)
     assert record.getMessage() == f"key {REDACTED}"
     assert record.args is None
