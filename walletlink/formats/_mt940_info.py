@@ -1,0 +1,105 @@
+"""Read MT940 ``:86:`` (information to account owner) into references, party and text.
+
+Three shapes occur in the wild:
+
+* German structured (DFÜ/DK): ``GVC?00booking text?10prima nota?20…?29 remittance
+  ?30 bank code?31 account?32?33 name?60…?63 more remittance``; the remittance lines carry
+  SEPA keys such as ``EREF+`` (end-to-end id), ``MREF+``, ``CRED+`` and ``SVWZ+`` (text).
+* SWIFT-style tags: ``/EREF/…/REMI/…/NAME/…/IBAN/…/BIC/…/MREF/…/CRED/…``.
+* Free text, kept as the remittance.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+
+__all__ = ["Info", "parse_info"]
+
+_GERMAN: Final = re.compile(r"\d{3}\?")
+_SUBFIELD: Final = re.compile(r"\?(\d\d)")
+_SEPA_KEY: Final = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC)\+")
+_SWIFT_TAG: Final = re.compile(
+    r"/(EREF|REMI|CRED|MREF|IBAN|BIC|NAME|ORDP|BENM|KREF|PURP|ULTD|ULTC|TRCD|CSID)/"
+)
+_NOT_PROVIDED: Final = frozenset({"NOTPROVIDED", "NONREF", ""})
+
+
+@attrs.frozen
+class Info:
+    """What a ``:86:`` said about its entry; ``None`` where it said nothing."""
+
+    end_to_end_id: str | None = None
+    name: str | None = None
+    account: str | None = None
+    remittance: str | None = None
+    mandate_id: str | None = None
+    creditor_id: str | None = None
+
+
+def _ref(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return None if value.upper() in _NOT_PROVIDED else value
+
+
+def parse_info(lines: list[str]) -> Info:
+    """Parse the lines of one ``:86:`` field."""
+    first = lines[0] if lines else ""
+    if _GERMAN.match(first):
+        # Structured lines are cut at 65 characters anywhere: glue them back exactly.
+        return _german("".join(lines))
+    if first.startswith("/") and _SWIFT_TAG.match(first):
+        return _swift("".join(lines))
+    text = " ".join(line.strip() for line in lines if line.strip())
+    return Info(remittance=text or None)
+
+
+def _german(text: str) -> Info:
+    subfields: dict[str, list[str]] = {}
+    pieces = _SUBFIELD.split(text[4:] if text[3] == "?" else text)
+    # split() gives [before, code, value, code, value, …]
+    for code, value in zip(pieces[1::2], pieces[2::2], strict=True):
+        subfields.setdefault(code, []).append(value)
+    remittance_lines = [
+        v
+        for code in sorted(subfields)
+        if "20" <= code <= "29" or "60" <= code <= "63"
+        for v in subfields[code]
+    ]
+    keyed = _sepa_keys("".join(remittance_lines))
+    name = "".join(subfields.get("32", []) + subfields.get("33", [])).strip()
+    remittance = keyed.get("SVWZ") if keyed else None
+    if remittance is None:
+        remittance = " ".join(v.strip() for v in remittance_lines if v.strip())
+    return Info(
+        end_to_end_id=_ref(keyed.get("EREF")),
+        name=name or None,
+        account=_ref("".join(subfields.get("31", []))) or _ref(keyed.get("IBAN")),
+        remittance=remittance or None,
+        mandate_id=_ref(keyed.get("MREF")),
+        creditor_id=_ref(keyed.get("CRED")),
+    )
+
+
+def _sepa_keys(text: str) -> dict[str, str]:
+    pieces = _SEPA_KEY.split(text)
+    return {key: value.strip() for key, value in zip(pieces[1::2], pieces[2::2], strict=True)}
+
+
+def _swift(text: str) -> Info:
+    pieces = _SWIFT_TAG.split(text)
+    tags: dict[str, str] = {}
+    for key, value in zip(pieces[1::2], pieces[2::2], strict=True):
+        tags.setdefault(key, value.rstrip("/").strip())
+    return Info(
+        end_to_end_id=_ref(tags.get("EREF")),
+        name=_ref(tags.get("NAME")),
+        account=_ref(tags.get("IBAN")),
+        remittance=tags.get("REMI") or None,
+        mandate_id=_ref(tags.get("MREF")),
+        creditor_id=_ref(tags.get("CRED")),
+    )
