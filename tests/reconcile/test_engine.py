@@ -1,0 +1,272 @@
+"""Engine behaviour per pass, and the three guarantees as hypothesis properties."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from walletlink.reconcile import (
+    BatchMember,
+    Candidate,
+    FieldDiff,
+    ReconcileConfig,
+    Record,
+    RecordStatus,
+    StatementBalance,
+    reconcile,
+)
+
+from .factories import DAY0, rec
+
+
+def categories(result: object) -> dict[tuple[str, str], str]:
+    return {(side, rid): cat for side, rid, cat in result.assignments()}  # type: ignore[attr-defined]
+
+
+def test_exact_key_hit_with_different_amount_is_a_mismatch_not_missing() -> None:
+    wallet = [rec("w1", 1000, end_to_end_id="E1")]
+    bank = [rec("b1", 1050, 1, end_to_end_id="E1")]
+    result = reconcile(wallet, bank)
+    assert list(result.unmatched) == []
+    (mismatch,) = result.mismatched
+    assert (FieldDiff("amount", "10.00", "10.50", 50),) == mismatch.diffs
+    assert mismatch.pass_no == 1
+
+
+def test_key_hit_names_status_direction_and_date() -> None:
+    wallet = [rec("w1", 1000, 0, end_to_end_id="E1")]
+    bank = [rec("b1", -1000, 9, end_to_end_id="E1", status=RecordStatus.RETURNED)]
+    (mismatch,) = reconcile(wallet, bank).mismatched
+    assert [d.field for d in mismatch.diffs] == ["direction", "status", "value_date"]
+    assert mismatch.diffs[-1].delta == 9
+
+
+def test_same_amount_in_another_currency_never_matches_fuzzily() -> None:
+    wallet = [rec("w1", 1000)]
+    bank = [rec("b1", 1000, currency="USD")]
+    result = reconcile(wallet, bank, as_of=DAY0.replace(day=30))
+    assert (categories(result)) == {
+        ("wallet", "w1"): "missing_in_bank",
+        ("bank", "b1"): "missing_in_wallet",
+    }
+
+
+def test_a_key_held_by_two_bank_rows_makes_the_surplus_a_duplicate() -> None:
+    wallet = [rec("w1", 1000, end_to_end_id="E1")]
+    bank = [rec("b1", 1000, end_to_end_id="E1"), rec("b2", 1000, end_to_end_id="E1")]
+    result = reconcile(wallet, bank)
+    assert len(result.matched) == 1
+    (duplicate,) = result.duplicates
+    assert duplicate[:4] == ("bank", "b2", "b1", "end_to_end_id=E1")
+
+
+def test_placeholder_references_never_match() -> None:
+    wallet = [rec("w1", 1000, end_to_end_id="NOTPROVIDED")]
+    bank = [rec("b1", 2000, end_to_end_id="NOTPROVIDED")]
+    result = reconcile(wallet, bank, as_of=DAY0.replace(day=30))
+    assert result.mismatched == ()
+
+
+def test_reimported_bank_record_is_dropped_by_source_id_per_account() -> None:
+    bank = [
+        rec("b1", 1000, source_id="S1", end_to_end_id="E1"),
+        rec("b1-again", 1000, source_id="S1", end_to_end_id="E1", text="  drifted   text"),
+        rec("b-other", 1000, source_id="S1", account="OTHER"),
+    ]
+    result = reconcile([rec("w1", 1000, end_to_end_id="E1")], bank)
+    assert [tuple(r) for r in result.reimported] == [("bank", "b1-again", "b1", "S1")]
+    assert categories(result)[("bank", "b-other")] == "missing_in_wallet"
+
+
+def test_identical_twins_without_ids_are_counted_and_both_matched() -> None:
+    wallet = [rec("w1", 350, counterparty="Cafe"), rec("w2", 350, counterparty="Cafe")]
+    bank = [rec("b1", 350, counterparty="Cafe"), rec("b2", 350, counterparty="Cafe")]
+    result = reconcile(wallet, bank)
+    assert result.identical_without_id == 1
+    assert len(result.matched) == 2
+
+
+def test_one_bank_row_never_matches_two_wallet_rows() -> None:
+    wallet = [rec("w1", 350, counterparty="Cafe"), rec("w2", 350, counterparty="Cafe")]
+    result = reconcile(wallet, [rec("b1", 350, counterparty="Cafe")])
+    assert len(result.matched) == 1
+    assert categories(result)[("wallet", "w2")] == "duplicate"
+
+
+def test_known_batch_by_member_references_nets_the_fee_exactly() -> None:
+    wallet = [rec("w1", 6000, end_to_end_id="M1"), rec("w2", 4000, end_to_end_id="M2")]
+    members = (BatchMember(reference="M1"), BatchMember(reference="M2"))
+    bank = [rec("b1", 9800, 1, members=members, fee_minor=200)]
+    (batch,) = reconcile(wallet, bank).batches
+    assert (
+        batch.wallet_ids,
+        batch.gross_minor,
+        batch.fee_minor,
+        batch.net_minor,
+        batch.residual_minor,
+    ) == (("w1", "w2"), 10000, 200, 9800, 0)
+
+
+def test_known_batch_missing_a_member_shows_the_residual_and_the_reference() -> None:
+    wallet = [rec("w1", 6000, end_to_end_id="M1")]
+    members = (BatchMember(reference="M1"), BatchMember(reference="M2"))
+    (batch,) = reconcile(wallet, [rec("b1", 10000, members=members, fee_minor=0)]).batches
+    assert (batch.residual_minor, batch.missing_members) == (-4000, ("M2",))
+
+
+def test_known_batch_by_payout_id_infers_the_fee_within_the_limit() -> None:
+    wallet = [rec(f"w{i}", 1000, batch_id="PO-7") for i in range(5)]
+    (batch,) = reconcile(wallet, [rec("b1", 4950, 1, batch_id="PO-7")]).batches
+    assert (batch.fee_minor, batch.residual_minor, batch.rule) == (50, 0, "batch_id")
+
+
+def test_fuzzy_match_takes_the_clear_winner() -> None:
+    wallet = [rec("w1", 10000, 0, counterparty="ACME GmbH"), rec("w2", 10040, 3)]
+    bank = [rec("b1", 10000, 1, counterparty="Acme GmbH")]
+    result = reconcile(wallet, bank, as_of=DAY0)
+    assert [(m.wallet_id, m.bank_id, m.pass_no) for m in result.matched] == [("w1", "b1", 3)]
+
+
+def test_fuzzy_tie_goes_to_review_as_ambiguous_with_candidates() -> None:
+    wallet = [rec("w1", 10000, 0, counterparty="A"), rec("w2", 10000, 2, counterparty="B")]
+    (ambiguous,) = reconcile(wallet, [rec("b1", 10000, 1)]).ambiguous
+    assert tuple(sorted(c.record_ids[0] for c in ambiguous.candidates)) == ("w1", "w2")
+    assert all(isinstance(c, Candidate) for c in ambiguous.candidates)
+
+
+def test_unlabelled_batch_found_by_subset_sum_when_not_contiguous() -> None:
+    wallet = [rec("w1", 1500, 0), rec("w2", 777, 0), rec("w3", 2500, 1), rec("w4", 333_333, 1)]
+    config = ReconcileConfig(batch_fee_max_bps=0)
+    result = reconcile(wallet, [rec("b1", 4000, 2)], config, as_of=DAY0)
+    (batch,) = result.batches
+    assert (batch.wallet_ids, batch.rule) == (("w1", "w3"), "subset_sum")
+
+
+def test_unlabelled_batch_with_two_solutions_is_ambiguous() -> None:
+    wallet = [rec("w1", 100, 0), rec("w2", 400, 0), rec("w3", 200, 0), rec("w4", 300, 0)]
+    config = ReconcileConfig(batch_fee_max_bps=0)
+    result = reconcile(wallet, [rec("b1", 500, 1)], config, as_of=DAY0)
+    assert (result.ambiguous[0].pass_no, len(result.ambiguous[0].candidates)) == (4, 2)
+
+
+def test_exhausted_subset_sum_budget_is_unresolved_not_missing() -> None:
+    wallet = [rec(f"w{i}", 1000 + 7 * i * i, 0) for i in range(20)]
+    config = ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0)
+    result = reconcile(wallet, [rec("b1", 1, 1)], config)
+    assert [u.bank_id for u in result.unresolved_batches] == ["b1"]
+
+
+def test_recent_wallet_rows_are_pending_inside_the_settlement_lag() -> None:
+    wallet = [rec("old", 100, 0), rec("new", 200, 9)]
+    result = reconcile(wallet, [], as_of=DAY0.replace(day=12))
+    assert categories(result) == {
+        ("wallet", "old"): "missing_in_bank",
+        ("wallet", "new"): "pending",
+    }
+
+
+def test_statement_balance_checks_report_the_difference() -> None:
+    good = StatementBalance(
+        statement="s1",
+        account="ACC",
+        currency="EUR",
+        opening_minor=100,
+        entries_minor=50,
+        closing_minor=150,
+    )
+    bad = StatementBalance(
+        statement="s2",
+        account="ACC",
+        currency="EUR",
+        opening_minor=100,
+        entries_minor=50,
+        closing_minor=149,
+    )
+    result = reconcile([], [], statements=[good, bad])
+    assert [c.difference_minor for c in result.balance_checks] == [0, -1]
+    assert result.has_breaks
+
+
+def test_totals_per_currency_count_breaks_and_their_stake() -> None:
+    wallet = [rec("w1", 100), rec("w2", 200, currency="JPY")]
+    result = reconcile(wallet, [rec("b1", 100)], as_of=DAY0.replace(day=20))
+    eur, jpy = result.totals
+    assert (eur.matched_count, eur.break_count) == (1, 0)
+    assert (jpy.currency, jpy.break_count, jpy.break_amount_minor) == ("JPY", 1, 200)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+_refs = st.sampled_from(["", "", "", "R1", "R2", "R3", "NONREF"])
+_amounts = st.sampled_from([100, 250, 250, 1000, 1010, 1250, -100, -250, 99_999])
+
+
+@st.composite
+def _records(draw: st.DrawFn, prefix: str) -> list[Record]:
+    size = draw(st.integers(0, 12))
+    out = []
+    for i in range(size):
+        out.append(
+            rec(
+                f"{prefix}{i}",
+                draw(_amounts),
+                draw(st.integers(0, 6)),
+                account=draw(st.sampled_from(["ACC", "ACC", "OTHER"])),
+                currency=draw(st.sampled_from(["EUR", "EUR", "JPY"])),
+                end_to_end_id=draw(_refs),
+                bank_reference=draw(_refs),
+                source_id=draw(st.sampled_from(["", "", "S1", "S2"])),
+                batch_id=draw(st.sampled_from(["", "", "", "P1"])),
+                status=draw(st.sampled_from(list(RecordStatus))),
+                counterparty=draw(st.sampled_from(["", "Acme", "acme ltd", "Bob"])),
+            )
+        )
+    return out
+
+
+_settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_settings
+@given(_records("w"), _records("b"))
+def test_every_record_lands_in_exactly_one_category(
+    wallet: list[Record], bank: list[Record]
+) -> None:
+    result = reconcile(wallet, bank)
+    seen = Counter((side, rid) for side, rid, _ in result.assignments())
+    expected = Counter([("wallet", r.id) for r in wallet] + [("bank", r.id) for r in bank])
+    assert expected == seen  # exactly once each: never twice, never forgotten
+
+
+@_settings
+@given(_records("w"), _records("b"), st.randoms(use_true_random=False))
+def test_result_is_identical_when_either_input_is_shuffled(
+    wallet: list[Record], bank: list[Record], rnd: random.Random
+) -> None:
+    expected = reconcile(wallet, bank)
+    shuffled_wallet, shuffled_bank = list(wallet), list(bank)
+    rnd.shuffle(shuffled_wallet)
+    rnd.shuffle(shuffled_bank)
+    assert expected == reconcile(shuffled_wallet, shuffled_bank)
+
+
+@_settings
+@given(_records("w"), _records("b"))
+def test_no_record_is_used_by_two_matches_or_batches(
+    wallet: list[Record], bank: list[Record]
+) -> None:
+    result = reconcile(wallet, bank)
+    wallet_uses = Counter(
+        [m.wallet_id for m in result.matched]
+        + [m.wallet_id for m in result.mismatched]
+        + [w for b in result.batches for w in b.wallet_ids]
+    )
+    bank_uses = Counter(
+        [m.bank_id for m in result.matched]
+        + [m.bank_id for m in result.mismatched]
+        + [b.bank_id for b in result.batches]
+    )
+    assert all(count == 1 for count in (*wallet_uses.values(), *bank_uses.values()))

@@ -1,0 +1,118 @@
+"""The mutable working state of one run, shared by the passes and thrown away at the end.
+
+Records are addressed by their position in the canonically sorted input of their side, and a
+``bytearray`` per side says which positions are already used. :meth:`RunState.take` is the one
+place a record is consumed; it refuses a second use, so "no record is used twice" is checked
+on every run, not only in the tests.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from operator import attrgetter
+from typing import Final
+
+from walletlink.errors import WalletLinkError
+from walletlink.reconcile.config import ReconcileConfig
+from walletlink.reconcile.records import Record
+from walletlink.reconcile.results import (
+    AmbiguousRow,
+    BatchMatch,
+    DuplicateRow,
+    MatchedPair,
+    Mismatch,
+    ReimportedRow,
+    UnmatchedRow,
+    UnresolvedBatch,
+)
+
+__all__ = ["RunState", "canonical_order"]
+
+# Every field that can tell two records apart, except the two that may be None.
+_FULL_KEY: Final = attrgetter(
+    "id",
+    "account",
+    "currency",
+    "amount_minor",
+    "value_date",
+    "status",
+    "end_to_end_id",
+    "instruction_id",
+    "bank_reference",
+    "idempotency_key",
+    "source_id",
+    "batch_id",
+    "counterparty",
+    "text",
+    "source",
+)
+_ID: Final = attrgetter("id")
+
+
+def canonical_order(records: list[Record]) -> list[Record]:
+    """Sort by id, and records sharing an id by their whole content.
+
+    This is what makes the result independent of the input order. Sorting a million records by
+    id alone is cheap; the full key is only built for the rare runs of equal ids.
+    """
+    records = sorted(records, key=_ID)
+    start = 0
+    n = len(records)
+    while start < n:
+        end = start + 1
+        ident = records[start].id
+        while end < n and records[end].id == ident:
+            end += 1
+        if end - start > 1:
+            records[start:end] = sorted(records[start:end], key=_FULL_KEY)
+        start = end
+    return records
+
+
+class RunState:
+    """Both sides in canonical order, their used flags and the items found so far."""
+
+    def __init__(self, wallet: list[Record], bank: list[Record], config: ReconcileConfig) -> None:
+        self.config = config
+        self.wallet = wallet
+        self.bank = bank
+        self.wallet_used = bytearray(len(wallet))
+        self.bank_used = bytearray(len(bank))
+        self.wallet_day = [r.value_date.toordinal() for r in wallet]
+        self.bank_day = [r.value_date.toordinal() for r in bank]
+        self.matched: list[MatchedPair] = []
+        self.mismatched: list[Mismatch] = []
+        self.batches: list[BatchMatch] = []
+        self.duplicates: list[DuplicateRow] = []
+        self.reimported: list[ReimportedRow] = []
+        self.ambiguous: list[AmbiguousRow] = []
+        self.unresolved: list[UnresolvedBatch] = []
+        self.unmatched: list[UnmatchedRow] = []
+        self.identical_without_id = 0
+
+    def take_wallet(self, index: int) -> Record:
+        if self.wallet_used[index]:
+            raise WalletLinkError(f"internal error: wallet record {index} used twice")
+        self.wallet_used[index] = 1
+        return self.wallet[index]
+
+    def take_bank(self, index: int) -> Record:
+        if self.bank_used[index]:
+            raise WalletLinkError(f"internal error: bank record {index} used twice")
+        self.bank_used[index] = 1
+        return self.bank[index]
+
+    def free_wallet(self) -> list[int]:
+        used = self.wallet_used
+        return [i for i in range(len(used)) if not used[i]]
+
+    def free_bank(self) -> list[int]:
+        used = self.bank_used
+        return [i for i in range(len(used)) if not used[i]]
+
+    def as_of_day(self, as_of: date | None) -> int:
+        """``as_of`` as a day number; by default the latest date seen on either side."""
+        if as_of is not None:
+            return as_of.toordinal()
+        # No clock here: the engine is a pure function of its inputs.
+        return max(max(self.wallet_day, default=1), max(self.bank_day, default=1))

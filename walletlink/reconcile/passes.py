@@ -1,0 +1,364 @@
+"""Passes 0, 1, 2 and 5: hygiene, exact keys, known batches and leftovers.
+
+Each pass walks records in canonical order, consumes what it decides through
+:meth:`RunState.take_wallet` / :meth:`RunState.take_bank`, and leaves the rest to the next
+pass. Passes 3 and 4, the searching ones, live in :mod:`walletlink.reconcile.fuzzy`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from operator import attrgetter
+
+from walletlink.reconcile._state import RunState
+from walletlink.reconcile.records import Record, RecordStatus, format_minor
+from walletlink.reconcile.results import (
+    BatchMatch,
+    DuplicateRow,
+    FieldDiff,
+    MatchedPair,
+    Mismatch,
+    ReimportedRow,
+    UnmatchedRow,
+)
+
+__all__ = ["exact_keys", "field_diffs", "hygiene", "known_batches", "leftovers", "settle_pair"]
+
+
+def hygiene(state: RunState) -> None:
+    """Pass 0: drop re-imports by source id per account; count id-less identical twins."""
+    for side, records, take in (
+        ("wallet", state.wallet, state.take_wallet),
+        ("bank", state.bank, state.take_bank),
+    ):
+        first_seen: dict[tuple[str, str], int] = {}
+        for index, record in enumerate(records):
+            if not record.source_id:
+                continue
+            first = first_seen.setdefault((record.account, record.source_id), index)
+            if first != index:
+                take(index)
+                state.reimported.append(
+                    ReimportedRow(side, record.id, records[first].id, record.source_id)
+                )
+    # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
+    # they stay in the run and are only counted, so a reviewer sees the number.
+    content = Counter(
+        (r.account, r.currency, r.amount_minor, r.value_date, r.counterparty, r.text)
+        for r in state.bank
+        if not r.source_id
+    )
+    state.identical_without_id = sum(count - 1 for count in content.values() if count > 1)
+
+
+def field_diffs(
+    wallet: Record, bank: Record, wallet_day: int, bank_day: int, date_tolerance: int
+) -> tuple[FieldDiff, ...]:
+    """The fields on which two records said to be the same movement disagree."""
+    if (
+        wallet.amount_minor == bank.amount_minor
+        and wallet.currency == bank.currency
+        and wallet.status is bank.status
+        and abs(bank_day - wallet_day) <= date_tolerance
+    ):
+        return ()  # the common case, decided without building anything
+    diffs: list[FieldDiff] = []
+    if wallet.currency != bank.currency:
+        diffs.append(FieldDiff("currency", wallet.currency, bank.currency, 0))
+    elif wallet.amount_minor != bank.amount_minor:
+        if (wallet.amount_minor >= 0) != (bank.amount_minor >= 0):
+            diffs.append(FieldDiff("direction", wallet.direction, bank.direction, 0))
+        if abs(wallet.amount_minor) != abs(bank.amount_minor):
+            diffs.append(
+                FieldDiff(
+                    "amount",
+                    format_minor(wallet.amount_minor, wallet.currency),
+                    format_minor(bank.amount_minor, bank.currency),
+                    bank.amount_minor - wallet.amount_minor,
+                )
+            )
+    if wallet.status is not bank.status:
+        diffs.append(FieldDiff("status", str(wallet.status), str(bank.status), 0))
+    if abs(bank_day - wallet_day) > date_tolerance:
+        diffs.append(
+            FieldDiff(
+                "value_date",
+                wallet.value_date.isoformat(),
+                bank.value_date.isoformat(),
+                bank_day - wallet_day,
+            )
+        )
+    return tuple(diffs)
+
+
+def settle_pair(
+    state: RunState, wallet_index: int, bank_index: int, pass_no: int, rule: str, score: float
+) -> None:
+    """Consume a wallet/bank pair as ``matched``, or ``mismatched`` naming what differs."""
+    wallet = state.take_wallet(wallet_index)
+    bank = state.take_bank(bank_index)
+    wallet_day = state.wallet_day[wallet_index]
+    bank_day = state.bank_day[bank_index]
+    tolerance = state.config.key_date_tolerance_days
+    diffs = field_diffs(wallet, bank, wallet_day, bank_day, tolerance)
+    if diffs:
+        state.mismatched.append(
+            Mismatch(
+                wallet.id,
+                bank.id,
+                pass_no,
+                rule,
+                bank.account,
+                bank.currency,
+                wallet.amount_minor,
+                bank.amount_minor,
+                diffs,
+            )
+        )
+    else:
+        state.matched.append(
+            MatchedPair(
+                wallet.id,
+                bank.id,
+                pass_no,
+                rule,
+                score,
+                bank.account,
+                bank.currency,
+                bank.amount_minor,
+                bank_day - wallet_day,
+            )
+        )
+
+
+def _index_by(
+    records: list[Record], used: bytearray, field: str
+) -> dict[tuple[str, str], list[int]]:
+    get = attrgetter(field)
+    index: dict[tuple[str, str], list[int]] = {}
+    for position, record in enumerate(records):
+        if used[position]:
+            continue
+        value = get(record)
+        if value:
+            index.setdefault((record.account, value), []).append(position)
+    return index
+
+
+def exact_keys(state: RunState) -> None:
+    """Pass 1: pair records that share a strong reference on the same account.
+
+    A hit that disagrees on amount, direction, status or date is a mismatch, never a miss.
+    When a key is held by several rows of a side, the surplus rows are duplicates.
+    """
+    for field in state.config.strong_references:
+        bank_index = _index_by(state.bank, state.bank_used, field)
+        wallet_index = _index_by(state.wallet, state.wallet_used, field)
+        for key, wallet_rows in wallet_index.items():
+            bank_rows = bank_index.get(key)
+            if bank_rows:
+                _pair_on_key(state, field, key[1], wallet_rows, bank_rows)
+            elif len(wallet_rows) > 1:
+                _surplus(state, "wallet", wallet_rows[1:], wallet_rows[0], f"{field}={key[1]}")
+        for key, bank_rows in bank_index.items():
+            if len(bank_rows) > 1 and key not in wallet_index:
+                _surplus(state, "bank", bank_rows[1:], bank_rows[0], f"{field}={key[1]}")
+
+
+def _pair_on_key(
+    state: RunState, field: str, value: str, wallet_rows: list[int], bank_rows: list[int]
+) -> None:
+    rule = f"exact:{field}"
+    if len(wallet_rows) == 1 and len(bank_rows) == 1:
+        settle_pair(state, wallet_rows[0], bank_rows[0], 1, rule, 1.0)
+        return
+    tolerance = state.config.key_date_tolerance_days
+    remaining = list(bank_rows)
+    paired_wallet: list[int] = []
+    paired_bank: list[int] = []
+    for wallet_index in wallet_rows:
+        if not remaining:
+            break
+        wallet = state.wallet[wallet_index]
+        day = state.wallet_day[wallet_index]
+        # The bank row that agrees best; the earliest in canonical order on a tie.
+        best = min(
+            remaining,
+            key=lambda b: len(
+                field_diffs(wallet, state.bank[b], day, state.bank_day[b], tolerance)
+            ),
+        )
+        remaining.remove(best)
+        paired_wallet.append(wallet_index)
+        paired_bank.append(best)
+        settle_pair(state, wallet_index, best, 1, rule, 1.0)
+    key = f"{field}={value}"
+    _surplus(state, "wallet", wallet_rows[len(paired_wallet) :], paired_wallet[0], key)
+    _surplus(state, "bank", remaining, paired_bank[0], key)
+
+
+def _surplus(state: RunState, side: str, rows: list[int], original: int, key: str) -> None:
+    records = state.wallet if side == "wallet" else state.bank
+    take = state.take_wallet if side == "wallet" else state.take_bank
+    for index in rows:
+        record = take(index)
+        state.duplicates.append(
+            DuplicateRow(
+                side,
+                record.id,
+                records[original].id,
+                key,
+                record.account,
+                record.currency,
+                record.amount_minor,
+            )
+        )
+
+
+def known_batches(state: RunState) -> None:
+    """Pass 2: a bank entry that names its members (refs or a batch/payout id) takes them.
+
+    The batch balances when ``|gross| - fee = |net|`` exactly (``|gross| + fee`` for a debit);
+    a known batch that does not balance, or misses members, is still itemised, with its
+    residual and the missing references, because its labels say what belongs together.
+    """
+    entries = [i for i in state.free_bank() if state.bank[i].members or state.bank[i].batch_id]
+    if not entries:
+        return
+    by_batch: dict[tuple[str, str, str], list[int]] = {}
+    by_ref: dict[tuple[str, str], list[int]] = {}
+    for i in state.free_wallet():
+        wallet = state.wallet[i]
+        if wallet.batch_id:
+            by_batch.setdefault((wallet.account, wallet.currency, wallet.batch_id), []).append(i)
+        for field in state.config.strong_references:
+            value = getattr(wallet, field)
+            if value:
+                by_ref.setdefault((wallet.account, value), []).append(i)
+    for bank_index in entries:
+        _known_batch(state, bank_index, by_batch, by_ref)
+
+
+def _known_batch(
+    state: RunState,
+    bank_index: int,
+    by_batch: dict[tuple[str, str, str], list[int]],
+    by_ref: dict[tuple[str, str], list[int]],
+) -> None:
+    bank = state.bank[bank_index]
+    used = state.wallet_used
+    found: list[int] = []
+    missing: list[str] = []
+    if bank.members:
+        rule = "members"
+        for member in bank.members:
+            hits = [
+                i
+                for i in by_ref.get((bank.account, member.reference), ())
+                if not used[i] and i not in found and state.wallet[i].currency == bank.currency
+            ]
+            if hits:
+                found.append(hits[0])
+            else:
+                missing.append(member.reference or "<no reference>")
+    else:
+        rule = "batch_id"
+        key = (bank.account, bank.currency, bank.batch_id)
+        found = [i for i in by_batch.get(key, ()) if not used[i]]
+    if not found:
+        return
+    members = [state.take_wallet(i) for i in found]
+    state.take_bank(bank_index)
+    state.batches.append(
+        batch_match(state, bank, members, pass_no=2, rule=rule, missing=tuple(missing))
+    )
+
+
+def batch_match(
+    state: RunState,
+    bank: Record,
+    members: list[Record],
+    *,
+    pass_no: int,
+    rule: str,
+    missing: tuple[str, ...] = (),
+) -> BatchMatch:
+    """Net a batch out: the fee is the bank's when it states one, else the implied one."""
+    credit = bank.amount_minor >= 0
+    gross = sum(m.amount_minor for m in members) * (1 if credit else -1)
+    net = abs(bank.amount_minor)
+    implied_fee = gross - net if credit else net - gross
+    if bank.fee_minor is not None:
+        fee = bank.fee_minor
+    else:
+        fee = min(max(implied_fee, 0), state.config.batch_fee_max(gross))
+    return BatchMatch(
+        bank.id,
+        tuple(m.id for m in members),
+        pass_no,
+        rule,
+        bank.account,
+        bank.currency,
+        gross,
+        fee,
+        net,
+        implied_fee - fee,
+        missing,
+    )
+
+
+def _fingerprint(record: Record) -> tuple[str, str, int, object, str]:
+    return (
+        record.account,
+        record.currency,
+        record.amount_minor,
+        record.value_date,
+        record.counterparty,
+    )
+
+
+def leftovers(state: RunState, as_of_day: int) -> None:
+    """Pass 5: what is left is a content duplicate of a used row, pending, or missing."""
+    lag = state.config.settlement_lag_days
+    for side in ("wallet", "bank"):
+        records = state.wallet if side == "wallet" else state.bank
+        used = state.wallet_used if side == "wallet" else state.bank_used
+        free = state.free_wallet() if side == "wallet" else state.free_bank()
+        originals = _used_fingerprints(records, used, free)
+        for index in free:
+            record = records[index]
+            original = originals.get(_fingerprint(record))
+            if original is not None:
+                _surplus(state, side, [index], original, "same amount, date and counterparty")
+                continue
+            if side == "bank":
+                category = "missing_in_wallet"
+                state.take_bank(index)
+            else:
+                day = state.wallet_day[index]
+                recent = record.status is RecordStatus.PENDING or day > as_of_day - lag
+                category = "pending" if recent else "missing_in_bank"
+                state.take_wallet(index)
+            state.unmatched.append(
+                UnmatchedRow(
+                    category,
+                    side,
+                    record.id,
+                    record.account,
+                    record.currency,
+                    record.amount_minor,
+                    record.value_date,
+                )
+            )
+
+
+def _used_fingerprints(
+    records: list[Record], used: bytearray, free: list[int]
+) -> dict[tuple[str, str, int, object, str], int]:
+    """Fingerprints of used rows that a leftover shares; the amount prefilter keeps it cheap."""
+    amounts = {records[i].amount_minor for i in free}
+    found: dict[tuple[str, str, int, object, str], int] = {}
+    for index, record in enumerate(records):
+        if used[index] and record.amount_minor in amounts:
+            found.setdefault(_fingerprint(record), index)
+    return found

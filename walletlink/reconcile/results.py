@@ -1,0 +1,288 @@
+"""The itemised result of a reconciliation: what matched, what broke, and why.
+
+Line items are ``NamedTuple``\\ s rather than attrs classes on purpose: a million-row run
+creates a million of them, and a tuple costs a fraction of an attrs instance to build while
+being just as immutable. The container, :class:`ReconciliationResult`, is a frozen attrs
+class. Amounts are signed integer minor units, as in :class:`~walletlink.reconcile.Record`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import NamedTuple
+
+import attrs
+
+from walletlink.reconcile.config import ReconcileConfig
+
+__all__ = [
+    "BREAK_CATEGORIES",
+    "CATEGORIES",
+    "AmbiguousRow",
+    "AnomalyFlag",
+    "BalanceCheck",
+    "BatchMatch",
+    "Candidate",
+    "CurrencyTotals",
+    "DuplicateRow",
+    "FieldDiff",
+    "MatchedPair",
+    "Mismatch",
+    "ReconciliationResult",
+    "ReimportedRow",
+    "UnmatchedRow",
+    "UnresolvedBatch",
+]
+
+#: Every output category a record can land in; each input record lands in exactly one.
+CATEGORIES = (
+    "matched",
+    "mismatched",
+    "batched",
+    "duplicate",
+    "reimported",
+    "ambiguous",
+    "unresolved_batch",
+    "pending",
+    "missing_in_bank",
+    "missing_in_wallet",
+)
+#: The categories that count as breaks (``matched``, ``reimported`` and ``pending`` do not).
+BREAK_CATEGORIES = (
+    "mismatched",
+    "batch_residual",
+    "duplicate",
+    "ambiguous",
+    "unresolved_batch",
+    "missing_in_bank",
+    "missing_in_wallet",
+)
+
+
+class FieldDiff(NamedTuple):
+    """One field that differs between two records matched on a key."""
+
+    field: str
+    wallet: str
+    bank: str
+    #: Bank minus wallet, in minor units for ``amount`` and days for ``value_date``.
+    delta: int
+
+
+class MatchedPair(NamedTuple):
+    wallet_id: str
+    bank_id: str
+    pass_no: int
+    rule: str
+    score: float
+    account: str
+    currency: str
+    amount_minor: int
+    date_delta_days: int
+
+
+class Mismatch(NamedTuple):
+    """A pair matched on a key (or fuzzily) whose amount, direction, status or date differ."""
+
+    wallet_id: str
+    bank_id: str
+    pass_no: int
+    rule: str
+    account: str
+    currency: str
+    wallet_amount_minor: int
+    bank_amount_minor: int
+    diffs: tuple[FieldDiff, ...]
+
+    @property
+    def amount_delta_minor(self) -> int:
+        return self.bank_amount_minor - self.wallet_amount_minor
+
+
+class DuplicateRow(NamedTuple):
+    """A record that repeats another one's key (or, without a key, its whole content)."""
+
+    side: str
+    record_id: str
+    duplicate_of: str
+    key: str
+    account: str
+    currency: str
+    amount_minor: int
+
+
+class ReimportedRow(NamedTuple):
+    """A record dropped by hygiene because its source id was already seen on that account."""
+
+    side: str
+    record_id: str
+    duplicate_of: str
+    source_id: str
+
+
+class BatchMatch(NamedTuple):
+    """One bank entry explained by several wallet rows: ``|gross| - fee - |net| = residual``.
+
+    For a debit batch the fee adds to the outflow, so ``|net| - |gross| - fee = residual``.
+    """
+
+    bank_id: str
+    wallet_ids: tuple[str, ...]
+    pass_no: int
+    rule: str
+    account: str
+    currency: str
+    gross_minor: int
+    fee_minor: int
+    net_minor: int
+    residual_minor: int
+    missing_members: tuple[str, ...]
+
+
+class Candidate(NamedTuple):
+    record_ids: tuple[str, ...]
+    score: float
+
+
+class AmbiguousRow(NamedTuple):
+    """A bank entry with several equally good explanations: for a person to decide."""
+
+    side: str
+    record_id: str
+    pass_no: int
+    rule: str
+    account: str
+    currency: str
+    amount_minor: int
+    candidates: tuple[Candidate, ...]
+
+
+class UnresolvedBatch(NamedTuple):
+    """A bank entry whose subset-sum search ran out of budget before it could decide."""
+
+    bank_id: str
+    account: str
+    currency: str
+    amount_minor: int
+    candidates: int
+    work: int
+
+
+class UnmatchedRow(NamedTuple):
+    """A leftover: ``missing_in_bank``, ``pending`` (inside the lag) or ``missing_in_wallet``."""
+
+    category: str
+    side: str
+    record_id: str
+    account: str
+    currency: str
+    amount_minor: int
+    value_date: date
+
+
+class BalanceCheck(NamedTuple):
+    """``opening + entries = closing`` for one statement; ``difference`` is 0 when it holds."""
+
+    statement: str
+    account: str
+    currency: str
+    opening_minor: int
+    entries_minor: int
+    closing_minor: int
+
+    @property
+    def difference_minor(self) -> int:
+        return self.closing_minor - self.opening_minor - self.entries_minor
+
+    @property
+    def ok(self) -> bool:
+        return self.difference_minor == 0
+
+
+class AnomalyFlag(NamedTuple):
+    """A pattern worth a look, independent of matching; ``reason`` says why it was raised."""
+
+    kind: str
+    side: str
+    record_ids: tuple[str, ...]
+    account: str
+    currency: str
+    reason: str
+
+
+class CurrencyTotals(NamedTuple):
+    currency: str
+    wallet_count: int
+    wallet_total_minor: int
+    bank_count: int
+    bank_total_minor: int
+    matched_count: int
+    #: Break items (a mismatch counts once) and the absolute amount they put at stake.
+    break_count: int
+    break_amount_minor: int
+
+
+@attrs.frozen(kw_only=True)
+class ReconciliationResult:
+    """Everything a run found, each list in a deterministic order."""
+
+    as_of: date
+    config: ReconcileConfig
+    matched: tuple[MatchedPair, ...] = ()
+    mismatched: tuple[Mismatch, ...] = ()
+    batches: tuple[BatchMatch, ...] = ()
+    duplicates: tuple[DuplicateRow, ...] = ()
+    reimported: tuple[ReimportedRow, ...] = ()
+    ambiguous: tuple[AmbiguousRow, ...] = ()
+    unresolved_batches: tuple[UnresolvedBatch, ...] = ()
+    unmatched: tuple[UnmatchedRow, ...] = ()
+    balance_checks: tuple[BalanceCheck, ...] = ()
+    anomalies: tuple[AnomalyFlag, ...] = ()
+    totals: tuple[CurrencyTotals, ...] = ()
+    #: Hygiene: extra occurrences of id-less bank records identical to another (kept, counted).
+    identical_without_id: int = 0
+    pass_seconds: tuple[tuple[str, float], ...] = attrs.field(default=(), eq=False)
+
+    def assignments(self) -> Iterator[tuple[str, str, str]]:
+        """Every input record once, as ``(side, record_id, category)``."""
+        for m in self.matched:
+            yield "wallet", m.wallet_id, "matched"
+            yield "bank", m.bank_id, "matched"
+        for mm in self.mismatched:
+            yield "wallet", mm.wallet_id, "mismatched"
+            yield "bank", mm.bank_id, "mismatched"
+        for b in self.batches:
+            yield "bank", b.bank_id, "batched"
+            for wallet_id in b.wallet_ids:
+                yield "wallet", wallet_id, "batched"
+        for d in self.duplicates:
+            yield d.side, d.record_id, "duplicate"
+        for r in self.reimported:
+            yield r.side, r.record_id, "reimported"
+        for a in self.ambiguous:
+            yield a.side, a.record_id, "ambiguous"
+        for u in self.unresolved_batches:
+            yield "bank", u.bank_id, "unresolved_batch"
+        for row in self.unmatched:
+            yield row.side, row.record_id, row.category
+
+    def break_counts(self) -> dict[str, int]:
+        """How many items each break category holds (a batch counts when it has a residual)."""
+        missing_in_bank = sum(1 for r in self.unmatched if r.category == "missing_in_bank")
+        return {
+            "mismatched": len(self.mismatched),
+            "batch_residual": sum(1 for b in self.batches if b.residual_minor),
+            "duplicate": len(self.duplicates),
+            "ambiguous": len(self.ambiguous),
+            "unresolved_batch": len(self.unresolved_batches),
+            "missing_in_bank": missing_in_bank,
+            "missing_in_wallet": sum(
+                1 for r in self.unmatched if r.category == "missing_in_wallet"
+            ),
+        }
+
+    @property
+    def has_breaks(self) -> bool:
+        """Whether anything needs a person: any break, or a statement that does not balance."""
+        return any(self.break_counts().values()) or any(not c.ok for c in self.balance_checks)
