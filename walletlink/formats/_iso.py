@@ -36,7 +36,8 @@ _AMOUNT: Final = re.compile(r"[0-9]{1,18}(?:\.[0-9]{0,5})?")
 
 
 def fail(message: str, line: int, path: str) -> NoReturn:
-    raise ParseError(message, position=f"line {line}, element {path}")
+    """Raise ``ParseError`` at element ``path`` (and ``line`` when known, i.e. not 0)."""
+    raise ParseError(message, position=f"line {line}, element {path}" if line else path)
 
 
 def text_of(elem: ET.Element, path: str) -> str | None:
