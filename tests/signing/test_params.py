@@ -1,0 +1,310 @@
+"""Sorted-parameter (Alipay-style) signing, sync-response and notification verification."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from walletlink.errors import (
+    AlgorithmNotAllowedError,
+    ConfigurationError,
+    ParseError,
+    SignatureMismatchError,
+    SignatureMissingError,
+)
+from walletlink.signing.params import (
+    CHINA_TZ,
+    alipay_request_params,
+    china_timestamp,
+    decrypt_content,
+    encrypt_content,
+    notification_content,
+    parse_china_timestamp,
+    sign_content,
+    sign_params,
+    verify_content,
+    verify_notification,
+    verify_notification_form,
+    verify_sync_response,
+)
+
+VECTORS = Path(__file__).parent.parent / "vectors" / "alipay"
+NOTIFY = json.loads((VECTORS / "notify_example.json").read_text(encoding="utf-8"))
+NOW = datetime(2024, 5, 1, 4, 0, 0, tzinfo=UTC)
+AES_KEY = base64.b64encode(b"0123456789abcdef").decode()
+
+
+@cache
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _rsa2(text: str, key: rsa.RSAPrivateKey | None = None) -> str:
+    raw = (key or _key()).sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(raw).decode()
+
+
+def _notify_params() -> dict[str, str]:
+    return dict(item.split("=", 1) for item in NOTIFY["notify_query"].split("&"))
+
+
+# ------------------------------------------------------------------------------ content rules
+
+
+def test_notification_content_matches_the_documented_example() -> None:
+    assert NOTIFY["expected_content"] == notification_content(_notify_params())
+
+
+def test_request_content_keeps_sign_type_and_drops_sign_and_empties() -> None:
+    params = {"b": "2", "a": "1", "sign_type": "RSA2", "sign": "x", "empty": "", "none": None}
+
+    assert sign_content(params) == "a=1&b=2&sign_type=RSA2"
+    assert notification_content(params) == "a=1&b=2"
+
+
+def test_non_string_values_are_compact_json_and_keys_sort_by_ascii() -> None:
+    params = {"biz_content": {"out_trade_no": "T1", "total_amount": "9.99"}, "B": 1, "a": "x"}
+
+    expected = 'B=1&a=x&biz_content={"out_trade_no":"T1","total_amount":"9.99"}'
+    assert expected == sign_content(params)
+
+
+# ------------------------------------------------------------------------------ sign / verify
+
+
+def test_sign_params_adds_rsa2_signature_over_the_request_content() -> None:
+    signed = sign_params({"app_id": "2021", "method": "alipay.trade.query"}, _key())
+
+    assert signed["sign_type"] == "RSA2"
+    expected = _rsa2("app_id=2021&method=alipay.trade.query&sign_type=RSA2")
+    assert expected == signed["sign"]  # PKCS#1 v1.5 is deterministic
+
+
+def test_legacy_rsa_signing_is_refused_and_verification_is_opt_in() -> None:
+    with pytest.raises(AlgorithmNotAllowedError):
+        sign_params({"a": "1", "sign_type": "RSA"}, _key())
+    sha1 = base64.b64encode(_key().sign(b"a=1", padding.PKCS1v15(), hashes.SHA1())).decode()
+
+    with pytest.raises(AlgorithmNotAllowedError):
+        verify_content("a=1", sha1, _key().public_key(), sign_type="RSA")
+    verify_content("a=1", sha1, _key().public_key(), sign_type="RSA", allow_legacy_rsa=True)
+
+
+def test_wrong_key_type_is_refused() -> None:
+    with pytest.raises(AlgorithmNotAllowedError):
+        sign_params({"a": "1"}, ec.generate_private_key(ec.SECP256R1()))  # type: ignore[arg-type]
+
+
+def test_verify_content_failures() -> None:
+    public = _key().public_key()
+    with pytest.raises(SignatureMissingError):
+        verify_content("a=1", None, public)
+    with pytest.raises(SignatureMismatchError):
+        verify_content("a=2", _rsa2("a=1"), public)
+    with pytest.raises(SignatureMismatchError):
+        verify_content("a=1", "not base64!", public)
+    with pytest.raises(AlgorithmNotAllowedError):
+        verify_content("a=1", _rsa2("a=1"), public, sign_type="MD5")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    params=st.dictionaries(
+        st.text(alphabet="abcdefghij_", min_size=1, max_size=8).filter(lambda k: k != "sign"),
+        st.text(max_size=20),
+        max_size=6,
+    )
+)
+def test_sign_then_verify_round_trip(params: dict[str, str]) -> None:
+    signed = sign_params(params, _key())
+
+    verify_content(sign_content(signed), signed["sign"], _key().public_key())
+
+
+# ------------------------------------------------------------------------------ notifications
+
+
+def _signed_notification() -> dict[str, str]:
+    params = _notify_params()
+    params["sign"] = _rsa2(notification_content(params))
+    return params
+
+
+def test_notification_verifies_and_tampering_fails() -> None:
+    params = _signed_notification()
+    verify_notification(params, _key().public_key())
+
+    for name in ("total_amount", "trade_status", "app_id"):
+        tampered = params | {name: params[name] + "0"}
+        with pytest.raises(SignatureMismatchError):
+            verify_notification(tampered, _key().public_key())
+
+
+def test_notification_sign_type_is_not_covered_but_still_selects_the_algorithm() -> None:
+    params = _signed_notification()
+
+    with pytest.raises(AlgorithmNotAllowedError):
+        verify_notification(params | {"sign_type": "RSA"}, _key().public_key())
+
+
+def test_notification_from_form_body() -> None:
+    params = _signed_notification()
+    body = urlencode(params).encode()
+
+    decoded = verify_notification_form(body, _key().public_key())
+
+    assert params == decoded
+    with pytest.raises(SignatureMismatchError):
+        verify_notification_form(body + b"&app_id=evil", _key().public_key())
+    with pytest.raises(ParseError):
+        verify_notification_form(b"\xff\xfe", _key().public_key())
+
+
+# ------------------------------------------------------------------------------ sync responses
+
+
+def _response(node: str, inner: str, key: rsa.RSAPrivateKey | None = None) -> str:
+    return f'{{"{node}":{inner},"sign":"{_rsa2(inner, key)}"}}'
+
+
+def test_sync_response_is_verified_over_the_exact_raw_substring() -> None:
+    # Spacing, key order and escapes that a re-serialisation would change.
+    inner = '{"code":"10000", "msg":"Success","trade_no":"2013\\/1","buyer":"\\u5f20"}'
+    raw = _response("alipay_trade_query_response", inner)
+
+    verified = verify_sync_response(raw.encode(), "alipay.trade.query", _key().public_key())
+
+    assert verified.node == "alipay_trade_query_response"
+    assert verified.content["trade_no"] == "2013/1"
+    assert verified.signed
+
+
+def test_sync_response_with_sign_first_and_whitespace() -> None:
+    inner = '{"code":"10000","msg":"Success"}'
+    raw = f'{{ "sign" : "{_rsa2(inner)}" ,\n "alipay_trade_query_response" : {inner} }}'
+
+    assert verify_sync_response(raw, "alipay.trade.query", _key().public_key()).signed
+
+
+def test_sync_response_tampered_or_wrong_key_fails() -> None:
+    inner = '{"code":"10000","msg":"Success","total_amount":"9.99"}'
+    raw = _response("alipay_trade_query_response", inner)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    with pytest.raises(SignatureMismatchError):
+        verify_sync_response(raw.replace("9.99", "1.99"), "alipay.trade.query", _key().public_key())
+    with pytest.raises(SignatureMismatchError):
+        verify_sync_response(raw, "alipay.trade.query", other.public_key())
+
+
+def test_duplicate_response_node_is_refused() -> None:
+    inner = '{"code":"10000"}'
+    raw = _response("alipay_trade_query_response", inner)
+    doubled = raw[:-1] + ',"alipay_trade_query_response":{"code":"40004"}}'
+
+    with pytest.raises(SignatureMismatchError):
+        verify_sync_response(doubled, "alipay.trade.query", _key().public_key())
+
+
+def test_error_response_signed_and_unsigned() -> None:
+    inner = '{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-app-id"}'
+    signed = _response("error_response", inner)
+
+    result = verify_sync_response(signed, "alipay.trade.query", _key().public_key())
+    unsigned = verify_sync_response(
+        f'{{"error_response":{inner}}}', "alipay.trade.query", _key().public_key()
+    )
+
+    assert (result.node, result.signed) == ("error_response", True)
+    assert (unsigned.content["code"], unsigned.signed) == ("40002", False)
+    with pytest.raises(SignatureMissingError):
+        verify_sync_response(
+            f'{{"error_response":{inner}}}',
+            "alipay.trade.query",
+            _key().public_key(),
+            allow_unsigned_error=False,
+        )
+
+
+def test_unsigned_success_response_is_refused() -> None:
+    with pytest.raises(SignatureMissingError):
+        verify_sync_response(
+            '{"alipay_trade_query_response":{"code":"10000"}}',
+            "alipay.trade.query",
+            _key().public_key(),
+        )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "[]", '{"a":1', '{"a" 1}', '{"a":1,}', '{"a":1} x', "{'a':1}", '{"other":{}}'],
+)
+def test_malformed_responses_are_parse_errors(raw: str) -> None:
+    with pytest.raises(ParseError):
+        verify_sync_response(raw, "alipay.trade.query", _key().public_key())
+
+
+# ------------------------------------------------------------------------------ AES + time
+
+
+@settings(max_examples=30, deadline=None)
+@given(text=st.text(max_size=200))
+def test_aes_round_trip(text: str) -> None:
+    assert text == decrypt_content(encrypt_content(text, AES_KEY), AES_KEY)
+
+
+def test_aes_is_cbc_pkcs7_with_a_zero_iv() -> None:
+    """Pinned against the raw primitive: a zero IV makes the output deterministic."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    plain = b'{"a":1}' + bytes([9]) * 9
+    enc = Cipher(algorithms.AES(b"0123456789abcdef"), modes.CBC(bytes(16))).encryptor()
+    expected = base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+
+    assert expected == encrypt_content('{"a":1}', AES_KEY)
+
+
+def test_aes_errors() -> None:
+    with pytest.raises(ConfigurationError):
+        encrypt_content("x", base64.b64encode(b"short").decode())
+    wrong = base64.b64encode(b"fedcba9876543210").decode()
+    with pytest.raises(ParseError):
+        decrypt_content(encrypt_content("hello", AES_KEY), wrong)
+
+
+def test_china_time_round_trip() -> None:
+    assert china_timestamp(NOW) == "2024-05-01 12:00:00"
+    assert parse_china_timestamp("2024-05-01 12:00:00") == NOW
+    assert CHINA_TZ.utcoffset(None) == parse_china_timestamp("2024-05-01 12:00:00").utcoffset()
+    with pytest.raises(ParseError):
+        parse_china_timestamp("2024-05-01T12:00:00")
+    with pytest.raises(ConfigurationError):
+        china_timestamp(datetime(2024, 5, 1))
+
+
+def test_request_params_with_encrypted_biz_content() -> None:
+    params = alipay_request_params(
+        app_id="2021000000000000",
+        method="alipay.trade.precreate",
+        biz_content={"out_trade_no": "T1", "total_amount": "9.99", "subject": "tea"},
+        now=NOW,
+        key=_key(),
+        notify_url="https://wallet.example/notify",
+        encrypt_key=AES_KEY,
+    )
+
+    assert params["encrypt_type"] == "AES"
+    assert params["timestamp"] == "2024-05-01 12:00:00"
+    biz = json.loads(decrypt_content(params["biz_content"], AES_KEY))
+    assert biz["total_amount"] == "9.99"
+    verify_content(sign_content(params), params["sign"], _key().public_key())
