@@ -209,7 +209,6 @@ def test_pem_certificate_header_is_accepted() -> None:
     message = signed_xs2a()
     assert TPP.certificate is not None
     pem = TPP.certificate.public_bytes(Encoding.PEM)
-    )
     BerlinGroupVerifier().verify(message.with_headers({"TPP-Signature-Certificate": pem.decode()}))
 
 
