@@ -576,3 +576,22 @@ def test_base64_std_is_not_accepted_as_base64url() -> None:
     sig = base64.b64encode(b"\xfb\xff" * 20).decode()
     with pytest.raises(ValueError, match="base64url"):
         b64url_decode(sig)
+
+
+def test_walletlink_signing_keys_and_key_rings_work() -> None:
+    from walletlink.signing.keys import KeyRing, SigningKey
+
+    rsa_key = SigningKey(kid="r1", private_key=_rsa())
+    hmac = SigningKey(kid="h1", secret=b"h" * 32)
+    ring = KeyRing.of(SigningKey(kid="r1", public_key=_rsa().public_key()), hmac)
+
+    token = sign_compact(b"x", rsa_key, alg="PS256", header={"kid": "r1"})
+    mac = sign_compact(b"x", hmac, alg="HS256", header={"kid": "h1"})
+
+    assert verify_compact(token, ring, algorithms=["PS256"]).payload == b"x"
+    assert verify_compact(mac, ring, algorithms=["HS256"]).payload == b"x"
+    with pytest.raises(AlgorithmNotAllowedError):
+        verify_compact(mac, {"h1": rsa_key}, algorithms=["HS256"])
+    unknown = sign_compact(b"x", rsa_key, alg="PS256", header={"kid": "zz"})
+    with pytest.raises(KeyNotFoundError):
+        verify_compact(unknown, ring, algorithms=["PS256"])

@@ -47,12 +47,14 @@ from walletlink.errors import (
     SignatureMissingError,
 )
 from walletlink.signing._b64 import b64url_decode, b64url_encode
+from walletlink.signing.keys import KeyRing, SigningKey
 
 __all__ = [
     "OB_CLAIM_IAT",
     "OB_CLAIM_ISS",
     "OB_CLAIM_TAN",
     "HMACKey",
+    "JwsKeys",
     "JwsSigningKey",
     "JwsVerifyingKey",
     "OBJwsSigner",
@@ -99,15 +101,19 @@ class HMACKey:
         return "HMACKey(<redacted>)"
 
 
-JwsSigningKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | HMACKey
+JwsSigningKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | HMACKey | SigningKey
 JwsVerifyingKey: TypeAlias = (
-    rsa.RSAPublicKey
+    SigningKey
+    | rsa.RSAPublicKey
     | ec.EllipticCurvePublicKey
     | HMACKey
     | x509.Certificate
     | rsa.RSAPrivateKey
     | ec.EllipticCurvePrivateKey
 )
+
+#: What a verifier trusts: one key, a ``kid`` → key mapping, or a :class:`KeyRing`.
+JwsKeys: TypeAlias = JwsVerifyingKey | Mapping[str, JwsVerifyingKey] | KeyRing
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _PKCS1 = padding.PKCS1v15()
@@ -141,7 +147,33 @@ def _alg(name: object, allowed: Collection[str]) -> _Alg:
     return _ALGS[name]
 
 
+def _unwrap(key: SigningKey) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | HMACKey | object:
+    """A :class:`~walletlink.signing.keys.SigningKey` as the raw key this module checks."""
+    if key.secret is not None:
+        return HMACKey(key.secret)
+    return key.private_key if key.private_key is not None else key.public_key
+
+
+def _signing_key(
+    key: JwsSigningKey,
+) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | HMACKey:
+    if not isinstance(key, SigningKey):
+        return key
+    if key.secret is not None:
+        return HMACKey(key.secret)
+    if isinstance(key.private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return key.private_key
+    raise AlgorithmNotAllowedError(f"key {key.kid!r} holds no RSA, EC or HMAC private key")
+
+
 def _public(key: JwsVerifyingKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey | HMACKey:
+    if isinstance(key, SigningKey):
+        unwrapped = _unwrap(key)
+        if not isinstance(unwrapped, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | HMACKey):
+            if isinstance(unwrapped, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+                return unwrapped
+            raise AlgorithmNotAllowedError(f"key {key.kid!r} is not usable for JWS")
+        key = unwrapped
     if isinstance(key, x509.Certificate):
         pub = key.public_key()
         if not isinstance(pub, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
@@ -173,6 +205,7 @@ def _sign_bytes(name: str, key: JwsSigningKey, data: bytes) -> bytes:
     alg = _ALGS.get(name)
     if alg is None:
         raise AlgorithmNotAllowedError(f"cannot sign with alg {name!r}")
+    key = _signing_key(key)
     _check_key(name, alg, key)
     if isinstance(key, HMACKey):
         return hmac.digest(key.secret, data, "sha256")
@@ -309,11 +342,13 @@ class VerifiedJws:
     payload: bytes
 
 
-def _resolve(keys: JwsVerifyingKey | Mapping[str, JwsVerifyingKey], kid: object) -> JwsVerifyingKey:
-    if not isinstance(keys, Mapping):
+def _resolve(keys: JwsKeys, kid: object) -> JwsVerifyingKey:
+    if not isinstance(keys, Mapping | KeyRing):
         return keys
     if not isinstance(kid, str):
         raise KeyNotFoundError("the protected header names no 'kid'")
+    if isinstance(keys, KeyRing):
+        return keys.get(kid)
     try:
         return keys[kid]
     except KeyError:
@@ -322,7 +357,7 @@ def _resolve(keys: JwsVerifyingKey | Mapping[str, JwsVerifyingKey], kid: object)
 
 def verify_compact(
     token: str,
-    keys: JwsVerifyingKey | Mapping[str, JwsVerifyingKey],
+    keys: JwsKeys,
     *,
     algorithms: Collection[str],
     payload: bytes | None = None,
@@ -469,7 +504,7 @@ def verify_ob_detached(
     signature: str | None,
     body: bytes,
     *,
-    keys: JwsVerifyingKey | Mapping[str, JwsVerifyingKey],
+    keys: JwsKeys,
     iss: str,
     now: datetime,
     tan: str = "openbanking.org.uk",
@@ -538,7 +573,7 @@ class OBJwsVerifier:
     ``algorithms``.
     """
 
-    keys: Mapping[str, JwsVerifyingKey] = attrs.field(repr=False)
+    keys: Mapping[str, JwsVerifyingKey] | KeyRing = attrs.field(repr=False)
     iss: str
     tan: str = "openbanking.org.uk"
     version: OBVersion = OBVersion.V3_1_4
