@@ -1,1 +1,113 @@
-"""walletlink."""
+"""walletlink: one adapter interface from a digital wallet's backend to many banks.
+
+This module is the public surface: everything a wallet backend needs is importable from
+``walletlink`` directly. Protocol toolkits live in their own packages
+(``walletlink.signing``, ``walletlink.formats``, ``walletlink.reconcile``,
+``walletlink.testing``), each with its own public surface.
+"""
+
+from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy
+from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
+from walletlink.adapters.base import Adapter, PreparedRequest, RawResponse, TransferRef
+from walletlink.adapters.registry import available_protocols, register_adapter
+from walletlink.client import Client, Hooks
+from walletlink.config import BankConfig, Credentials
+from walletlink.errors import (
+    AuthenticationError,
+    BankRejectedError,
+    BankUnavailableError,
+    CircuitOpenError,
+    ConfigurationError,
+    ConnectError,
+    CurrencyMismatchError,
+    IdempotencyMismatchError,
+    ParseError,
+    ProtocolError,
+    RateLimitedError,
+    SignatureError,
+    TransportError,
+    UnknownOutcomeError,
+    UnsupportedOperationError,
+    ValidationError,
+    WalletLinkError,
+)
+from walletlink.journal import Journal, MemoryJournal, SQLiteJournal
+from walletlink.models import (
+    Balance,
+    BalanceType,
+    BookingStatus,
+    Capability,
+    Direction,
+    Event,
+    NextAction,
+    Party,
+    Reason,
+    ReasonCode,
+    Transaction,
+    TransactionDetail,
+    Transfer,
+    TransferRequest,
+    TransferStatus,
+)
+from walletlink.money import Money
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AccountId",
+    "Adapter",
+    "AuthenticationError",
+    "Balance",
+    "BalanceType",
+    "BankConfig",
+    "BankRejectedError",
+    "BankUnavailableError",
+    "Bic",
+    "BookingStatus",
+    "Capability",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Client",
+    "ConfigurationError",
+    "ConnectError",
+    "Credentials",
+    "CurrencyMismatchError",
+    "Direction",
+    "Event",
+    "Hooks",
+    "Iban",
+    "IdempotencyMismatchError",
+    "Journal",
+    "LocalAccount",
+    "MemoryJournal",
+    "Money",
+    "NextAction",
+    "ParseError",
+    "Party",
+    "PreparedRequest",
+    "ProtocolError",
+    "RateLimitedError",
+    "RawResponse",
+    "Reason",
+    "ReasonCode",
+    "RetryBudget",
+    "RetryEvent",
+    "RetryPolicy",
+    "SQLiteJournal",
+    "SignatureError",
+    "SortCodeAccount",
+    "Transaction",
+    "TransactionDetail",
+    "Transfer",
+    "TransferRef",
+    "TransferRequest",
+    "TransferStatus",
+    "TransportError",
+    "UnknownOutcomeError",
+    "UnsupportedOperationError",
+    "ValidationError",
+    "WalletLinkError",
+    "__version__",
+    "available_protocols",
+    "register_adapter",
+]

@@ -1,0 +1,470 @@
+"""The walletlink client: one object in front of every bank.
+
+The client owns everything adapters don't: the HTTP session, signing hooks, retries, the
+retry budget and circuit breaker of each bank, the journal, logging and observability
+hooks. It drives each adapter flow (see :mod:`walletlink.adapters.base`) request by request.
+
+The rule that shapes :meth:`Client.transfer`: the intent (idempotency key + request hash) is
+in the journal before the first byte is sent, every retry reuses the key and the exact
+bytes, and a write whose outcome is unknown is journalled ``UNKNOWN`` and resolved later by
+looking it up, never by sending it under a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar, cast
+
+import attrs
+import requests
+
+from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy, RetrySignal
+from walletlink._transport import Transport, logger
+from walletlink.accounts import AccountId
+from walletlink.adapters.base import (
+    AccountInformation,
+    Adapter,
+    Cancellation,
+    Flow,
+    Notifications,
+    Payments,
+    PreparedRequest,
+    RawResponse,
+    TransferRef,
+)
+from walletlink.adapters.registry import get_adapter_class
+from walletlink.config import BankConfig
+from walletlink.errors import (
+    BankRejectedError,
+    BankUnavailableError,
+    ConfigurationError,
+    ConnectError,
+    ProtocolError,
+    RateLimitedError,
+    TransportError,
+    TransportTimeoutError,
+    UnknownOutcomeError,
+    UnsupportedOperationError,
+    WalletLinkError,
+)
+from walletlink.journal import Journal, JournalRecord, MemoryJournal, new_transfer_id
+from walletlink.models import (
+    Balance,
+    Capability,
+    Event,
+    Reason,
+    ReasonCode,
+    Transaction,
+    Transfer,
+    TransferRequest,
+    TransferStatus,
+)
+
+__all__ = ["Client", "Hooks"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class Hooks:
+    """Observability callbacks. Each receives redaction-free objects: do your own masking
+    before exporting them, or use the ``walletlink`` logger, which is already redacted."""
+
+    on_request: Callable[[str, PreparedRequest, str], None] | None = None
+    on_response: Callable[[str, RawResponse], None] | None = None
+    on_retry: Callable[[str, RetryEvent], None] | None = None
+
+
+@attrs.define
+class _Bank:
+    config: BankConfig
+    adapter: Adapter
+    budget: RetryBudget
+    breaker: CircuitBreaker
+
+
+def _payments(bank: _Bank) -> Payments:
+    # The capability check has already run; the cast only tells the type checker.
+    return cast(Payments, bank.adapter)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Client:
+    """Talk to many banks through one interface.
+
+    >>> client = Client(banks=[config], journal=SQLiteJournal("walletlink.sqlite3"))
+    >>> transfer = client.transfer("acme", request)
+
+    ``journal`` defaults to an in-memory journal: fine for tests, not for production, where
+    a durable journal is what lets a restarted process resolve its unknown outcomes.
+    ``clock`` returns aware UTC datetimes; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        banks: Iterable[BankConfig],
+        *,
+        journal: Journal | None = None,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        hooks: Hooks | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.journal: Journal = journal if journal is not None else MemoryJournal()
+        self.retry = retry or RetryPolicy()
+        self.hooks = hooks or Hooks()
+        self.clock = clock
+        self._transport = Transport(session)
+        self._banks: dict[str, _Bank] = {}
+        for config in banks:
+            if config.bank_id in self._banks:
+                raise ConfigurationError(f"bank_id {config.bank_id!r} is configured twice")
+            adapter = get_adapter_class(config.protocol)(config)
+            self._banks[config.bank_id] = _Bank(
+                config=config,
+                adapter=adapter,
+                budget=RetryBudget(clock=self.retry.clock),
+                breaker=CircuitBreaker(clock=self.retry.clock, bank_id=config.bank_id),
+            )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        """The shared ``requests`` session (mount a mock bank's transport here in tests)."""
+        return self._transport.session
+
+    @property
+    def bank_ids(self) -> list[str]:
+        return sorted(self._banks)
+
+    def adapter(self, bank_id: str) -> Adapter:
+        return self._bank(bank_id).adapter
+
+    def _bank(self, bank_id: str) -> _Bank:
+        try:
+            return self._banks[bank_id]
+        except KeyError:
+            raise ConfigurationError(f"no bank configured with id {bank_id!r}") from None
+
+    def _require(self, bank_id: str, capability: Capability) -> _Bank:
+        bank = self._bank(bank_id)
+        if capability not in bank.adapter.capabilities:
+            raise UnsupportedOperationError(
+                f"{bank.adapter.protocol} does not support {capability.value}", bank_id=bank_id
+            )
+        return bank
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self, bank: _Bank, flow: Flow[T]) -> T:
+        """Drive an adapter flow to completion, sending each request it yields."""
+        try:
+            request = next(flow)
+            while True:
+                response = self._exchange(bank, request)
+                request = flow.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def _exchange(self, bank: _Bank, request: PreparedRequest) -> RawResponse:
+        """One logical request: signed per attempt, retried by policy, verified, mapped."""
+        config, adapter = bank.config, bank.adapter
+        url = self._transport.url_for(config, request)
+        signer = adapter.signer()
+        verifier = adapter.response_verifier()
+
+        def attempt() -> RawResponse:
+            outgoing = signer(request, url, self.clock()) if signer else request
+            if self.hooks.on_request:
+                self.hooks.on_request(config.bank_id, outgoing, url)
+            response = self._transport.send(config, outgoing, url)
+            if self.hooks.on_response:
+                self.hooks.on_response(config.bank_id, response)
+            return response
+
+        def on_retry(event: RetryEvent) -> None:
+            logger.info(
+                "retrying %s %s at %s (%s), attempt %d in %.2fs",
+                request.method,
+                request.operation or request.path,
+                config.bank_id,
+                event.reason,
+                event.attempt + 1,
+                event.delay,
+            )
+            if self.hooks.on_retry:
+                self.hooks.on_retry(config.bank_id, event)
+
+        response = self.retry.call_with_retries(
+            attempt,
+            idempotent=request.idempotent or request.method in ("GET", "HEAD"),
+            classify_result=self._classify,
+            on_retry=on_retry,
+            budget=bank.budget,
+            breaker=bank.breaker,
+        )
+        if verifier is not None and response.ok:
+            verifier(response, self.clock())
+        if response.ok or response.status in request.accept_status:
+            return response
+        error = adapter.error_for(response) or self._default_error(config, response)
+        raise error
+
+    def _classify(self, response: RawResponse) -> RetrySignal | None:
+        if response.status in self.retry.retry_statuses:
+            return RetrySignal.from_response(response.status, response.headers)
+        return None
+
+    @staticmethod
+    def _default_error(config: BankConfig, response: RawResponse) -> WalletLinkError:
+        context: dict[str, Any] = {"bank_id": config.bank_id, "http_status": response.status}
+        if response.status == 429:
+            return RateLimitedError("the bank is rate limiting", **context)
+        if response.status >= 500:
+            return BankUnavailableError(f"the bank answered HTTP {response.status}", **context)
+        return BankRejectedError(f"the bank answered HTTP {response.status}", **context)
+
+    # -- payments ---------------------------------------------------------------------------
+
+    def transfer(self, bank_id: str, request: TransferRequest) -> Transfer:
+        """Send a transfer at most once.
+
+        Calling it again with the same request (same idempotency key) is safe: a finished
+        transfer is returned from the journal, and an unfinished one is first looked up at
+        the bank. The same key with a different request raises
+        :class:`IdempotencyMismatchError` and sends nothing.
+        """
+        bank = self._require(bank_id, Capability.PAYMENTS)
+        record, created = self.journal.record_intent(
+            bank_id=bank_id, request=request, transfer_id=new_transfer_id(), now=self.clock()
+        )
+        if not created:
+            if record.transfer is not None and record.status is not TransferStatus.UNKNOWN:
+                return record.transfer
+            return self._resolve(bank, record)
+        return self._send_transfer(bank, record)
+
+    def _send_transfer(self, bank: _Bank, record: JournalRecord) -> Transfer:
+        request = record.transfer_request()
+        key = record.idempotency_key
+        self.journal.mark_sent(key, now=self.clock())
+        flow = _payments(bank).create_transfer(request, record.transfer_id)
+        try:
+            transfer: Transfer = self._run(bank, flow)
+        except ConnectError:
+            # Nothing reached the bank on any attempt: the intent stays open and the same
+            # call (or resolve_unknown) completes it under the same key.
+            raise
+        except (TransportTimeoutError, ProtocolError, BankUnavailableError) as exc:
+            self.journal.mark_unknown(key, now=self.clock())
+            raise UnknownOutcomeError(
+                "the bank may have executed this transfer; resolve it with resolve_unknown()",
+                idempotency_key=key,
+                bank_id=bank.config.bank_id,
+                http_status=exc.http_status,
+            ) from exc
+        except BankRejectedError as exc:
+            if exc.http_status == 409:
+                # Still in flight at the bank after every retry: it may yet execute.
+                self.journal.mark_unknown(key, now=self.clock())
+                raise UnknownOutcomeError(
+                    "the bank is still processing this idempotency key",
+                    idempotency_key=key,
+                    bank_id=bank.config.bank_id,
+                    http_status=409,
+                ) from exc
+            self._record_refusal(record, exc)
+            raise
+        return self.journal.record_transfer(transfer, now=self.clock()).transfer or transfer
+
+    def _record_refusal(self, record: JournalRecord, exc: BankRejectedError) -> None:
+        """The bank refused the request outright: journal it as a rejected transfer."""
+        request = record.transfer_request()
+        try:
+            code = ReasonCode(exc.code)
+        except ValueError:
+            code = ReasonCode.OTHER
+        now = self.clock()
+        self.journal.record_transfer(
+            Transfer(
+                id=record.transfer_id,
+                bank_id=record.bank_id,
+                bank_transfer_id=None,
+                end_to_end_id=request.end_to_end_id,
+                idempotency_key=request.idempotency_key,
+                amount=request.amount,
+                status=TransferStatus.REJECTED,
+                reason=Reason(code=code, raw_code=exc.raw_code, message=exc.message),
+                created_at=now,
+                updated_at=now,
+            ),
+            now=now,
+        )
+
+    def _resolve(self, bank: _Bank, record: JournalRecord) -> Transfer:
+        """Settle an unknown outcome by lookup; resend only under the same key if absent."""
+        request = record.transfer_request()
+        ref = TransferRef(
+            transfer_id=record.transfer_id,
+            idempotency_key=record.idempotency_key,
+            end_to_end_id=request.end_to_end_id,
+        )
+        found = self._run(bank, _payments(bank).find_transfer(ref, request))
+        if found is None:
+            # The bank never executed it. Resending under the SAME key is safe: if a lost
+            # attempt surfaces late, the bank's idempotency store folds the two into one.
+            return self._send_transfer(bank, record)
+        return self.journal.record_transfer(found, now=self.clock()).transfer or found
+
+    def _record_for(self, transfer_id: str) -> tuple[_Bank, JournalRecord]:
+        record = self.journal.get_by_transfer_id(transfer_id)
+        if record is None:
+            raise ConfigurationError(f"no transfer {transfer_id!r} in the journal")
+        return self._bank(record.bank_id), record
+
+    def get_transfer(self, transfer_id: str) -> Transfer:
+        """The bank's current view of a transfer this client sent (by walletlink id)."""
+        bank, record = self._record_for(transfer_id)
+        self._require(record.bank_id, Capability.PAYMENTS)
+        if record.transfer is None or record.transfer.bank_transfer_id is None:
+            return self._resolve(bank, record)
+        ref = TransferRef(
+            transfer_id=record.transfer_id,
+            bank_transfer_id=record.transfer.bank_transfer_id,
+            idempotency_key=record.idempotency_key,
+        )
+        flow = _payments(bank).get_transfer(ref, record.transfer_request())
+        fresh: Transfer = self._run(bank, flow)
+        return self.journal.record_transfer(fresh, now=self.clock()).transfer or fresh
+
+    def cancel_transfer(self, transfer_id: str) -> Transfer:
+        bank, record = self._record_for(transfer_id)
+        self._require(record.bank_id, Capability.CANCEL)
+        ref = TransferRef(
+            transfer_id=record.transfer_id,
+            bank_transfer_id=record.transfer.bank_transfer_id if record.transfer else None,
+            idempotency_key=record.idempotency_key,
+        )
+        flow = cast(Cancellation, bank.adapter).cancel_transfer(ref, record.transfer_request())
+        cancelled: Transfer = self._run(bank, flow)
+        return self.journal.record_transfer(cancelled, now=self.clock()).transfer or cancelled
+
+    def resolve_unknown(self, bank_id: str | None = None) -> list[Transfer]:
+        """Look up every transfer whose outcome is unknown and journal what the bank says.
+
+        Transfers that still cannot be resolved (the bank is down) stay in the journal for
+        the next call; the others are returned.
+        """
+        resolved: list[Transfer] = []
+        for record in self.journal.unresolved(bank_id):
+            bank = self._bank(record.bank_id)
+            try:
+                resolved.append(self._resolve(bank, record))
+            except (TransportError, UnknownOutcomeError, BankUnavailableError) as exc:
+                logger.warning(
+                    "transfer %s at %s still unresolved: %s",
+                    record.transfer_id,
+                    record.bank_id,
+                    type(exc).__name__,
+                )
+        return resolved
+
+    # -- account information ----------------------------------------------------------------
+
+    def balances(self, bank_id: str, account: AccountId) -> list[Balance]:
+        bank = self._require(bank_id, Capability.ACCOUNT_INFORMATION)
+        result: list[Balance] = self._run(
+            bank, cast(AccountInformation, bank.adapter).balances(account)
+        )
+        return result
+
+    def transactions(
+        self, bank_id: str, account: AccountId, date_from: date, date_to: date
+    ) -> Iterator[Transaction]:
+        """Every transaction in the date range, following the bank's pages lazily."""
+        bank = self._require(bank_id, Capability.ACCOUNT_INFORMATION)
+        if date_to < date_from:
+            raise ConfigurationError("date_to is before date_from")
+        return self._pages(bank, account, date_from, date_to)
+
+    def _pages(
+        self, bank: _Bank, account: AccountId, date_from: date, date_to: date
+    ) -> Iterator[Transaction]:
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            flow = cast(AccountInformation, bank.adapter).transactions_page(
+                account, date_from, date_to, cursor
+            )
+            page = self._run(bank, flow)
+            yield from page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return
+            if cursor in seen:
+                raise ProtocolError("the bank's pagination loops", bank_id=bank.config.bank_id)
+            seen.add(cursor)
+
+    # -- notifications ----------------------------------------------------------------------
+
+    def handle_notification(self, bank_id: str, headers: Mapping[str, str], body: bytes) -> Event:
+        """Verify, de-duplicate and apply a bank notification; returns the event.
+
+        The signature is checked over the raw bytes before anything is parsed. A repeated
+        event id returns the event with ``duplicate=True`` and changes nothing. A status
+        update never moves a transfer backwards.
+        """
+        bank = self._require(bank_id, Capability.NOTIFICATIONS)
+        now = self.clock()
+        event: Event = cast(Notifications, bank.adapter).parse_notification(headers, body, now)
+        digest = hashlib.sha256(body).hexdigest()
+        if not self.journal.record_event(
+            bank_id=bank_id, event_id=event.id, payload_hash=digest, now=now
+        ):
+            return attrs.evolve(event, duplicate=True)
+        if event.status is None or event.idempotency_key is None:
+            return event
+        record = self.journal.get(event.idempotency_key)
+        if record is None or record.bank_id != bank_id:
+            logger.info("event %s is about a transfer this journal does not hold", event.id)
+            return event
+        base = record.transfer or Transfer(
+            id=record.transfer_id,
+            bank_id=bank_id,
+            bank_transfer_id=event.bank_transfer_id,
+            end_to_end_id=record.transfer_request().end_to_end_id,
+            idempotency_key=record.idempotency_key,
+            amount=record.transfer_request().amount,
+            status=record.status,
+        )
+        updated = attrs.evolve(
+            base,
+            status=event.status,
+            reason=event.reason or base.reason,
+            bank_transfer_id=base.bank_transfer_id or event.bank_transfer_id,
+            updated_at=event.occurred_at or now,
+        )
+        self.journal.record_transfer(updated, now=now)
+        return attrs.evolve(event, transfer_id=record.transfer_id)
+
+    def notification_ack(self, bank_id: str, event: Event) -> tuple[int, Mapping[str, str], bytes]:
+        """The exact HTTP answer the bank expects for a handled notification."""
+        bank = self._require(bank_id, Capability.NOTIFICATIONS)
+        ack: tuple[int, Mapping[str, str], bytes] = cast(
+            Notifications, bank.adapter
+        ).notification_ack(event)
+        return ack
