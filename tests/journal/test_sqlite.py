@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -46,9 +47,12 @@ def _raw(path: Path, sql: str, *params: object) -> None:
     conn.close()
 
 
-def test_crash_after_sending_leaves_an_unresolved_record(path: Path) -> None:
+@pytest.mark.parametrize("durability", ["intents", "full", "normal"])
+def test_crash_after_sending_leaves_an_unresolved_record(
+    path: Path, durability: Literal["intents", "full", "normal"]
+) -> None:
     """A process that dies between sending and the answer is found again on restart."""
-    first = SQLiteJournal(path)
+    first = SQLiteJournal(path, durability=durability)
     request = make_request()
     first.record_intent(bank_id="bank-a", request=request, transfer_id="wl_1", now=T0)
     sent = first.mark_sent(request.idempotency_key, now=T0)

@@ -34,6 +34,7 @@ SCHEMA_VERSION: Final = 1
 _GENESIS: Final = "0" * 64
 _SYNCHRONOUS: Final = {
     "full": "PRAGMA synchronous=FULL",
+    "intents": "PRAGMA synchronous=FULL",
     "normal": "PRAGMA synchronous=NORMAL",
     "off": "PRAGMA synchronous=OFF",
 }
@@ -139,11 +140,19 @@ def _canonical(value: Any) -> str:
 class SQLiteJournal:
     """A :class:`~walletlink.journal.Journal` in a SQLite file.
 
-    ``durability="full"`` (the default) fsyncs the write-ahead log on every commit, so the
-    intent row survives a power cut as well as a process crash. ``"normal"`` survives a crash
-    of the process but may lose the last commits on power loss or an OS crash — which can
-    forget that a transfer was sent. Choose it only when the host already guarantees that
-    (battery-backed storage) or when the journal is disposable.
+    ``durability`` says which commits are fsynced before the call returns:
+
+    * ``"intents"`` (the default): a new intent and a notification id survive a power cut,
+      because the intent must exist before the first byte is sent. Progress (sent, the
+      bank's answer, unknown) is committed without an fsync: losing it in a power cut only
+      sends the record back to :meth:`unresolved`, and a lookup under the same key restores
+      it. One fsync per transfer instead of three.
+    * ``"full"``: every commit is fsynced.
+    * ``"normal"``: no commit waits for an fsync. It survives a crash of the process, but a
+      power cut or OS crash may forget an intent — and with it that a transfer was sent.
+      Choose it only on storage that already guarantees durability, or for a disposable
+      journal.
+    * ``"off"``: for in-memory journals.
 
     ``chain_key`` turns the chain's SHA-256 into HMAC-SHA256: without the key, someone who
     can write the file can edit a row *and* rebuild the chain; with it, they cannot.
@@ -156,33 +165,29 @@ class SQLiteJournal:
         self,
         path: str | os.PathLike[str],
         *,
-        durability: Literal["full", "normal", "off"] = "full",
+        durability: Literal["intents", "full", "normal", "off"] = "intents",
         chain_key: bytes | None = None,
         busy_timeout: float = 30.0,
     ) -> None:
         if durability not in _SYNCHRONOUS:
-            raise ConfigurationError("durability must be 'full', 'normal' or 'off'")
+            raise ConfigurationError("durability must be 'intents', 'full', 'normal' or 'off'")
         self._chain_key = chain_key
         self._lock = threading.RLock()
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per call.
-        self._conn = sqlite3.connect(
-            os.fspath(path),
-            timeout=busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-            cached_statements=64,
-        )
+        self._conn = _connect(path, busy_timeout, _SYNCHRONOUS[durability])
+        # synchronous is a per-connection setting, so "intents" writes progress through a
+        # second connection that skips the fsync; both sit behind the same lock. Since the
+        # WAL is one sequential file, the next fsynced commit makes everything before it
+        # durable too, and a power cut can only lose a suffix of the chain, never a hole.
+        self._relaxed = self._conn
         try:
-            self._setup(durability)
+            self._setup()
+            if durability == "intents" and os.fspath(path) != ":memory:":
+                self._relaxed = _connect(path, busy_timeout, "PRAGMA synchronous=NORMAL")
         except BaseException:
             self._conn.close()
             raise
 
-    def _setup(self, durability: str) -> None:
-        # WAL lets readers (a reconciliation job, the sqlite3 shell) run while we write, and
-        # a commit is one sequential append. Pragmas are set once here, never per call.
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(_SYNCHRONOUS[durability])
+    def _setup(self) -> None:
         with self._write() as conn:
             # Not executescript(): it would COMMIT behind our transaction's back.
             for statement in _SCHEMA.split(";"):
@@ -200,15 +205,16 @@ class SQLiteJournal:
     # -- plumbing ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        conn = self._conn if durable else self._relaxed
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            conn.execute("COMMIT")
 
     def _digest(self, prev_hash: str, seq: int, key: str, kind: str, payload: str) -> str:
         header = json.dumps([seq, key, kind])
@@ -309,7 +315,7 @@ class SQLiteJournal:
 
     def mark_sent(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
         stamp = utc_iso(now)
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             row = self._require(conn, idempotency_key)
             state = JournalState(row[5]).advanced_to(JournalState.SENT)
             return self._update(
@@ -326,7 +332,7 @@ class SQLiteJournal:
     def record_transfer(self, transfer: Transfer, *, now: datetime) -> JournalRecord:
         stamp = utc_iso(now)
         transfer_json = _canonical(transfer_to_dict(transfer))
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             row = self._require(conn, transfer.idempotency_key)
             if row[2] != transfer.bank_id:
                 raise IdempotencyMismatchError(
@@ -353,7 +359,7 @@ class SQLiteJournal:
 
     def mark_unknown(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
         stamp = utc_iso(now)
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             row = self._require(conn, idempotency_key)
             if not TransferStatus(row[6]).can_become(TransferStatus.UNKNOWN):
                 # The bank already gave a final answer: a later failed lookup changes nothing.
@@ -465,6 +471,8 @@ class SQLiteJournal:
 
     def close(self) -> None:
         with self._lock:
+            if self._relaxed is not self._conn:
+                self._relaxed.close()
             self._conn.close()
 
     def __enter__(self) -> SQLiteJournal:
@@ -472,6 +480,24 @@ class SQLiteJournal:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _connect(
+    path: str | os.PathLike[str], busy_timeout: float, synchronous: str
+) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per call.
+    conn = sqlite3.connect(
+        os.fspath(path),
+        timeout=busy_timeout,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=64,
+    )
+    # WAL lets readers (a reconciliation job, the sqlite3 shell) run while we write, and a
+    # commit is one sequential append. Pragmas are set once per connection, never per call.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(synchronous)
+    return conn
 
 
 def _load_transfer(text: str) -> Transfer:
