@@ -99,7 +99,7 @@ def _journal_matches_bank(client: Client, bank: MockBank) -> bool:
     journalled = {record.idempotency_key: record for record in client.journal.records()}
     for key, view in at_bank.items():
         record = journalled.get(key)
-        if record is None or record.status.value != view.status:
+        if record is None or record.status is not view.status:
             return False
     for key, record in journalled.items():
         if key not in at_bank and record.status is not TransferStatus.REJECTED:
@@ -229,8 +229,8 @@ def _print_text(summary: DemoSummary, journal_path: Path) -> None:
         f"{summary.unknown_resolved})",
         f"  webhooks               {summary.webhooks_received} "
         f"({summary.webhook_duplicates} duplicates ignored)",
-        f"  faults injected        "
-        + ", ".join(f"{k.removeprefix('faults.')}={v}" for k, v in summary.faults_injected.items()),
+        "  faults injected        "
+        + ", ".join(f"{k.removeprefix('fault.')}={v}" for k, v in summary.faults_injected.items()),
         f"  duplicates at bank     {summary.duplicates_at_bank}",
         f"  journal matches bank   {'yes' if summary.journal_matches_bank else 'NO'}",
         f"  journal hash chain     {'verified' if summary.journal_verified else 'BROKEN'}",
