@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -189,3 +190,30 @@ def test_a_rebuilt_chain_fools_sha256_but_not_a_keyed_chain(
             assert next(journal.records()).attempts == 9  # the forgery went unnoticed
     finally:
         journal.close()
+
+
+def test_two_journals_writing_one_file_at_once_keep_one_chain(path: Path) -> None:
+    """Two processes (here: two journals) sharing a file serialise on BEGIN IMMEDIATE."""
+    journals = [SQLiteJournal(path), SQLiteJournal(path)]
+
+    def write(journal: SQLiteJournal) -> None:
+        for n in range(25):
+            request = make_request()
+            journal.record_intent(
+                bank_id="bank-a", request=request, transfer_id=f"wl_{request.idempotency_key}",
+                now=T0,
+            )  # fmt: skip
+            journal.mark_sent(request.idempotency_key, now=T0)
+            journal.record_event(bank_id="bank-a", event_id=f"evt_{n}", payload_hash="h", now=T0)
+
+    threads = [threading.Thread(target=write, args=(j,)) for j in journals for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len(list(journals[0].records())) == 100
+        journals[0].verify()
+    finally:
+        for journal in journals:
+            journal.close()
