@@ -260,7 +260,7 @@ def parse_item(text: str) -> Item:
 
 
 def _serialize_string(value: str) -> str:
-    if not all(" " <= char <= "~" for char in value):
+    if not (value.isascii() and value.isprintable()):
         raise ParseError("sf-string must be printable ASCII")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -12,6 +12,7 @@ key of the wrong type can never verify (an HMAC secret never checks an RSA signa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Callable, Iterable, MutableSet
 from typing import Final, TypeAlias
@@ -237,15 +238,19 @@ class Rfc9421Signer:
         ]
         signature_input = SignatureInput(self.label, tuple(covered), self._params(key, alg, now))
         signature = alg.sign(key, signature_base(message, signature_input))
+        encoded = base64.b64encode(signature).decode()
+        existing_input = message.header("Signature-Input")
+        existing_signature = message.header("Signature")
+        if existing_input is None and existing_signature is None:
+            # The common case: one fresh signature, no re-parse of what we just built.
+            added["Signature-Input"] = f"{self.label}={signature_input.serialized}"
+            added["Signature"] = f"{self.label}=:{encoded}:"
+            return added
         inner = _sf.InnerList(
             tuple(_sf.Item(c.name, dict(c.params)) for c in covered), signature_input.params
         )
-        added["Signature-Input"] = _merge_dictionary(
-            message.header("Signature-Input"), self.label, inner
-        )
-        added["Signature"] = _merge_dictionary(
-            message.header("Signature"), self.label, _sf.Item(signature)
-        )
+        added["Signature-Input"] = _merge_dictionary(existing_input, self.label, inner)
+        added["Signature"] = _merge_dictionary(existing_signature, self.label, _sf.Item(signature))
         return added
 
     def __call__(self, request: PreparedRequest, url: str, now: dt.datetime) -> PreparedRequest:
