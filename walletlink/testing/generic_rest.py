@@ -244,7 +244,8 @@ class GenericRestServer:
             self.bank.count("replays")
             return claim.response.with_headers(Idempotent_Replayed="true")
         try:
-            response = execute()
+            # The id is part of what is stored, so a replay repeats it with the bytes.
+            response = execute().with_headers(Request_Id=self._next_id("req"))
         except BaseException:
             # Refused before executing (or a bug): nothing to replay, the key is free again.
             store.release(self._scope, key)
