@@ -9,32 +9,37 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 __all__ = ["b64decode", "b64encode", "b64url_decode", "b64url_encode"]
 
 
+_URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_URL_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+_FROM_URL = bytes.maketrans(b"-_", b"+/")
+# For a final character that carries 4 (len % 4 == 2) or 2 (len % 4 == 3) unused bits.
+_UNUSED_MASK = {2: 0b1111, 3: 0b11}
+
+
 def b64url_encode(data: bytes) -> str:
     """Base64url without padding, as JOSE writes every binary value (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode()
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raise ``ValueError`` on padding or foreign characters."""
-    if "=" in text or len(text) % 4 == 1:
+    """Decode unpadded base64url; raise ``ValueError`` on padding or foreign characters.
+
+    Non-canonical spellings (unused low bits set in the last character) are refused too, so
+    one value has exactly one encoding.
+    """
+    rest = len(text) % 4
+    if rest == 1 or not _URL_CHARS.fullmatch(text):
         raise ValueError("not unpadded base64url")
-    try:
-        raw = text.encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError("not ASCII") from None
-    padded = raw + b"=" * (-len(raw) % 4)
-    try:
-        decoded = base64.b64decode(padded, altchars=b"-_", validate=True)
-    except binascii.Error:
-        raise ValueError("not base64url") from None
-    # Reject non-canonical encodings (unused low bits set) so one signature has one spelling.
-    if b64url_encode(decoded) != text:
+    if rest and _URL_ALPHABET.index(text[-1]) & _UNUSED_MASK[rest]:
         raise ValueError("non-canonical base64url")
-    return decoded
+    raw = text.encode("ascii").translate(_FROM_URL) + b"=" * (-len(text) % 4)
+    return binascii.a2b_base64(raw)
 
 
 def b64encode(data: bytes) -> str:

@@ -190,11 +190,11 @@ def _check_key(name: str, alg: _Alg, key: object) -> None:
         if isinstance(key, HMACKey):
             return
     elif alg.kind.startswith("rsa"):
-        if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
             if key.key_size < _MIN_RSA_BITS:
                 raise AlgorithmNotAllowedError(f"{name} needs an RSA key of {_MIN_RSA_BITS}+ bits")
             return
-    elif isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+    elif isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
         if alg.curve is None or not isinstance(key.curve, alg.curve):
             raise AlgorithmNotAllowedError(f"{name} does not fit a key on {key.curve.name}")
         return
