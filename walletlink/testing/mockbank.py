@@ -242,6 +242,11 @@ class MockBank:
             self.count(f"fault.{decision.kind.value}")
         return decision
 
+    def set_faults(self, plan: FaultPlan) -> None:
+        """Switch to another fault plan from the next request on (its own seeded sequence)."""
+        self.faults = plan
+        self._injector = FaultInjector(plan)
+
     def fault_response(self, kind: FaultKind) -> MockResponse:
         return self.server.fault_response(kind, self.faults.retry_after)
 

@@ -1,0 +1,7 @@
+"""generic_rest and its mock bank pass the shared conformance suite."""
+
+from walletlink.testing.conformance import AdapterConformance
+
+
+class TestGenericRestConformance(AdapterConformance):
+    protocol = "generic_rest"

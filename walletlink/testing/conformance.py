@@ -1,0 +1,331 @@
+"""The conformance suite every adapter and its mock bank must pass.
+
+Subclass :class:`AdapterConformance` in a test module, name the protocol, and override the
+hooks your protocol needs (SCA approval, mTLS for the loopback run)::
+
+    from walletlink.testing.conformance import AdapterConformance
+
+    class TestAcmeConformance(AdapterConformance):
+        protocol = "acme"
+
+Each check drives the real :class:`~walletlink.Client` against the protocol's
+:class:`~walletlink.testing.MockBank` on a :class:`~walletlink.testing.FakeClock`, so the
+suite runs in well under a second per adapter and never sleeps. Checks for capabilities an
+adapter does not declare are skipped; the refusal of an undeclared capability is checked.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from walletlink._retry import RetryEvent, RetryPolicy
+from walletlink.accounts import AccountId, Iban
+from walletlink.client import Client, Hooks
+from walletlink.config import BankConfig
+from walletlink.errors import (
+    IdempotencyMismatchError,
+    SignatureError,
+    UnknownOutcomeError,
+    UnsupportedOperationError,
+    WalletLinkError,
+)
+from walletlink.journal import SQLiteJournal
+from walletlink.models import Capability, Party, Transfer, TransferRequest, TransferStatus
+from walletlink.money import Money
+from walletlink.testing.clock import FakeClock
+from walletlink.testing.faults import FaultPlan
+from walletlink.testing.mockbank import MockBank, ServedBank
+
+__all__ = ["AdapterConformance"]
+
+_DEBTOR = "DE89370400440532013000"
+_POOR = "DE02120300000000202051"
+_CREDITOR = "GB33BUKB20201555555555"
+_KNOWN = frozenset(TransferStatus) - {TransferStatus.UNKNOWN}
+
+
+class AdapterConformance:
+    """What every adapter + mock bank pair must do. Override the hooks, not the checks."""
+
+    protocol: ClassVar[str]
+    currency: ClassVar[str] = "EUR"
+    #: How long the mock bank takes to settle, in seconds of its clock.
+    settle_after: ClassVar[float] = 60
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def make_bank(self, clock: FakeClock, faults: FaultPlan) -> MockBank:
+        return MockBank(self.protocol, clock=clock, faults=faults, settle_after=self.settle_after)
+
+    def make_config(self, bank: MockBank) -> BankConfig:
+        return bank.config()
+
+    def accounts(self, bank: MockBank) -> tuple[AccountId, Party]:
+        """Open a funded debtor; return it and a creditor."""
+        debtor = bank.open_account(Iban(_DEBTOR), Money("1000.00", self.currency))
+        creditor = bank.open_account(Iban(_CREDITOR), Money("0.00", self.currency))
+        return debtor, Party(name="Ada Lovelace", account=creditor)
+
+    def poor_account(self, bank: MockBank) -> AccountId:
+        return bank.open_account(Iban(_POOR), Money("1.00", self.currency))
+
+    def complete_action(self, bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
+        """Do what a person would for a REQUIRES_ACTION transfer (SCA); default: nothing."""
+        return transfer
+
+    def serve(self, bank: MockBank) -> tuple[ServedBank, BankConfig]:
+        served = bank.serve()
+        return served, served.config()
+
+    # -- fixtures ---------------------------------------------------------------------------
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    def bank(self, clock: FakeClock) -> Iterator[MockBank]:
+        bank = self.make_bank(clock, FaultPlan.none())
+        yield bank
+        bank.close()
+
+    @pytest.fixture
+    def client(self, bank: MockBank, clock: FakeClock, tmp_path: Path) -> Iterator[Client]:
+        journal = SQLiteJournal(tmp_path / "journal.sqlite3")
+        client = self._client(bank, clock, journal, self.make_config(bank))
+        bank.mount(client.session)
+        yield client
+        client.close()
+        journal.close()
+
+    def _client(
+        self, bank: MockBank, clock: FakeClock, journal: SQLiteJournal, config: BankConfig
+    ) -> Client:
+        retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
+        return Client([config], journal=journal, retry=retry, clock=clock.now)
+
+    def _accounts(self, bank: MockBank) -> tuple[AccountId, Party]:
+        # Each test gets a fresh instance and a fresh bank: open the accounts once per bank.
+        opened: dict[int, tuple[AccountId, Party]] = self.__dict__.setdefault("_opened", {})
+        if id(bank) not in opened:
+            opened[id(bank)] = self.accounts(bank)
+        return opened[id(bank)]
+
+    def _request(self, bank: MockBank, **changes: object) -> TransferRequest:
+        debtor, creditor = self._accounts(bank)
+        fields: dict[str, object] = {
+            "amount": Money("12.30", self.currency),
+            "debtor_account": debtor,
+            "creditor": creditor,
+            "remittance": "Conformance",
+        }
+        fields.update(changes)
+        return TransferRequest(**fields)  # type: ignore[arg-type]
+
+    def _settle(self, bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
+        transfer = self.complete_action(bank, client, transfer)
+        bank.advance(self.settle_after + 1)
+        return client.get_transfer(transfer.id)
+
+    def _requires(self, client: Client, bank: MockBank, capability: Capability) -> None:
+        if capability not in client.adapter(bank.bank_id).capabilities:
+            pytest.skip(f"{self.protocol} does not declare {capability.value}")
+
+    # -- payments ---------------------------------------------------------------------------
+
+    def test_transfer_reaches_a_known_status(self, bank: MockBank, client: Client) -> None:
+        request = self._request(bank)
+        transfer = client.transfer(bank.bank_id, request)
+        assert transfer.status in _KNOWN
+        assert transfer.amount == request.amount
+        assert transfer.idempotency_key == request.idempotency_key
+
+    def test_transfer_settles_on_the_banks_clock(self, bank: MockBank, client: Client) -> None:
+        request = self._request(bank)
+        transfer = self._settle(bank, client, client.transfer(bank.bank_id, request))
+        assert transfer.status is TransferStatus.SETTLED
+        assert bank.balance(request.debtor_account) == Money("987.70", self.currency)
+
+    def test_same_request_twice_is_sent_once(self, bank: MockBank, client: Client) -> None:
+        request = self._request(bank)
+        first = client.transfer(bank.bank_id, request)
+        second = client.transfer(bank.bank_id, request)
+        assert first.id == second.id
+        assert len(bank.transfers()) == 1
+
+    def test_same_key_with_another_request_sends_nothing(
+        self, bank: MockBank, client: Client
+    ) -> None:
+        request = self._request(bank)
+        client.transfer(bank.bank_id, request)
+        before = bank.stats.get("requests", 0)
+        changed = self._request(bank, amount=Money("99.00", self.currency))
+        changed = TransferRequest.from_canonical(changed.canonical(), request.idempotency_key)
+        with pytest.raises(IdempotencyMismatchError):
+            client.transfer(bank.bank_id, changed)
+        assert bank.stats.get("requests", 0) == before
+
+    @pytest.mark.parametrize(
+        "fault", ["drop_response_after_commit", "reset_after_commit", "reset_before_commit"]
+    )
+    def test_lost_replies_are_resolved_without_paying_twice(
+        self, bank: MockBank, client: Client, fault: str
+    ) -> None:
+        request = self._request(bank)
+        bank.set_faults(FaultPlan(**{fault: 1.0}, only_methods=frozenset({"POST"})))  # type: ignore[arg-type]
+        with pytest.raises(UnknownOutcomeError):
+            client.transfer(bank.bank_id, request)
+        bank.set_faults(FaultPlan.none())
+        assert client.journal.unresolved(bank.bank_id)
+        resolved = client.resolve_unknown(bank.bank_id)
+        assert [t.idempotency_key for t in resolved] == [request.idempotency_key]
+        assert not client.journal.unresolved(bank.bank_id)
+        assert bank.duplicates_at_bank == 0
+        final = self._settle(bank, client, resolved[0])
+        assert final.status is TransferStatus.SETTLED
+        assert bank.balance(request.debtor_account) == Money("987.70", self.currency)
+
+    def test_server_errors_are_retried(
+        self, bank: MockBank, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        retries: list[RetryEvent] = []
+        journal = SQLiteJournal(tmp_path / "retries.sqlite3")
+        client = Client(
+            [self.make_config(bank)],
+            journal=journal,
+            # Ten attempts against a coin-flip bank: the seeded run always gets through.
+            retry=RetryPolicy(
+                max_attempts=10,
+                max_elapsed=600,
+                sleep=clock.sleep,
+                clock=clock.monotonic,
+                rng=random.Random(1),
+            ),
+            hooks=Hooks(on_retry=lambda bank_id, event: retries.append(event)),
+            clock=clock.now,
+        )
+        bank.mount(client.session)
+        try:
+            request = self._request(bank)
+            bank.set_faults(FaultPlan(seed=3, unavailable=0.3, server_error=0.2))
+            transfer = client.transfer(bank.bank_id, request)
+            bank.set_faults(FaultPlan.none())
+            assert transfer.status in _KNOWN
+            assert {event.status for event in retries} & {500, 503}
+            assert bank.duplicates_at_bank == 0
+        finally:
+            client.close()
+            journal.close()
+
+    def test_insufficient_funds_is_a_rejection_value(self, bank: MockBank, client: Client) -> None:
+        request = self._request(
+            bank, debtor_account=self.poor_account(bank), amount=Money("500.00", self.currency)
+        )
+        transfer = client.transfer(bank.bank_id, request)
+        if transfer.status is not TransferStatus.REJECTED:
+            transfer = self._settle(bank, client, transfer)
+        assert transfer.status is TransferStatus.REJECTED
+        assert transfer.reason is not None
+        assert transfer.reason.code.value == "insufficient_funds"
+
+    def test_undeclared_capabilities_are_refused_before_io(
+        self, bank: MockBank, client: Client
+    ) -> None:
+        declared = client.adapter(bank.bank_id).capabilities
+        before = bank.stats.get("requests", 0)
+        account = Iban(_DEBTOR)
+        calls: dict[Capability, Callable[[], object]] = {
+            Capability.ACCOUNT_INFORMATION: lambda: client.balances(bank.bank_id, account),
+            Capability.NOTIFICATIONS: lambda: client.handle_notification(bank.bank_id, {}, b""),
+        }
+        missing = [capability for capability in calls if capability not in declared]
+        if not missing:
+            pytest.skip(f"{self.protocol} declares every optional capability")
+        for capability in missing:
+            with pytest.raises(UnsupportedOperationError):
+                calls[capability]()
+        assert bank.stats.get("requests", 0) == before
+
+    # -- account information ----------------------------------------------------------------
+
+    def test_balances(self, bank: MockBank, client: Client) -> None:
+        self._requires(client, bank, Capability.ACCOUNT_INFORMATION)
+        debtor, _ = self._accounts(bank)
+        balances = client.balances(bank.bank_id, debtor)
+        assert Money("1000.00", self.currency) in [b.amount for b in balances]
+
+    def test_transactions_follow_every_page(self, bank: MockBank, client: Client) -> None:
+        self._requires(client, bank, Capability.ACCOUNT_INFORMATION)
+        start = bank.clock.now().date()
+        debtor, creditor = self._accounts(bank)
+        count = 0
+        for index in range(5):
+            request = TransferRequest(
+                amount=Money(f"{index + 1}.00", self.currency),
+                debtor_account=debtor,
+                creditor=creditor,
+                remittance=f"page {index}",
+            )
+            self._settle(bank, client, client.transfer(bank.bank_id, request))
+            count += 1
+        end = bank.clock.now().date() + timedelta(days=1)
+        booked = list(client.transactions(bank.bank_id, debtor, start, end))
+        amounts = sorted(t.amount.minor_units for t in booked if t.direction.value == "debit")
+        assert amounts == [100 * (i + 1) for i in range(count)]
+
+    # -- notifications ----------------------------------------------------------------------
+
+    def test_notifications_are_verified_and_deduplicated(
+        self, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        inbox: list[tuple[dict[str, str], bytes]] = []
+        bank = self.make_bank(clock, FaultPlan.none())
+
+        def receive(headers: Mapping[str, str], body: bytes) -> None:
+            inbox.append((dict(headers), body))
+
+        bank.webhook_target = receive
+        journal = SQLiteJournal(tmp_path / "events.sqlite3")
+        client = self._client(bank, clock, journal, self.make_config(bank))
+        bank.mount(client.session)
+        try:
+            self._requires(client, bank, Capability.NOTIFICATIONS)
+            transfer = self.complete_action(
+                bank, client, client.transfer(bank.bank_id, self._request(bank))
+            )
+            bank.advance(self.settle_after + 1)
+            assert inbox, "the mock bank sent no notification"
+            headers, body = inbox[-1]
+            event = client.handle_notification(bank.bank_id, headers, body)
+            assert not event.duplicate
+            assert client.handle_notification(bank.bank_id, headers, body).duplicate
+            assert client.journal.get(transfer.idempotency_key).status is TransferStatus.SETTLED  # type: ignore[union-attr]
+            with pytest.raises(SignatureError):
+                client.handle_notification(bank.bank_id, headers, body.replace(b"}", b" }", 1))
+        finally:
+            client.close()
+            journal.close()
+            bank.close()
+
+    # -- loopback ---------------------------------------------------------------------------
+
+    def test_loopback(self, bank: MockBank, clock: FakeClock, tmp_path: Path) -> None:
+        served, config = self.serve(bank)
+        journal = SQLiteJournal(tmp_path / "loopback.sqlite3")
+        client = self._client(bank, clock, journal, config)
+        try:
+            request = self._request(bank)
+            transfer = self._settle(bank, client, client.transfer(bank.bank_id, request))
+            assert transfer.status is TransferStatus.SETTLED
+        except WalletLinkError:
+            raise
+        finally:
+            client.close()
+            journal.close()
+            served.close()
