@@ -24,7 +24,10 @@ import attrs
 
 from walletlink.errors import ConfigurationError
 
-__all__ = ["STRONG_REFERENCE_FIELDS", "ReconcileConfig", "load_rules"]
+__all__ = ["MAPPING_TABLES", "STRONG_REFERENCE_FIELDS", "ReconcileConfig", "load_rules"]
+
+#: Tables of a rules file that hold CSV column mappings rather than rules.
+MAPPING_TABLES: Final = ("ledger", "statement")
 
 #: The record fields that may serve as exact keys in pass 1, in their default order.
 STRONG_REFERENCE_FIELDS: Final = (
@@ -152,7 +155,9 @@ def load_rules(path: str | Path) -> ReconcileConfig:
         raise ConfigurationError(f"cannot read rules file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"rules file {path} is not valid TOML: {exc}") from None
+    # The CLI reads CSV column mappings from these tables of the same file.
+    rules = {key: value for key, value in raw.items() if key not in MAPPING_TABLES}
     try:
-        return ReconcileConfig.from_mapping(raw)
+        return ReconcileConfig.from_mapping(rules)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{path}: {exc.message}") from None

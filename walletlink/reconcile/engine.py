@@ -76,6 +76,8 @@ def reconcile(
     started = time.perf_counter()
     leftovers(state, state.as_of_day(as_of))
     timings.append(("5 leftovers", time.perf_counter() - started))
+    if progress is not None:
+        progress("5 leftovers", total - 1, total)
     _check_everything_used(state)
     started = time.perf_counter()
     anomalies: list[AnomalyFlag] = []

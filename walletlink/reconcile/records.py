@@ -10,6 +10,7 @@ no pass ever matches two records on a word that means "no reference".
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -97,6 +98,10 @@ class BatchMember:
     amount_minor: int | None = attrs.field(default=None, validator=_optional_minor)
 
 
+def _members(value: Iterable[BatchMember]) -> tuple[BatchMember, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Record:
     """One ledger entry or bank entry, normalised.
@@ -120,7 +125,7 @@ class Record:
     idempotency_key: str = attrs.field(default="", converter=clean_reference)
     source_id: str = attrs.field(default="", converter=clean_reference)
     batch_id: str = attrs.field(default="", converter=clean_reference)
-    members: tuple[BatchMember, ...] = attrs.field(default=(), converter=tuple)
+    members: tuple[BatchMember, ...] = attrs.field(default=(), converter=_members)
     fee_minor: int | None = attrs.field(default=None, validator=_optional_minor)
     counterparty: str = attrs.field(default="", converter=_text)
     text: str = attrs.field(default="", converter=_text)

@@ -91,9 +91,9 @@ def meet_in_the_middle(
         first = bisect_left(right_totals, low - total)
         last = bisect_right(right_totals, high - total)
         for _, other in right[first:last]:
-            work += 1
-            if work > budget:
+            if work >= budget:
                 return SubsetSearch(tuple(solutions), work, True)
+            work += 1
             combined = mask | other
             if combined.bit_count() >= min_size:
                 solutions.append(tuple(i for i in range(len(amounts)) if combined >> i & 1))

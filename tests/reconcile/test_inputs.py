@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from walletlink.errors import ConfigurationError, InvalidAmountError, ParseError
+from walletlink.models import Direction, Transaction, TransactionDetail
+from walletlink.money import Money
+from walletlink.reconcile import RecordStatus
+from walletlink.reconcile.inputs import (
+    ColumnMapping,
+    parse_date,
+    parse_minor,
+    parse_sign,
+    read_csv,
+    read_jsonl,
+    records_from_cursor,
+    records_from_transactions,
+)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "comma", "minor"),
+    [
+        ("0.1", "EUR", False, 10),
+        ("1,234.50", "EUR", False, 123450),
+        ("1.234,50", "EUR", True, 123450),
+        ("12,00-", "EUR", True, -1200),
+        ("1234", "JPY", False, 1234),
+        ("1.005", "KWD", False, 1005),
+        ("90071992547409.93", "EUR", False, 9007199254740993),  # above 2**53
+    ],
+)
+def test_parse_minor_is_exact(text: str, currency: str, comma: bool, minor: int) -> None:
+    assert parse_minor(text, currency, decimal_comma=comma) == minor
+
+
+def test_too_many_decimals_is_refused_not_rounded() -> None:
+    with pytest.raises(InvalidAmountError, match="more decimals"):
+        parse_minor("1.005", "EUR")
+
+
+@given(st.integers(-(10**15), 10**15))
+def test_parse_minor_round_trips_decimal_strings(minor: int) -> None:
+    text = f"{Decimal(minor).scaleb(-2):f}"
+    assert parse_minor(text, "EUR") == minor
+
+
+@pytest.mark.parametrize(("mark", "sign"), [("C", 1), ("DBIT", -1), ("RC", -1), ("RD", 1)])
+def test_reversal_marks_take_the_effective_sign(mark: str, sign: int) -> None:
+    assert parse_sign(mark) == sign
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "day"),
+    [
+        ("2026-03-04", "ymd", date(2026, 3, 4)),
+        ("2026-03-04T23:30:00-02:00", "ymd", date(2026, 3, 5)),
+        ("04/03/2026", "dmy", date(2026, 3, 4)),
+        ("03/04/2026", "mdy", date(2026, 3, 4)),
+        ("20260304", "ymd", date(2026, 3, 4)),
+    ],
+)
+def test_parse_date_orders_and_utc(text: str, order: str, day: date) -> None:
+    assert parse_date(text, order) == day  # type: ignore[arg-type]
+
+
+def test_bank_csv_with_bom_decimal_comma_debit_credit_and_day_first() -> None:
+    mapping = ColumnMapping(
+        id="Referenz", currency="Waehrung", amount=None, debit="Soll", credit="Haben",
+        value_date="Valuta", counterparty="Empfaenger", decimal_comma=True, date_order="dmy",
+        default_account="ACC",
+    )  # fmt: skip
+    first, second = read_csv(DATA / "bank_export.csv", mapping)
+    assert (first.id, first.amount_minor, first.value_date) == ("BR-7", 123456, date(2026, 3, 5))
+    assert (second.amount_minor, second.value_date, second.counterparty) == (
+        -80000, date(2026, 3, 6), "Dave Rent",
+    )  # fmt: skip
+
+
+def test_bad_csv_row_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.csv"
+    path.write_text(
+        "id,currency,amount,value_date\nA,EUR,1.00,2026-01-01\nB,EUR,1.001,2026-01-01\n"
+    )
+    with pytest.raises(ParseError, match=r"ledger.csv line 3"):
+        read_csv(path, ColumnMapping())
+
+
+def test_missing_column_is_reported_before_any_row(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.csv"
+    path.write_text("id,currency,amount\nA,EUR,1.00\n")
+    with pytest.raises(ParseError, match="value_date"):
+        read_csv(path, ColumnMapping())
+
+
+def test_jsonl_refuses_float_amounts_and_reads_minor_units(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(
+        '{"id": "a", "currency": "EUR", "amount": 1999, "value_date": "2026-01-01"}\n\n'
+    )
+    (record,) = read_jsonl(path, ColumnMapping(amount_in_minor_units=True))
+    assert record.amount_minor == 1999
+    path.write_text('{"id": "a", "currency": "EUR", "amount": 19.99, "value_date": "2026-01-01"}\n')
+    with pytest.raises(ParseError, match="float"):
+        read_jsonl(path, ColumnMapping())
+
+
+def test_db_api_cursor_rows_become_records() -> None:
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "create table ledger (id text, currency text, amount text, value_date text, st text)"
+    )
+    db.executemany(
+        "insert into ledger values (?, ?, ?, ?, ?)",
+        [(f"t{i}", "EUR", f"{i}.50", "2026-01-02", "failed") for i in range(5)],
+    )
+    cursor = db.execute("select * from ledger order by id")
+    records = list(records_from_cursor(cursor, ColumnMapping(status="st"), batch_size=2))
+    assert [r.amount_minor for r in records] == [50, 150, 250, 350, 450]
+    assert {r.status for r in records} == {RecordStatus.FAILED}
+
+
+def test_mapping_needs_an_amount_and_a_currency() -> None:
+    with pytest.raises(ConfigurationError):
+        ColumnMapping(amount=None)
+    with pytest.raises(ConfigurationError):
+        ColumnMapping(currency=None)
+
+
+def test_transactions_become_signed_records_with_batch_members() -> None:
+    batch = Transaction(
+        amount=Money("490.00", "EUR"),
+        direction=Direction.CREDIT,
+        bank_reference="BR-3",
+        value_date=date(2026, 3, 3),
+        charges=Money("10.00", "EUR"),
+        details=(
+            TransactionDetail(end_to_end_id="E1", amount=Money("300.00", "EUR")),
+            TransactionDetail(end_to_end_id="E2"),
+        ),
+    )
+    debit = Transaction(
+        amount=Money("5.00", "EUR"), direction=Direction.DEBIT, value_date=date(2026, 3, 3)
+    )
+    first, second = records_from_transactions([batch, debit], account="ACC")
+    assert (first.id, first.source_id, first.fee_minor) == ("BR-3", "BR-3", 1000)
+    assert [(m.reference, m.amount_minor) for m in first.members] == [("E1", 30000), ("E2", None)]
+    assert (second.id, second.amount_minor) == ("bank#2", -500)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from walletlink.reconcile.sources import detect_format, load_file
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("statement.camt053.xml", "camt"), ("statement.mt940", "mt940"),
+     ("bank_export.csv", "csv"), ("ledger.csv", "csv")],
+)  # fmt: skip
+def test_format_is_detected_from_the_first_bytes(name: str, fmt: str) -> None:
+    assert detect_format(DATA / name) == fmt
+
+
+def test_camt_entries_become_records_with_a_batch_and_a_balance_check() -> None:
+    loaded = load_file(DATA / "statement.camt053.xml")
+    ids = [r.id for r in loaded.records]
+    assert ids == ["BR-1", "BR-2", "BR-3", "BR-4"]
+    batch = loaded.records[2]
+    assert ([m.reference for m in batch.members], batch.fee_minor) == (["E2E-B1", "E2E-B2"], 1000)
+    assert loaded.records[1].end_to_end_id == ""  # NOTPROVIDED
+    (check,) = loaded.statements
+    assert (check.opening_minor, check.entries_minor, check.closing_minor) == (
+        100000,
+        69450,
+        169450,
+    )
+
+
+def test_mt940_reversed_credit_is_a_debit() -> None:
+    loaded = load_file(DATA / "statement.mt940")
+    assert [r.amount_minor for r in loaded.records] == [4200, -1500]
+    assert loaded.records[0].account == "DE89370400440532013000"
+    assert loaded.statements[0].entries_minor == 2700
