@@ -46,9 +46,12 @@ def test_refuses_naive_start_and_going_backwards() -> None:
 
 def test_concurrent_advances_all_count() -> None:
     clock = FakeClock()
-    threads = [
-        threading.Thread(target=lambda: [clock.advance(1) for _ in range(1000)]) for _ in range(4)
-    ]
+
+    def tick() -> None:
+        for _ in range(1000):
+            clock.advance(1)
+
+    threads = [threading.Thread(target=tick) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -46,6 +46,11 @@ def test_latency_is_drawn_within_range() -> None:
     assert all(0.5 <= value <= 1.5 for value in latencies)
 
 
+def test_of_builds_a_single_fault_plan() -> None:
+    plan = FaultPlan.of(FaultKind.UNAVAILABLE, 0.25, seed=3)
+    assert (plan.unavailable, plan.seed, plan.server_error) == (0.25, 3, 0.0)
+
+
 def test_commits_says_which_faults_execute_first() -> None:
     committing = {kind for kind in FaultKind if kind.commits}
     assert {

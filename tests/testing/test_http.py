@@ -66,7 +66,7 @@ def test_connect_refused_looks_like_a_refused_socket() -> None:
     [(FaultKind.RESET_BEFORE_COMMIT, False), (FaultKind.RESET_AFTER_COMMIT, True)],
 )
 def test_resets_are_connection_aborted(kind: FaultKind, executed: bool) -> None:
-    bank = make_bank(FaultPlan(**{kind.value: 1.0}))
+    bank = make_bank(FaultPlan.of(kind))
     with session_for(bank) as session, pytest.raises(requests.ConnectionError) as caught:
         post_transfer(session)
     wrapped = caught.value.args[0]
@@ -93,7 +93,7 @@ def test_dropped_response_is_a_read_timeout_after_executing() -> None:
     ],
 )
 def test_error_statuses_do_not_execute(kind: FaultKind, status: int, code: str) -> None:
-    bank = make_bank(FaultPlan(**{kind.value: 1.0}, retry_after=7))
+    bank = make_bank(FaultPlan.of(kind, retry_after=7))
     with session_for(bank) as session:
         response = post_transfer(session)
     assert (response.status_code, response.json()["error"]["code"]) == (status, code)
@@ -233,7 +233,7 @@ def test_concurrent_duplicates_execute_once(served_bank: tuple[MockBank, str]) -
     ],
 )
 def test_loopback_faults_break_the_connection(kind: FaultKind, executed: bool) -> None:
-    bank = make_bank(FaultPlan(**{kind.value: 1.0}, only_methods={"POST"}))
+    bank = make_bank(FaultPlan.of(kind, only_methods={"POST"}))
     with bank.serve() as served, requests.Session() as session:
         session.headers.update(AUTH)
         with pytest.raises(requests.ConnectionError):

@@ -19,7 +19,7 @@ import enum
 import random
 import threading
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -102,6 +102,11 @@ class FaultPlan:
     def none(cls) -> FaultPlan:
         """No faults at all: the bank answers every request promptly and correctly."""
         return cls()
+
+    @classmethod
+    def of(cls, kind: FaultKind, probability: float = 1.0, **others: Any) -> FaultPlan:
+        """A plan where ``kind`` strikes with ``probability`` (every request by default)."""
+        return cls(**{**others, kind.value: probability})
 
     def probability(self, kind: FaultKind) -> float:
         """The probability of ``kind`` per request."""
