@@ -40,13 +40,36 @@ def fail(message: str, line: int, path: str) -> NoReturn:
     raise ParseError(message, position=f"line {line}, element {path}" if line else path)
 
 
-def text_of(elem: ET.Element, path: str) -> str | None:
-    """The stripped text at ``path`` below ``elem``; ``None`` when absent or empty."""
-    found = elem.findtext(path)
-    if found is None:
+def find(elem: ET.Element | None, path: str) -> ET.Element | None:
+    """``elem.find(path)`` for a plain ``A/B/C`` path, one C-level step per name.
+
+    ElementTree sends any path with a ``/`` through its pure-Python ElementPath engine; the
+    statement hot path looks up ~20 paths per entry, so stepping ourselves halves its cost.
+    """
+    if elem is None:
         return None
-    found = found.strip()
-    return found or None
+    if "/" not in path:
+        return elem.find(path)
+    for name in path.split("/"):
+        if elem is None:
+            return None
+        elem = elem.find(name)
+    return elem
+
+
+def children(elem: ET.Element | None, path: str) -> list[ET.Element]:
+    """All ``elem/<parent path>/<last>`` elements, e.g. ``children(tx, "RmtInf/Ustrd")``."""
+    parent_path, _, name = path.rpartition("/")
+    parent = find(elem, parent_path) if parent_path else elem
+    return [] if parent is None else parent.findall(name)
+
+
+def text_of(elem: ET.Element | None, path: str) -> str | None:
+    """The stripped text at ``path`` below ``elem``; ``None`` when absent or empty."""
+    found = find(elem, path)
+    if found is None or found.text is None:
+        return None
+    return found.text.strip() or None
 
 
 def optional_ref(elem: ET.Element, path: str) -> str | None:
@@ -100,9 +123,9 @@ def date_choice(elem: ET.Element | None, line: int, path: str) -> date | datetim
     """A ``DateAndDateTime2Choice``: ``<Dt>`` gives a date, ``<DtTm>`` a datetime."""
     if elem is None:
         return None
-    day = text_of(elem, "Dt")
+    day = elem.findtext("Dt")
     if day is not None:
-        return parse_date(day, line, f"{path}/Dt")
+        return parse_date(day.strip(), line, f"{path}/Dt")
     moment = text_of(elem, "DtTm")
     if moment is not None:
         return parse_datetime(moment, line, f"{path}/DtTm")

@@ -46,16 +46,19 @@ def _ref(value: str | None) -> str | None:
     return None if value.upper() in _NOT_PROVIDED else value
 
 
-def parse_info(lines: list[str]) -> Info:
-    """Parse the lines of one ``:86:`` field."""
-    first = lines[0] if lines else ""
-    if _GERMAN.match(first):
+def parse_info(body: str) -> Info:
+    """Parse the text of one ``:86:`` field (its lines still joined by line ends)."""
+    if _GERMAN.match(body):
         # Structured lines are cut at 65 characters anywhere: glue them back exactly.
-        return _german("".join(lines))
-    if first.startswith("/") and _SWIFT_TAG.match(first):
-        return _swift("".join(lines))
-    text = " ".join(line.strip() for line in lines if line.strip())
+        return _german(_glue(body))
+    if body.startswith("/") and _SWIFT_TAG.match(body):
+        return _swift(_glue(body))
+    text = " ".join(body.split())
     return Info(remittance=text or None)
+
+
+def _glue(body: str) -> str:
+    return body.replace("\r", "").replace("\n", "")
 
 
 def _german(text: str) -> Info:
@@ -92,14 +95,14 @@ def _sepa_keys(text: str) -> dict[str, str]:
 
 def _swift(text: str) -> Info:
     pieces = _SWIFT_TAG.split(text)
-    tags: dict[str, str] = {}
-    for key, value in zip(pieces[1::2], pieces[2::2], strict=True):
-        tags.setdefault(key, value.rstrip("/").strip())
+    # A repeated tag keeps its last value; values end at the next known tag.
+    tags = dict(zip(pieces[1::2], pieces[2::2], strict=True))
+    remittance = tags.get("REMI")
     return Info(
         end_to_end_id=_ref(tags.get("EREF")),
         name=_ref(tags.get("NAME")),
         account=_ref(tags.get("IBAN")),
-        remittance=tags.get("REMI") or None,
+        remittance=remittance.strip() if remittance else None,
         mandate_id=_ref(tags.get("MREF")),
         creditor_id=_ref(tags.get("CRED")),
     )

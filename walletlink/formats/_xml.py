@@ -184,48 +184,77 @@ class SubtreeStream:
         self._depth = 0  # depth inside the current subtree
         self._line = 0
         self._parser: Any = None
+        self._expat: Any = None
         self.namespace: str | None = None
 
     def run(self, source: Source) -> Iterator[None]:
         """Parse ``source``, pausing after every chunk (and once at the end)."""
         self._parser = _new_parser(self)
+        # defusedxml's guards (DTD, entity and external-reference handlers) stay installed;
+        # only the element handlers are replaced, skipping the pure-Python ElementTree layer.
+        self._expat = self._parser.parser
+        self._outside()
         return feed(self._parser, source)
 
     @property
     def line(self) -> int:
-        return int(self._parser.parser.CurrentLineNumber)
+        return int(self._expat.CurrentLineNumber)
 
-    # --- parser target interface -------------------------------------------------------
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
+    def _outside(self) -> None:
+        expat = self._expat
+        expat.StartElementHandler = self._start_outside
+        expat.EndElementHandler = self._end_outside
+        expat.CharacterDataHandler = None  # text between subtrees is layout only
+
+    def _start_outside(self, tag: str, attributes: list[str]) -> None:
         name = tag[tag.rfind("}") + 1 :]
-        if self._builder is not None:
-            self._depth += 1
-            self._builder.start(name, attrib)
-        elif name in self._containers:
+        if name in self._containers:
             if self.namespace is None:
-                self.namespace = namespace_of(tag)
-            self._on_container(name, attrib, self.line)
-        else:
-            self._builder = ET.TreeBuilder()
-            self._depth = 1
-            self._line = self.line
-            self._builder.start(name, attrib)
-
-    def end(self, tag: str) -> None:
-        name = tag[tag.rfind("}") + 1 :]
-        builder = self._builder
-        if builder is None:
-            self._on_container(name, None, self.line)
+                self.namespace = tag[: tag.rfind("}")] if "}" in tag else ""
+            self._on_container(name, _attrib(attributes), self.line)
             return
-        builder.end(name)
-        self._depth -= 1
-        if self._depth == 0:
-            self._builder = None
-            self._on_subtree(builder.close(), self._line)
+        builder = self._builder = ET.TreeBuilder()
+        self._depth = 1
+        self._line = self.line
+        builder.start(name, _attrib(attributes))
+        expat = self._expat
+        expat.StartElementHandler = self._start_inside
+        expat.EndElementHandler = self._end_inside
+        expat.CharacterDataHandler = builder.data
 
-    def data(self, text: str) -> None:
-        if self._builder is not None:
-            self._builder.data(text)
+    def _end_outside(self, tag: str) -> None:
+        self._on_container(tag[tag.rfind("}") + 1 :], None, self.line)
+
+    # The two handlers below run for every element of every entry: keep them lean.
+    def _start_inside(self, tag: str, attributes: list[str]) -> None:
+        self._depth += 1
+        self._builder.start(tag[tag.rfind("}") + 1 :], _attrib(attributes) if attributes else {})
+
+    def _end_inside(self, tag: str) -> None:
+        self._builder.end(tag)  # the C builder closes the innermost element; name unused
+        self._depth -= 1
+        if not self._depth:
+            self._outside()
+            self._on_subtree(self._builder.close(), self._line)
+            self._builder = None
+
+    # The parser target interface (defusedxml requires one; our handlers replace it).
+    def start(self, tag: str, attrib: dict[str, str]) -> None:  # pragma: no cover
+        raise AssertionError("element handlers are replaced in run()")
+
+    def end(self, tag: str) -> None:  # pragma: no cover
+        raise AssertionError("element handlers are replaced in run()")
+
+    def data(self, text: str) -> None:  # pragma: no cover
+        return None
 
     def close(self) -> None:
         return None
+
+
+def _attrib(attributes: list[str]) -> dict[str, str]:
+    """expat's flat ``[name, value, …]`` list (``ordered_attributes``) as local names."""
+    return {
+        attributes[i][attributes[i].rfind("}") + 1 :]: attributes[i + 1]
+        for i in range(0, len(attributes), 2)
+    }

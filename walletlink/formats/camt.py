@@ -259,11 +259,11 @@ def read_entry(entry: ET.Element, line: int) -> Transaction:
     reversal = (entry.findtext("RvslInd") or "").strip() in _TRUE
     # The counterparty sits on the side of the *original* booking, before any storno.
     original = direction if not reversal else _other(direction)
-    tx_elems = entry.findall("NtryDtls/TxDtls")
+    tx_elems = [tx for group in entry.findall("NtryDtls") for tx in group.findall("TxDtls")]
     details = tuple(_detail(tx, original, line) for tx in tx_elems)
     single = tx_elems[0] if len(tx_elems) == 1 else None
     first = details[0] if len(details) == 1 else None
-    batch = entry.find("NtryDtls/Btch")
+    batch = _iso.find(entry, "NtryDtls/Btch")
     return Transaction(
         amount=amount,
         direction=direction,
@@ -304,7 +304,7 @@ def _detail(tx: ET.Element, original: Direction, line: int) -> TransactionDetail
         name = text_of(parties, f"{side}/Pty/Nm") or text_of(parties, f"{side}/Nm")
         account = _iso.account_text(parties.find(f"{side}Acct"))
     amount_elem = tx.find("Amt")
-    ustrd = [t.strip() for t in (e.text for e in tx.iterfind("RmtInf/Ustrd")) if t and t.strip()]
+    ustrd = [t.strip() for t in (e.text for e in _iso.children(tx, "RmtInf/Ustrd")) if t]
     return TransactionDetail(
         amount=None if amount_elem is None else money_of(amount_elem, line, "TxDtls/Amt"),
         end_to_end_id=optional_ref(tx, "Refs/EndToEndId"),
@@ -312,7 +312,7 @@ def _detail(tx: ET.Element, original: Direction, line: int) -> TransactionDetail
         payment_information_id=optional_ref(tx, "Refs/PmtInfId"),
         counterparty_name=name,
         counterparty_account=account,
-        remittance=" ".join(ustrd) or text_of(tx, "AddtlTxInf"),
+        remittance=" ".join(t for t in ustrd if t) or text_of(tx, "AddtlTxInf"),
     )
 
 
@@ -325,8 +325,12 @@ def _charges(entry: ET.Element, amount: Money, line: int) -> Money | None:
         found = money_of(total, line, "Chrgs/TtlChrgsAndTaxAmt")
     else:
         # .08 lists records (Rcrd/Amt); .02 also allows plain Amt children.
-        parts = [money_of(e, line, "Chrgs/Rcrd/Amt") for e in charges.iterfind("Rcrd/Amt")]
-        parts += [money_of(e, line, "Chrgs/Amt") for e in charges.iterfind("Amt")]
+        parts = [
+            money_of(e, line, "Chrgs/Rcrd/Amt")
+            for record in charges.findall("Rcrd")
+            for e in record.findall("Amt")
+        ]
+        parts += [money_of(e, line, "Chrgs/Amt") for e in charges.findall("Amt")]
         if not parts:
             return None
         found = parts[0]
@@ -342,10 +346,11 @@ def _original_amount(
 ) -> Money | None:
     """The first instructed / transaction / counter-value amount in a foreign currency."""
     for holder in (entry, single):
-        if holder is None:
+        details = None if holder is None else holder.find("AmtDtls")
+        if details is None:
             continue
         for kind in ("InstdAmt", "TxAmt", "CntrValAmt"):
-            elem = holder.find(f"AmtDtls/{kind}/Amt")
+            elem = _iso.find(details, f"{kind}/Amt")
             if elem is not None and elem.get("Ccy") not in (None, amount.currency):
                 return money_of(elem, line, f"AmtDtls/{kind}/Amt")
     return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import IO, Final
@@ -27,9 +27,9 @@ from typing import IO, Final
 import attrs
 
 from walletlink.accounts import AccountId, Iban, LocalAccount
-from walletlink.errors import ParseError, ValidationError
+from walletlink.errors import InvalidAmountError, ParseError, ValidationError
 from walletlink.models import Balance, BalanceType, Direction, Transaction
-from walletlink.money import Money
+from walletlink.money import Money, exponent_of
 
 from ._mt940_info import Info, parse_info
 from ._mt940_writer import write_mt940
@@ -41,12 +41,19 @@ __all__ = ["MT940Source", "iter_mt940", "parse_mt940", "write_mt940"]
 #: An MT940 file as bytes, text, a path or an open binary file.
 MT940Source = bytes | str | os.PathLike[str] | IO[bytes]
 
-_FIELD: Final = re.compile(r":(\d\d[A-Z]?):")
-_BALANCE: Final = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d{1,15},\d*)")
+# A field starts at a line start with :tag: (split in C over whole chunks, not per line).
+_FIELD_SPLIT: Final = re.compile(r"^:(\d\d[A-Z]?):", re.MULTILINE)
+# Block 4 ends with a line "-" or "-}" (then blocks 5 and the next envelope may follow).
+_BLOCK_END: Final = re.compile(r"\n-(?:\}|[ \t]*\r?(?:\n|$))")
+_ENVELOPE: Final = re.compile(r"\s*(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}\s*)*(?:\{4:)?\s*")
+_BALANCE: Final = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d{1,15}),(\d*)")
 _LINE61: Final = re.compile(
-    r"(\d{6})(\d{4})?(RC|RD|EC|ED|C|D)([A-Z])?(\d{1,15},\d*)([NFS][A-Z0-9]{3})(.*)"
+    r"(\d{6})(\d{4})?(RC|RD|EC|ED|C|D)([A-Z])?(\d{1,15}),(\d*)([NFS][A-Z0-9]{3})"
+    r"([^\r\n]*)(.*)",
+    re.DOTALL,
 )
-# The mark's effective direction and whether it is a storno (see the module docstring).
+#: Bytes read per chunk from a file: fields are split out of whole chunks at once.
+CHUNK_SIZE: Final = 1 << 20
 _MARKS: Final = {
     "C": (Direction.CREDIT, False),
     "D": (Direction.DEBIT, False),
@@ -69,13 +76,13 @@ _NO_REFERENCE: Final = frozenset({"NONREF", "NOTPROVIDED", ""})
 def iter_mt940(source: MT940Source) -> Iterator[StatementItem]:
     """Stream MT940 statements as header, balances, entries and ends.
 
-    Memory holds one field at a time. Raises ``ParseError`` naming the line of a field that
-    breaks the format (a bad ``:61:``, amount or date).
+    Memory holds one chunk (1 MiB) at a time. Raises ``ParseError`` naming the line of a
+    field that breaks the format (a bad ``:61:``, amount or date).
     """
     reader = _Reader()
-    for tag, lines, line_no in _fields(_lines(source)):
+    for tag, body, line_no in _fields(_texts(source)):
         try:
-            yield from reader.field(tag, lines, line_no)
+            yield from reader.field(tag, body, line_no)
         except ValidationError as exc:  # Money, Iban: wrap with the position
             raise ParseError(
                 f"bad :{tag}: field: {exc.message}", position=f"line {line_no}"
@@ -100,48 +107,70 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def _lines(source: MT940Source) -> Iterator[str]:
+def _texts(source: MT940Source) -> Iterator[str]:
+    """The text in pieces that end at a line end (so no character or line is ever cut)."""
     if isinstance(source, str):
-        yield from source.splitlines()
+        yield source
     elif isinstance(source, bytes):
-        yield from _decode(source).splitlines()
+        yield _decode(source)
     elif isinstance(source, os.PathLike):
         with open(source, "rb") as handle:
-            yield from _file_lines(handle)
+            yield from _file_texts(handle)
     else:
-        yield from _file_lines(source)
+        yield from _file_texts(source)
 
 
-def _file_lines(handle: IO[bytes]) -> Iterator[str]:
-    for raw in handle:
-        yield _decode(raw).rstrip("\r\n")
+def _file_texts(handle: IO[bytes]) -> Iterator[str]:
+    carry = b""
+    while chunk := handle.read(CHUNK_SIZE):
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        if cut:
+            yield _decode(data[:cut])
+    if carry:
+        yield _decode(carry)
 
 
-def _fields(lines: Iterable[str]) -> Iterator[tuple[str, list[str], int]]:
-    """Group lines into ``(tag, lines, first line number)``; ``("-", …)`` ends a block 4."""
-    tag: str | None = None
-    body: list[str] = []
-    start = 0
-    for number, line in enumerate(lines, 1):
-        if line.startswith("{"):
-            # Envelope: skip blocks 1-3; block 4 may start a field on the same line.
-            at = line.find("{4:")
-            line = line[at + 3 :] if at >= 0 else ""
-        if line.startswith(":") and (match := _FIELD.match(line)):
-            if tag is not None:
-                yield tag, body, start
-            tag, body, start = match.group(1), [line[match.end() :]], number
-        elif (line.startswith("-") and line.rstrip() in ("-", "-}")) or line.startswith("-}"):
-            if tag is not None:
-                yield tag, body, start
-            tag, body = None, []
-            yield "-", [], number
-        elif tag is not None:
-            body.append(line)
-        elif line.strip():
-            raise ParseError("text outside any MT940 field", position=f"line {number}")
-    if tag is not None:
-        yield tag, body, start
+def _fields(texts: Iterable[str]) -> Iterator[tuple[str, str, int]]:
+    """``(tag, body, line number)`` per field; ``("-", "", n)`` where a block 4 ends."""
+    carry = ""
+    line_no = 1
+    for text in texts:
+        text = carry + text
+        # Keep the last field back: its continuation lines may be in the next piece.
+        cut = _last_field_start(text)
+        carry = text[cut:]
+        line_no = yield from _split(text[:cut], line_no)
+    yield from _split(carry, line_no)
+
+
+def _last_field_start(text: str) -> int:
+    at = text.rfind("\n:")
+    return at + 1 if at >= 0 else 0
+
+
+def _split(text: str, line_no: int) -> Generator[tuple[str, str, int], None, int]:
+    parts = _FIELD_SPLIT.split(text)
+    line_no = _outside(parts[0], line_no)
+    for index in range(1, len(parts), 2):
+        tag, body = parts[index], parts[index + 1]
+        end = _BLOCK_END.search(body)
+        if end is None:
+            yield tag, body, line_no
+        else:
+            yield tag, body[: end.start()], line_no
+            yield "-", "", line_no + body.count("\n", 0, end.start())
+            _outside(body[end.end() :], line_no)
+        line_no += body.count("\n")
+    return line_no
+
+
+def _outside(text: str, line_no: int) -> int:
+    """Text between fields may only be envelope blocks and blank lines."""
+    if text and _ENVELOPE.fullmatch(text) is None:
+        raise ParseError("text outside any MT940 field", position=f"line {line_no}")
+    return line_no + text.count("\n")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -162,46 +191,46 @@ def _entry_date(value_date: date, mmdd: str) -> date:
     return date(year, month, day)
 
 
-def _amount(text: str, currency: str) -> Money:
-    # A decimal comma is mandatory and "100," is valid; Money enforces the exponent.
-    return Money(Decimal(text.replace(",", ".")), currency)
-
-
 class _Reader:
     """The state between fields: the open statement and the entry awaiting its ``:86:``."""
 
     def __init__(self) -> None:
         self._fields: dict[str, str] = {}
         self._header: StatementHeader | None = None
+        self._exponent = 2
         self._balances: list[Balance] = []
         self._total = RunningTotal()
-        self._pending: tuple[dict[str, object], int] | None = None
+        self._pending: re.Match[str] | None = None
+        self._pending_line = 0
         self._open = False
 
-    def field(self, tag: str, lines: list[str], line_no: int) -> Iterator[StatementItem]:
+    def field(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
         if tag == "61":
-            yield from self._flush()
-            self._require_header(tag, line_no)
-            self._pending = (self._read_61(lines, line_no), line_no)
+            if self._pending is not None:
+                yield self._entry(None)
+            self._pending = self._match_61(body, line_no)
+            self._pending_line = line_no
         elif tag == "86":
             if self._pending is not None:
-                yield self._entry(parse_info(lines))
+                yield self._entry(parse_info(body))
         elif tag in _BALANCE_TAGS:
-            yield from self._flush()
-            yield from self._balance(tag, lines[0], line_no)
+            if self._pending is not None:
+                yield self._entry(None)
+            yield from self._balance(tag, body, line_no)
         elif tag == "20":
             yield from self.finish()
             self._open = True
-            self._fields = {"20": lines[0].strip()}
+            self._fields = {"20": body.strip()}
         elif tag == "-":
             yield from self.finish()
         elif self._open:
-            self._fields[tag[:2]] = "\n".join(lines).strip()
+            self._fields[tag[:2]] = body.strip()
         else:
             raise ParseError(f"field :{tag}: before :20:", position=f"line {line_no}")
 
     def finish(self) -> Iterator[StatementItem]:
-        yield from self._flush()
+        if self._pending is not None:
+            yield self._entry(None)
         if not self._open:
             return
         header = self._require_header("62F", 0)
@@ -220,25 +249,22 @@ class _Reader:
             raise ParseError(f"field :{tag}: needs an opening balance :60F: first", position=where)
         return self._header
 
-    def _flush(self) -> Iterator[Transaction]:
-        if self._pending is not None:
-            yield self._entry(None)
-
-    def _balance(self, tag: str, text: str, line_no: int) -> Iterator[StatementItem]:
-        match = _BALANCE.match(text.strip())
+    def _balance(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
+        match = _BALANCE.match(body.strip())
         if match is None:
             raise ParseError(f"malformed balance in :{tag}:", position=f"line {line_no}")
-        mark, day, currency, amount_text = match.groups()
+        mark, day, currency, units, fraction = match.groups()
         try:
             as_of = _date(day)
         except ValueError:
             raise ParseError(f"bad date in :{tag}:", position=f"line {line_no}") from None
-        amount = _amount(amount_text, currency)
+        amount = _money(units, fraction, currency, exponent_of(currency))
         if tag.startswith("60"):
             if not self._open:
                 raise ParseError(f"field :{tag}: before :20:", position=f"line {line_no}")
             if self._header is None:
                 self._header = self._make_header(currency, as_of)
+                self._exponent = exponent_of(currency)
                 yield self._header
         header = self._require_header(tag, line_no)
         if tag.startswith("62"):
@@ -264,44 +290,54 @@ class _Reader:
             from_date=opening,
         )
 
-    def _read_61(self, lines: list[str], line_no: int) -> dict[str, object]:
-        match = _LINE61.match(lines[0])
+    def _match_61(self, body: str, line_no: int) -> re.Match[str]:
+        self._require_header("61", line_no)
+        match = _LINE61.match(body)
         if match is None:
             raise ParseError("malformed :61: statement line", position=f"line {line_no}")
-        value_text, entry_text, mark, _funds, amount_text, type_code, refs = match.groups()
+        return match
+
+    def _entry(self, info: Info | None) -> Transaction:
+        """Build the pending ``:61:`` entry, completed by its ``:86:`` when there is one."""
+        match, line_no = self._pending, self._pending_line
+        self._pending = None
+        if match is None or self._header is None:  # pragma: no cover - callers check first
+            raise ParseError("internal: no pending :61:", position=f"line {line_no}")
+        value_text, entry_text, mark, _, units, fraction, type_code, refs, more = match.groups()
         try:
             value_date = _date(value_text)
-            booking = _entry_date(value_date, entry_text) if entry_text else None
+            booking = _entry_date(value_date, entry_text) if entry_text else value_date
         except ValueError:
             raise ParseError("bad date in :61:", position=f"line {line_no}") from None
         customer, _, bank = refs.partition("//")
+        customer = customer.strip()
         direction, reversal = _MARKS[mark]
-        currency = self._require_header("61", line_no).currency or ""
-        return {
-            "amount": _amount(amount_text, currency),
-            "direction": direction,
-            "reversal": reversal,
-            "value_date": value_date,
-            "booking_date": booking or value_date,
-            "type_code": type_code,
-            "customer_reference": None if customer.strip() in _NO_REFERENCE else customer.strip(),
-            "bank_reference": bank.strip() or None,
-            "remittance": " ".join(s.strip() for s in lines[1:] if s.strip()) or None,
-        }
-
-    def _entry(self, info: Info | None) -> Transaction:
-        if self._pending is None:  # pragma: no cover - callers check first
-            raise ParseError(":86: without a :61:")
-        fields, _line = self._pending
-        self._pending = None
-        if info is not None:
-            fields["end_to_end_id"] = info.end_to_end_id
-            fields["counterparty_name"] = info.name
-            fields["counterparty_account"] = info.account
-            fields["remittance"] = info.remittance or fields["remittance"]
-        entry = Transaction(**fields)  # type: ignore[arg-type]
+        supplementary = " ".join(more.split()) or None
+        entry = Transaction(
+            amount=_money(units, fraction, self._header.currency or "", self._exponent),
+            direction=direction,
+            reversal=reversal,
+            value_date=value_date,
+            booking_date=booking,
+            type_code=type_code,
+            customer_reference=None if customer in _NO_REFERENCE else customer,
+            bank_reference=bank.strip() or None,
+            end_to_end_id=info.end_to_end_id if info else None,
+            counterparty_name=info.name if info else None,
+            counterparty_account=info.account if info else None,
+            remittance=(info.remittance if info else None) or supplementary,
+        )
         self._total.add(entry)
         return entry
+
+
+def _money(units: str, fraction: str, currency: str, exponent: int) -> Money:
+    """``"123"``, ``"5"`` → 123.50: exact, and never more decimals than the currency has."""
+    if len(fraction) > exponent:
+        raise InvalidAmountError(f"{currency} allows {exponent} decimal places")
+    if exponent == 0:
+        return Money(Decimal(units), currency)
+    return Money(Decimal(f"{units}.{fraction.ljust(exponent, '0')}"), currency)
 
 
 def _with_end(header: StatementHeader, closing: date) -> StatementHeader:
