@@ -1,0 +1,290 @@
+"""The client end to end against the generic_rest mock bank: in process, on loopback, and
+across a crash, with every log line checked for secrets."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from walletlink import (
+    BankConfig,
+    Client,
+    ConnectError,
+    IdempotencyMismatchError,
+    Money,
+    Party,
+    RateLimitedError,
+    RetryPolicy,
+    TransferRequest,
+    TransferStatus,
+    UnknownOutcomeError,
+    UnsupportedOperationError,
+)
+from walletlink.accounts import Iban
+from walletlink.adapters.base import Adapter
+from walletlink.adapters.registry import register_adapter
+from walletlink.journal import SQLiteJournal
+from walletlink.models import Capability
+from walletlink.testing import FakeClock, FaultPlan, MockBank
+
+DEBTOR = Iban("DE89370400440532013000")
+CREDITOR = Iban("GB33BUKB20201555555555")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def bank(clock: FakeClock) -> Iterator[MockBank]:
+    bank = MockBank("generic_rest", bank_id="acme", clock=clock)
+    bank.open_account(DEBTOR, Money("1000.00", "EUR"))
+    bank.open_account(CREDITOR, Money("0.00", "EUR"))
+    yield bank
+    bank.close()
+
+
+def make_client(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal, **config: object
+) -> Client:
+    client = Client(
+        [bank.config(**config)],
+        journal=journal,
+        retry=RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(0)),
+        clock=clock.now,
+    )
+    if "base_url" not in config:
+        bank.mount(client.session)
+    return client
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[SQLiteJournal]:
+    journal = SQLiteJournal(tmp_path / "journal.sqlite3")
+    yield journal
+    journal.close()
+
+
+@pytest.fixture
+def client(bank: MockBank, clock: FakeClock, journal: SQLiteJournal) -> Iterator[Client]:
+    client = make_client(bank, clock, journal)
+    yield client
+    client.close()
+
+
+def request(amount: str = "12.30", **changes: object) -> TransferRequest:
+    fields: dict[str, object] = {
+        "amount": Money(amount, "EUR"),
+        "debtor_account": DEBTOR,
+        "creditor": Party(name="Ada Lovelace", account=CREDITOR),
+        "remittance": "Invoice 42",
+    }
+    fields.update(changes)
+    return TransferRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_transfer_then_settlement(bank: MockBank, client: Client) -> None:
+    sent = client.transfer("acme", request())
+    assert sent.status is TransferStatus.PENDING
+    assert sent.bank_transfer_id
+    bank.advance(61)
+    assert client.get_transfer(sent.id).status is TransferStatus.SETTLED
+    assert bank.balance(DEBTOR) == Money("987.70", "EUR")
+    assert bank.balance(CREDITOR) == Money("12.30", "EUR")
+
+
+def test_the_intent_is_journalled_before_the_first_byte(
+    bank: MockBank, client: Client, journal: SQLiteJournal
+) -> None:
+    seen: list[str] = []
+
+    def spy(bank_id: str, prepared: object, url: str) -> None:
+        record = journal.get(transfer.idempotency_key)
+        seen.append(record.state.value if record else "missing")
+
+    transfer = request()
+    client.hooks = client.hooks.__class__(on_request=spy)
+    client.transfer("acme", transfer)
+    assert seen == ["sent"]
+
+
+def test_same_key_different_request_sends_nothing(bank: MockBank, client: Client) -> None:
+    first = request()
+    client.transfer("acme", first)
+    before = bank.stats["requests"]
+    other = TransferRequest.from_canonical(request("99.00").canonical(), first.idempotency_key)
+    with pytest.raises(IdempotencyMismatchError):
+        client.transfer("acme", other)
+    assert bank.stats["requests"] == before
+
+
+def test_a_crash_between_recording_and_sending_is_resolved_after_reopening(
+    bank: MockBank, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The process dies after the intent is durable but before the bank saw anything."""
+    path = tmp_path / "crash.sqlite3"
+    first = SQLiteJournal(path)
+    pending = request()
+    first.record_intent(bank_id="acme", request=pending, transfer_id="wl_crash", now=clock.now())
+    first.mark_sent(pending.idempotency_key, now=clock.now())
+    first.close()  # the crash
+
+    reopened = SQLiteJournal(path)
+    client = make_client(bank, clock, reopened)
+    try:
+        assert [r.transfer_id for r in reopened.unresolved("acme")] == ["wl_crash"]
+        resolved = client.resolve_unknown()
+        assert [t.id for t in resolved] == ["wl_crash"]
+        assert len(bank.transfers()) == 1
+        assert not reopened.unresolved()
+    finally:
+        client.close()
+        reopened.close()
+
+
+def test_a_crash_after_the_bank_committed_is_resolved_by_lookup(
+    bank: MockBank, clock: FakeClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "crash.sqlite3"
+    journal = SQLiteJournal(path)
+    client = make_client(bank, clock, journal)
+    bank.set_faults(FaultPlan(drop_response_after_commit=1.0, only_methods=frozenset({"POST"})))
+    lost = request()
+    with pytest.raises(UnknownOutcomeError) as info:
+        client.transfer("acme", lost)
+    assert info.value.idempotency_key == lost.idempotency_key
+    client.close()
+    journal.close()
+
+    bank.set_faults(FaultPlan.none())
+    reopened = SQLiteJournal(path)
+    client = make_client(bank, clock, reopened)
+    try:
+        assert reopened.get(lost.idempotency_key).status is TransferStatus.UNKNOWN  # type: ignore[union-attr]
+        (resolved,) = client.resolve_unknown("acme")
+        assert resolved.status is TransferStatus.PENDING
+        assert bank.duplicates_at_bank == 0
+        assert len(bank.transfers()) == 1
+        reopened.verify()
+    finally:
+        client.close()
+        reopened.close()
+
+
+def test_connect_errors_leave_the_intent_open_and_a_retry_completes_it(
+    bank: MockBank, client: Client
+) -> None:
+    bank.set_faults(FaultPlan(connect_refused=1.0))
+    pending = request()
+    with pytest.raises(ConnectError):
+        client.transfer("acme", pending)
+    assert bank.transfers() == []
+    bank.set_faults(FaultPlan.none())
+    done = client.transfer("acme", pending)
+    assert done.status is TransferStatus.PENDING
+    assert len(bank.transfers()) == 1
+
+
+def test_retry_after_beyond_the_cap_raises_at_once(bank: MockBank, client: Client) -> None:
+    bank.set_faults(FaultPlan(rate_limit=1.0, retry_after=3600))
+    started = bank.clock.monotonic()
+    with pytest.raises(RateLimitedError) as info:
+        client.balances("acme", DEBTOR)
+    assert info.value.retry_after == 3600
+    assert bank.clock.monotonic() == started  # no sleep at all
+
+
+def test_rejections_are_values(bank: MockBank, client: Client) -> None:
+    transfer = client.transfer("acme", request("5000.00"))
+    assert transfer.status is TransferStatus.REJECTED
+    assert transfer.reason is not None
+    assert (transfer.reason.code.value, transfer.reason.raw_code) == (
+        "insufficient_funds",
+        "insufficient_funds",
+    )
+
+
+def test_late_statuses_never_move_a_transfer_backwards(
+    bank: MockBank, client: Client, journal: SQLiteJournal
+) -> None:
+    inbox: list[tuple[dict[str, str], bytes]] = []
+    bank.webhook_target = lambda headers, body: inbox.append((dict(headers), body))
+    sent = client.transfer("acme", request())
+    bank.advance(61)
+    assert [b"processing" in body for _, body in inbox] == [True, False]
+    # Delivered out of order: SETTLED first, then the older PROCESSING under its own id.
+    events = [client.handle_notification("acme", h, b) for h, b in reversed(inbox)]
+    assert [e.status for e in events] == [TransferStatus.SETTLED, TransferStatus.PROCESSING]
+    assert not any(e.duplicate for e in events)
+    assert journal.get(sent.idempotency_key).status is TransferStatus.SETTLED  # type: ignore[union-attr]
+    # The same event again is a duplicate and changes nothing.
+    assert client.handle_notification("acme", *inbox[0]).duplicate
+
+
+def test_transactions_iterate_every_page(bank: MockBank, client: Client) -> None:
+    start = bank.clock.now().date()
+    for index in range(105):
+        client.transfer(
+            "acme", request(amount=f"0.{index + 1:02d}" if index < 99 else f"{index + 1}.00")
+        )
+    bank.advance(61)
+    end = start + timedelta(days=1)
+    booked = list(client.transactions("acme", DEBTOR, start, end))
+    assert len(booked) == 105
+    expected = sum(range(1, 100)) + sum(range(100, 106)) * 100
+    assert sum(t.amount.minor_units for t in booked) == expected
+
+
+def test_unsupported_capability_is_refused_before_io(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal
+) -> None:
+    class PaymentsOnly(Adapter):
+        protocol = "payments_only_for_tests"
+        capabilities = frozenset({Capability.PAYMENTS})
+
+    register_adapter("payments_only_for_tests", PaymentsOnly, replace=True)
+    config = BankConfig(bank_id="p", protocol="payments_only_for_tests", base_url="https://p.test")
+    with Client([config], journal=journal, clock=clock.now) as client:
+        with pytest.raises(UnsupportedOperationError):
+            client.balances("p", DEBTOR)
+        with pytest.raises(UnsupportedOperationError):
+            client.handle_notification("p", {}, b"{}")
+
+
+def test_loopback_end_to_end(bank: MockBank, clock: FakeClock, journal: SQLiteJournal) -> None:
+    with bank.serve() as served:
+        client = Client(
+            [served.config()],
+            journal=journal,
+            retry=RetryPolicy(sleep=clock.sleep, clock=clock.monotonic),
+            clock=clock.now,
+        )
+        try:
+            sent = client.transfer("acme", request())
+            bank.advance(61)
+            assert client.get_transfer(sent.id).status is TransferStatus.SETTLED
+            assert [b.type.value for b in client.balances("acme", DEBTOR)] == ["CLBD", "ITAV"]
+        finally:
+            client.close()
+
+
+def test_debug_logs_hold_no_secret_or_full_account_number(
+    bank: MockBank, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    bank.set_faults(FaultPlan(seed=2, unavailable=0.4))
+    with caplog.at_level(logging.DEBUG, logger="walletlink"):
+        sent = client.transfer("acme", request())
+        bank.advance(61)
+        client.get_transfer(sent.id)
+        client.balances("acme", DEBTOR)
+        list(client.transactions("acme", DEBTOR, bank.clock.now().date(), bank.clock.now().date()))
+    text = caplog.text
+    assert "walletlink" in text or caplog.records
+    for secret in (bank.api_key, bank.webhook_secret, DEBTOR.value, CREDITOR.value):
+        assert secret not in text
