@@ -250,3 +250,10 @@ LedgerModel.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_ledger_model = LedgerModel.TestCase
+
+
+def test_public_surface_is_sorted_and_importable() -> None:
+    import walletlink.testing as testing
+
+    assert testing.__all__ == sorted(testing.__all__)
+    assert all(hasattr(testing, name) for name in testing.__all__)
