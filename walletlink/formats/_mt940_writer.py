@@ -103,9 +103,22 @@ def _entry(entry: Transaction) -> list[str]:
     lines = [line]
     info = _info(entry)
     if info:
-        first, rest = info[: _LINE - 4], info[_LINE - 4 :]
-        lines.append(f":86:{first}")
-        lines.extend(rest[i : i + _LINE] for i in range(0, len(rest), _LINE))
+        wrapped = _wrap(f":86:{info}")
+        lines.extend(wrapped)
+    return lines
+
+
+def _wrap(text: str) -> list[str]:
+    """Cut into lines of at most 65 characters; no continuation line may start with ``-``
+    or ``:`` (a reader would take it for the end of block 4 or a new field)."""
+    lines = []
+    while len(text) > _LINE:
+        cut = _LINE
+        while cut > 1 and text[cut] in "-:":
+            cut -= 1
+        lines.append(text[:cut])
+        text = text[cut:]
+    lines.append(text)
     return lines
 
 
