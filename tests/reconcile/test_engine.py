@@ -270,3 +270,24 @@ def test_no_record_is_used_by_two_matches_or_batches(
         + [b.bank_id for b in result.batches]
     )
     assert all(count == 1 for count in (*wallet_uses.values(), *bank_uses.values()))
+
+
+def test_the_collector_state_is_restored_after_a_run() -> None:
+    import gc
+
+    assert gc.isenabled()
+    reconcile([rec("w", 1)], [rec("b", 1)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        reconcile([rec("w", 1)], [rec("b", 1)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_named_and_different_counterparties_never_pair_on_amount_alone() -> None:
+    wallet = [rec("w1", 10000, 0, counterparty="John Smith")]
+    bank = [rec("b1", 10000, 0, counterparty="PAYPAL EUROPE")]
+    result = reconcile(wallet, bank, as_of=DAY0.replace(day=20))
+    assert result.matched == ()

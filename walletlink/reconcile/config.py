@@ -91,7 +91,9 @@ class ReconcileConfig:
     #: Fuzzy pass: at most this many candidates are scored per bank row.
     max_candidates: int = _int(32, _positive_int)
     #: Fuzzy pass: the best candidate needs this score, and this lead over the second best.
-    min_score: float = attrs.field(default=0.5, validator=_unit_interval)
+    #: A score is 0.4 × amount closeness + 0.2 × date closeness + 0.4 × counterparty
+    #: similarity (0.5 when either name is missing), each in [0, 1].
+    min_score: float = attrs.field(default=0.65, validator=_unit_interval)
     margin: float = attrs.field(default=0.1, validator=_unit_interval)
     #: Batches: the fee netted out may be up to abs + bps of the gross.
     batch_fee_max_abs_minor: int = _int(0)
@@ -100,6 +102,9 @@ class ReconcileConfig:
     batch_window_days: int = _int(3)
     #: Unlabelled batches: a batch has at least this many members.
     batch_min_members: int = _int(2, _positive_int)
+    #: Unlabelled batches: when the bank entry names a counterparty (the PSP paying out), only
+    #: wallet rows at least this similar to it are candidates (token Jaccard; 0 disables).
+    batch_counterparty_similarity: float = attrs.field(default=0.5, validator=_unit_interval)
     #: Subset-sum: candidates considered per bank entry, and its hard work budget.
     subset_sum_max_candidates: int = _int(24, _positive_int)
     subset_sum_budget: int = _int(200_000, _positive_int)

@@ -14,8 +14,11 @@ side by side; :func:`partition` does the split.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import attrs
@@ -63,7 +66,35 @@ def reconcile(
     of it are ``pending`` rather than missing. It defaults to the latest date in the inputs,
     so that the same inputs always give the same result.
     """
-    config = config or ReconcileConfig()
+    with _cyclic_gc_paused():
+        return _reconcile(ledger, bank, config or ReconcileConfig(), statements, as_of, progress)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the run, and restore it however the run ends.
+
+    A run allocates millions of small tuples and lists and creates no reference cycles, so the
+    collector would only walk the heap again and again for nothing: a third of the time at
+    100k rows. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _reconcile(
+    ledger: Iterable[Record],
+    bank: Iterable[Record],
+    config: ReconcileConfig,
+    statements: Iterable[StatementBalance],
+    as_of: date | None,
+    progress: ProgressCallback | None,
+) -> ReconciliationResult:
     state = RunState(canonical_order(list(ledger)), canonical_order(list(bank)), config)
     timings: list[tuple[str, float]] = []
     total = len(_PASSES) + 2
@@ -149,12 +180,14 @@ def currency_totals(
         return stats.setdefault(currency, [0] * 7)
 
     for offset, records in ((0, wallet), (2, bank)):
-        for record in records:
-            counts = row(record.currency)
+        for record in records:  # inlined: this loop sees every record of the run
+            counts = stats.get(record.currency)
+            if counts is None:
+                counts = stats[record.currency] = [0] * 7
             counts[offset] += 1
             counts[offset + 1] += record.amount_minor
-    for pair in result.matched:
-        row(pair.currency)[4] += 1
+    for currency, matched in Counter(pair.currency for pair in result.matched).items():
+        row(currency)[4] += matched
     stakes: list[tuple[str, int]] = [
         *(
             (m.currency, max(abs(m.wallet_amount_minor), abs(m.bank_amount_minor)))

@@ -97,10 +97,12 @@ def fuzzy_one_to_one(state: RunState) -> None:
             gap = abs(state.wallet_day[wallet_index] - day)
             if gap <= window:
                 wallet = state.wallet[wallet_index]
+                # Counterparty weighs as much as the amount: with the default min_score,
+                # two named and entirely different parties never pair on amount alone.
                 score = (
-                    0.5 * (1 - abs(abs(wallet.amount_minor) - amount) / (tolerance + 1))
-                    + 0.3 * (1 - gap / (window + 1))
-                    + 0.2 * counterparty_similarity(wallet.counterparty, bank.counterparty)
+                    0.4 * (1 - abs(abs(wallet.amount_minor) - amount) / (tolerance + 1))
+                    + 0.2 * (1 - gap / (window + 1))
+                    + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
                 )
                 scored.append((-round(score, 6), wallet_index))
         if scored:
@@ -175,6 +177,15 @@ def unlabelled_batches(state: RunState) -> None:
         last = bisect_right(days, day)
         used = state.wallet_used
         candidates = [i for i in rows[first:last] if not used[i]]
+        threshold = config.batch_counterparty_similarity
+        if bank.counterparty and threshold > 0:
+            # A payout names who pays it (the PSP); its members name the same party.
+            wallet = state.wallet
+            candidates = [
+                i
+                for i in candidates
+                if counterparty_similarity(wallet[i].counterparty, bank.counterparty) >= threshold
+            ]
         if len(candidates) >= config.batch_min_members:
             _search_batch(state, bank_index, candidates)
 
