@@ -313,8 +313,14 @@ class _Reader:
         customer = customer.strip()
         direction, reversal = _MARKS[mark]
         supplementary = " ".join(more.split()) or None
+        try:
+            amount = _money(units, fraction, self._header.currency or "", self._exponent)
+        except ValidationError as exc:
+            raise ParseError(
+                f"bad :61: amount: {exc.message}", position=f"line {line_no}"
+            ) from None
         entry = Transaction(
-            amount=_money(units, fraction, self._header.currency or "", self._exponent),
+            amount=amount,
             direction=direction,
             reversal=reversal,
             value_date=value_date,
