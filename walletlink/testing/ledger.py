@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -41,6 +41,10 @@ __all__ = [
     "TransferNotCancellableError",
     "TransferNotFoundError",
 ]
+
+
+#: The "never" of a transfer on hold: no clock reaches it.
+_ON_HOLD = datetime.max.replace(tzinfo=UTC)
 
 
 class AccountNotFoundError(LookupError):
@@ -234,12 +238,15 @@ class Ledger:
 
     # -- transfers ----------------------------------------------------------------------
 
-    def submit(self, instruction: TransferInstruction, now: datetime) -> BankTransferView:
+    def submit(
+        self, instruction: TransferInstruction, now: datetime, *, on_hold: bool = False
+    ) -> BankTransferView:
         """Create a transfer: reserve and go ``pending``, or be ``rejected`` with a reason.
 
         Raises :class:`AccountNotFoundError` for an unknown debtor and
         :class:`CurrencyMismatchError` when the debtor account holds another currency; both
-        are answers to the request itself, not business declines.
+        are answers to the request itself, not business declines. ``on_hold`` keeps the
+        transfer ``pending`` until :meth:`release_hold` (a payment awaiting its SCA).
         """
         with self._lock:
             debtor = self._held(instruction.debtor_account.value)
@@ -263,11 +270,26 @@ class Ledger:
                 reason_message=_MESSAGES.get(reason, "") if reason else "",
                 created_at=now,
                 updated_at=now,
-                process_at=now + self.processing_after,
-                settle_at=now + self.settle_after,
+                process_at=_ON_HOLD if on_hold else now + self.processing_after,
+                settle_at=_ON_HOLD if on_hold else now + self.settle_after,
             )
             self._transfers[transfer_id] = transfer
             return transfer
+
+    def release_hold(self, transfer_id: str, now: datetime) -> BankTransferView:
+        """Start the clock of a transfer submitted ``on_hold``, counting from ``now``; a
+        transfer not on hold is returned unchanged."""
+        with self._lock:
+            transfer = self.transfer(transfer_id)
+            if transfer.status is not TransferStatus.PENDING or transfer.process_at != _ON_HOLD:
+                return transfer
+            released = attrs.evolve(
+                transfer,
+                process_at=now + self.processing_after,
+                settle_at=now + self.settle_after,
+            )
+            self._transfers[transfer_id] = released
+            return released
 
     def transfer(self, transfer_id: str) -> BankTransferView:
         with self._lock:
