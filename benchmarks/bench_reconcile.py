@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from walletlink.reconcile import BatchMember, ReconcileConfig, Record, RecordStatus, reconcile
@@ -127,7 +128,7 @@ class _Generator:
         if has_ref and category == "matched":
             self.exact_pairs.add((w.id, b.id))
         if rnd.random() < 0.005:
-            dup = Record(**{**_fields(b), "id": b.id + "-dup", "source_id": b.source_id + "D"})
+            dup = attrs.evolve(b, id=b.id + "-dup", source_id=b.source_id + "D")
             self.bank.append(dup)
             self.records["duplicate"].add(("bank", dup.id))
 
@@ -145,7 +146,7 @@ class _Generator:
         fee = gross * rnd.randint(0, 200) // 10_000
         by_refs = labelled and number % 4 == 0
         if labelled and not by_refs:
-            members = [Record(**{**_fields(m), "batch_id": payout}) for m in members]
+            members = [attrs.evolve(m, batch_id=payout) for m in members]
             self.wallet[-size:] = members
         bank = Record(
             id=f"p{number:05d}",
@@ -182,17 +183,6 @@ class _Generator:
         )
         self.bank.append(row)
         self.records["missing_in_wallet"].add(("bank", row.id))
-
-
-def _fields(record: Record) -> dict[str, Any]:
-    return {
-        name: getattr(record, name)
-        for name in (
-            "id account currency amount_minor value_date booking_date status end_to_end_id "
-            "instruction_id bank_reference idempotency_key source_id batch_id members fee_minor "
-            "counterparty text source"
-        ).split()
-    }
 
 
 def generate(n: int, seed: int = 20260301) -> _Generator:
