@@ -59,6 +59,9 @@ def build_pain001(
         raise ValidationError("a pain.001 needs at least one transfer")
     if not 1 <= len(message_id) <= 35 or not debtor_name.strip():
         raise ValidationError("message id has 1 to 35 characters; debtor name is required")
+    if len({t.end_to_end_id for t in transfers}) != len(transfers):
+        # pain.002 answers per end-to-end id: a repeated one could not be told apart.
+        raise ValidationError("end-to-end ids must be unique within one pain.001")
     groups: dict[tuple[str, str], list[TransferRequest]] = {}
     for transfer in transfers:
         key = (_account_key(transfer.debtor_account), transfer.amount.currency)

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 PAIN002_NAMESPACE: Final = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"
+_ADDTL_MAX: Final = 105  # AddtlInf is Max105Text
 _S = TransferStatus
 #: ISO ``ExternalPaymentTransactionStatus1Code`` → walletlink status. PART (partially
 #: accepted) is PROCESSING at group/block level: the transactions carry the real answer.
@@ -210,9 +211,17 @@ def _reasons(elem: ET.Element) -> tuple[Reason, ...]:
     found = []
     for info in elem.iterfind("StsRsnInf"):
         code = text_of(info, "Rsn/Cd") or text_of(info, "Rsn/Prtry")
-        text = " ".join(t.strip() for t in (e.text for e in info.iterfind("AddtlInf")) if t)
-        found.append(reason_of(code, text))
+        found.append(reason_of(code, _joined([e.text or "" for e in info.findall("AddtlInf")])))
     return tuple(found)
+
+
+def _joined(pieces: list[str]) -> str:
+    """AddtlInf lines rejoined: a full 105-character line was cut mid-text, so no space."""
+    text = ""
+    for index, piece in enumerate(pieces):
+        glue = "" if index == 0 or len(pieces[index - 1]) == _ADDTL_MAX else " "
+        text += glue + piece
+    return text.strip()
 
 
 def _payment(block: ET.Element, where: str) -> PaymentStatus:
@@ -285,5 +294,5 @@ def _write_reasons(parent: ET.Element, reasons: tuple[Reason, ...]) -> None:
             _leaf(ET.SubElement(info, "Rsn"), "Cd", reason.raw_code)
         if reason.message:
             # AddtlInf is Max105Text: longer messages are cut into several elements.
-            for start in range(0, len(reason.message), 105):
-                _leaf(info, "AddtlInf", reason.message[start : start + 105])
+            for start in range(0, len(reason.message), _ADDTL_MAX):
+                _leaf(info, "AddtlInf", reason.message[start : start + _ADDTL_MAX])

@@ -1,0 +1,191 @@
+"""pain.001.001.09: the builder's output is schema-valid, grouped and summed; it reads back."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import xmlschema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from walletlink.accounts import Bic, Iban, LocalAccount, SortCodeAccount
+from walletlink.errors import ParseError, ValidationError
+from walletlink.formats import build_pain001, parse_pain001
+from walletlink.models import Party, TransferRequest
+from walletlink.money import Money
+
+DATA = Path(__file__).parent / "data"
+SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "schemas" / "pain.001.001.09.xsd")
+DEBTOR = Iban("DE40100100103307118608")
+CREDITOR = Party("Merchant & Co <GmbH>", Iban("DE02100100109307118603"), Bic("PBNKDEFFXXX"), "DE")
+
+
+def _request(
+    amount: str, currency: str = "EUR", debtor: object = DEBTOR, **kw: object
+) -> TransferRequest:
+    return TransferRequest(
+        amount=Money(amount, currency), debtor_account=debtor, creditor=CREDITOR, **kw
+    )  # type: ignore[arg-type]
+
+
+def _build(requests: list[TransferRequest], agent: Bic | None = None) -> bytes:
+    return build_pain001(
+        requests,
+        message_id="MSG-1",
+        debtor_name="Wallet Inc",
+        created_at=datetime(2024, 1, 15, 10, 0),
+        execution_date=date(2024, 1, 16),
+        debtor_agent=agent,
+    )
+
+
+def test_grouped_by_debtor_and_currency_with_counts_and_sums() -> None:
+    requests = [
+        _request("10.00", end_to_end_id="A"),
+        _request("5", "GBP", end_to_end_id="B"),
+        _request("2.50", end_to_end_id="C", remittance="Invoice 1"),
+        _request("1.00", debtor=LocalAccount("W-1", scheme="wallet"), end_to_end_id="D"),
+    ]
+    data = _build(requests, Bic("COBADEFFXXX"))
+    SCHEMA.validate(data)
+    document = parse_pain001(data)
+    assert (
+        document.message_id,
+        document.payment_information_ids,
+    ) == ("MSG-1", ("MSG-1-1", "MSG-1-2", "MSG-1-3"))
+    assert [(t.end_to_end_id, t.payment_information_id) for t in document.transactions] == [
+        ("A", "MSG-1-1"),
+        ("C", "MSG-1-1"),
+        ("B", "MSG-1-2"),
+        ("D", "MSG-1-3"),
+    ]
+    decoded = SCHEMA.to_dict(data)["CstmrCdtTrfInitn"]  # type: ignore[index,call-overload]
+    assert ("4", Decimal("18.50")) == (decoded["GrpHdr"]["NbOfTxs"], decoded["GrpHdr"]["CtrlSum"])
+    assert [("2", Decimal("12.50")), ("1", Decimal("5.00")), ("1", Decimal("1.00"))] == [
+        (block["NbOfTxs"], block["CtrlSum"]) for block in decoded["PmtInf"]
+    ]
+
+
+def test_transfers_read_back_as_the_same_requests() -> None:
+    sort_code = Party("UK Ltd", SortCodeAccount("12-34-56", "12345678"))
+    requests = [
+        _request("10.00", end_to_end_id="A", remittance="Invoice 1"),
+        TransferRequest(
+            amount=Money("7", "JPY"), debtor_account=DEBTOR, creditor=sort_code, end_to_end_id="B"
+        ),
+    ]
+    document = parse_pain001(_build(requests))
+    rebuilt = [
+        t.to_transfer_request(r.idempotency_key)
+        for t, r in zip(document.transactions, requests, strict=True)
+    ]
+    assert requests == rebuilt
+    assert (None, date(2024, 1, 16), "Wallet Inc") == (
+        document.transactions[0].debtor_agent,
+        document.transactions[0].requested_execution_date,
+        document.transactions[0].debtor_name,
+    )
+
+
+def test_instruction_id_from_metadata() -> None:
+    data = _build([_request("1.00", end_to_end_id="E", metadata={"instruction_id": "I-9"})])
+    [tx] = parse_pain001(data).transactions
+    assert (tx.instruction_id, tx.end_to_end_id) == ("I-9", "E")
+
+
+def test_protocols_example_reads() -> None:
+    document = parse_pain001((DATA / "pain001_v09_example.xml").read_bytes())
+    [tx] = document.transactions
+    assert ("PMT-0001", "INSTR-0001", "E2E-0001", Money("123.50", "EUR"), "Merchant123") == (
+        tx.payment_information_id,
+        tx.instruction_id,
+        tx.end_to_end_id,
+        tx.amount,
+        tx.creditor.name,
+    )
+    assert Bic("PBNKDEFFXXX") == tx.debtor_agent
+
+
+def test_empty_batch_and_repeated_end_to_end_ids_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        _build([])
+    with pytest.raises(ValidationError, match="unique"):
+        _build([_request("1.00", end_to_end_id="X"), _request("2.00", end_to_end_id="X")])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            b"<NbOfTxs>1</NbOfTxs>\n      <CtrlSum>123.50</CtrlSum>\n      <InitgPty>",
+            b"<NbOfTxs>2</NbOfTxs>\n      <CtrlSum>123.50</CtrlSum>\n      <InitgPty>",
+            "NbOfTxs",
+        ),
+        (
+            b"<CtrlSum>123.50</CtrlSum>\n      <PmtTpInf>",
+            b"<CtrlSum>123.40</CtrlSum>\n      <PmtTpInf>",
+            "CtrlSum",
+        ),
+        (b'<InstdAmt Ccy="EUR">123.50', b'<InstdAmt Ccy="EUR">-123.50', "amount"),
+        (b"<Cdtr><Nm>Merchant123</Nm></Cdtr>", b"", "creditor"),
+        (b"<IBAN>DE02100100109307118603</IBAN>", b"<IBAN>DE02100100109307118604</IBAN>", "account"),
+    ],
+)
+def test_bad_documents_name_the_element(old: bytes, new: bytes, message: str) -> None:
+    data = (DATA / "pain001_v09_example.xml").read_bytes()
+    assert old in data
+    with pytest.raises(ParseError, match=message) as caught:
+        parse_pain001(data.replace(old, new))
+    assert caught.value.position
+
+
+requests_strategy = st.lists(
+    st.builds(
+        lambda minor, currency, e2e, text: TransferRequest(
+            amount=Money.from_minor(minor, currency),
+            debtor_account=DEBTOR,
+            creditor=CREDITOR,
+            end_to_end_id=e2e,
+            remittance=text,
+        ),
+        st.integers(1, 10**12),
+        st.sampled_from(["EUR", "GBP", "JPY", "KWD"]),
+        st.from_regex(r"[A-Za-z0-9-]{1,35}", fullmatch=True),
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=140).map(
+            str.strip
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda r: r.end_to_end_id,
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(requests_strategy)
+def test_builder_is_schema_valid_and_round_trips(requests: list[TransferRequest]) -> None:
+    data = _build(requests)
+    SCHEMA.validate(data)
+    document = parse_pain001(data)
+    by_e2e = {t.end_to_end_id: t for t in document.transactions}
+    for request in requests:
+        tx = by_e2e[request.end_to_end_id]
+        assert (request.amount, request.remittance or None) == (tx.amount, tx.remittance)
+
+
+@settings(max_examples=200)
+@given(st.data())
+def test_mutated_documents_raise_only_parse_errors(data: st.DataObject) -> None:
+    original = (DATA / "pain001_v09_example.xml").read_bytes()
+    position = data.draw(st.integers(0, len(original) - 1))
+    mutated = (
+        original[:position]
+        + data.draw(st.binary(max_size=4))
+        + original[position + data.draw(st.integers(0, 8)) :]
+    )
+    with contextlib.suppress(ParseError):
+        parse_pain001(mutated)
