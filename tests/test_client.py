@@ -111,7 +111,7 @@ def test_the_intent_is_journalled_before_the_first_byte(
     transfer = request()
     client.hooks = client.hooks.__class__(on_request=spy)
     client.transfer("acme", transfer)
-    assert seen == ["sent"]
+    assert seen == ["intent"]
 
 
 def test_same_key_different_request_sends_nothing(bank: MockBank, client: Client) -> None:

@@ -125,6 +125,11 @@ class Client:
             if config.bank_id in self._banks:
                 raise ConfigurationError(f"bank_id {config.bank_id!r} is configured twice")
             adapter = get_adapter_class(config.protocol)(config)
+            # Adapters holding time-dependent state (an OAuth2 token cache) read the
+            # client's clock, so a test's fake clock also decides when tokens expire.
+            bind_clock = getattr(adapter, "bind_clock", None)
+            if callable(bind_clock):
+                bind_clock(self.clock)
             self._banks[config.bank_id] = _Bank(
                 config=config,
                 adapter=adapter,
@@ -256,12 +261,15 @@ class Client:
             if record.transfer is not None and record.status is not TransferStatus.UNKNOWN:
                 return record.transfer
             return self._resolve(bank, record)
-        return self._send_transfer(bank, record)
+        return self._send_transfer(bank, record, request)
 
-    def _send_transfer(self, bank: _Bank, record: JournalRecord) -> Transfer:
-        request = record.transfer_request()
+    def _send_transfer(
+        self, bank: _Bank, record: JournalRecord, request: TransferRequest | None = None
+    ) -> Transfer:
+        # The journalled request is the source of truth; the caller's object is only a
+        # shortcut that saves re-parsing it (the journal has checked both hash alike).
+        request = request or record.transfer_request()
         key = record.idempotency_key
-        self.journal.mark_sent(key, now=self.clock())
         flow = _payments(bank).create_transfer(request, record.transfer_id)
         try:
             transfer: Transfer = self._run(bank, flow)
@@ -327,7 +335,7 @@ class Client:
         if found is None:
             # The bank never executed it. Resending under the SAME key is safe: if a lost
             # attempt surfaces late, the bank's idempotency store folds the two into one.
-            return self._send_transfer(bank, record)
+            return self._send_transfer(bank, record, request)
         return self.journal.record_transfer(found, now=self.clock()).transfer or found
 
     def _record_for(self, transfer_id: str) -> tuple[_Bank, JournalRecord]:
