@@ -185,7 +185,9 @@ def _peak_rss_mib(parser: str, path: Path) -> float:
     return int(out.stdout.strip()) / 1024
 
 
-def main() -> None:
+def main() -> dict[str, float]:
+    """Print the figures; return the ratios the slow test checks."""
+    figures: dict[str, float] = {}
     n = 100_000
     text = mt940_text(n)
     t_ours, r_ours = _timed(ours_mt940, text)
@@ -195,6 +197,7 @@ def main() -> None:
     print(f"  walletlink  {t_ours:6.2f} s  {n / t_ours:10,.0f} entries/s")
     print(f"  mt-940      {t_peer:6.2f} s  {n / t_peer:10,.0f} entries/s")
     print(f"  speed-up    {t_peer / t_ours:6.1f}x")
+    figures["mt940_speedup"] = t_peer / t_ours
 
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {}
@@ -210,12 +213,15 @@ def main() -> None:
         print(f"  walletlink streaming  {t_ours:6.2f} s  {n / t_ours:10,.0f} entries/s")
         print(f"  lxml full tree        {t_peer:6.2f} s  {n / t_peer:10,.0f} entries/s")
         print(f"  time ratio ours/lxml  {t_ours / t_peer:6.2f}")
+        figures["camt_time_ratio"] = t_ours / t_peer
         print("peak RSS of a fresh process (MiB)")
         for size in (50_000, 200_000):
             mb = sizes[size].stat().st_size / 1e6
             ours = _peak_rss_mib("ours_camt", sizes[size])
             peer = _peak_rss_mib("peer_camt_lxml", sizes[size])
             print(f"  {size:>7} entries ({mb:5.0f} MB): walletlink {ours:6.1f}   lxml {peer:7.1f}")
+            figures[f"camt_peak_mib_{size}"] = ours
+    return figures
 
 
 def test_small_statements_agree_with_peers() -> None:
@@ -234,7 +240,11 @@ def test_small_statements_agree_with_peers() -> None:
 @pytest.mark.slow
 def test_full_size_figures() -> None:
     """The full benchmark: prints the figures and fails on a clear regression."""
-    main()
+    figures = main()
+    assert figures["mt940_speedup"] > 1.5
+    assert figures["camt_time_ratio"] < 2.0
+    # Flat memory: 4x the entries may not cost more than a few MiB more.
+    assert figures["camt_peak_mib_200000"] < figures["camt_peak_mib_50000"] + 10
 
 
 if __name__ == "__main__":
