@@ -29,8 +29,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/pytest -m slow benchmarks -s -p no:cacheprovider
+	$(BIN)/pytest -m slow benchmarks -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info
