@@ -88,6 +88,7 @@ ProtocolServerFactory: TypeAlias = Callable[..., ProtocolServer]
 
 _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
     "generic_rest": "walletlink.testing.generic_rest:GenericRestServer",
+    "openbanking_uk": "walletlink.testing.openbanking_uk:OpenBankingUkServer",
 }
 _REGISTRY_LOCK = threading.Lock()
 
@@ -227,6 +228,10 @@ class MockBank:
             "base_url": self.base_url,
             "credentials": {"api_key": self.api_key, "webhook_secrets": [self.webhook_secret]},
         }
+        # A protocol whose clients need other credentials (keys, client ids) supplies them.
+        client_fields = getattr(self.server, "client_config_fields", None)
+        if callable(client_fields):
+            fields.update(client_fields())
         fields.update(overrides)
         return BankConfig(**fields)
 
