@@ -20,6 +20,7 @@ __all__ = ["BUILTIN_ADAPTERS", "available_protocols", "get_adapter_class", "regi
 #: Dotted paths of the adapters that ship with walletlink.
 BUILTIN_ADAPTERS: Final[dict[str, str]] = {
     "generic_rest": "walletlink.adapters.generic_rest:GenericRestAdapter",
+    "cn_openapi": "walletlink.adapters.cn_openapi:CnOpenApiAdapter",
     "openbanking_uk": "walletlink.adapters.openbanking_uk:OpenBankingUkAdapter",
 }
 

@@ -88,6 +88,7 @@ ProtocolServerFactory: TypeAlias = Callable[..., ProtocolServer]
 
 _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
     "generic_rest": "walletlink.testing.generic_rest:GenericRestServer",
+    "cn_openapi": "walletlink.testing.cn_openapi:CnOpenApiServer",
     "openbanking_uk": "walletlink.testing.openbanking_uk:OpenBankingUkServer",
 }
 _REGISTRY_LOCK = threading.Lock()
