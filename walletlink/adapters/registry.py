@@ -19,6 +19,7 @@ __all__ = ["BUILTIN_ADAPTERS", "available_protocols", "get_adapter_class", "regi
 
 #: Dotted paths of the adapters that ship with walletlink.
 BUILTIN_ADAPTERS: Final[dict[str, str]] = {
+    "berlin_group": "walletlink.adapters.berlin_group:BerlinGroupAdapter",
     "generic_rest": "walletlink.adapters.generic_rest:GenericRestAdapter",
     "cn_openapi": "walletlink.adapters.cn_openapi:CnOpenApiAdapter",
     "openbanking_uk": "walletlink.adapters.openbanking_uk:OpenBankingUkAdapter",

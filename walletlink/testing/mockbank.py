@@ -87,6 +87,7 @@ ProtocolServerFactory: TypeAlias = Callable[..., ProtocolServer]
 """Called as ``factory(bank, **protocol_options)``."""
 
 _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
+    "berlin_group": "walletlink.testing.berlin_group:BerlinGroupServer",
     "generic_rest": "walletlink.testing.generic_rest:GenericRestServer",
     "cn_openapi": "walletlink.testing.cn_openapi:CnOpenApiServer",
     "openbanking_uk": "walletlink.testing.openbanking_uk:OpenBankingUkServer",
