@@ -47,6 +47,7 @@ _FULL_KEY: Final = attrgetter(
     "source",
 )
 _ID: Final = attrgetter("id")
+_VALUE_DATE: Final = attrgetter("value_date")
 
 
 def canonical_order(records: list[Record]) -> list[Record]:
@@ -69,6 +70,18 @@ def canonical_order(records: list[Record]) -> list[Record]:
     return records
 
 
+def _day_numbers(records: list[Record]) -> list[int]:
+    """Value dates as integer day numbers; a run spans few distinct dates, so cache them."""
+    cache: dict[date, int] = {}
+    out = []
+    for day in map(_VALUE_DATE, records):
+        number = cache.get(day)
+        if number is None:
+            number = cache[day] = day.toordinal()
+        out.append(number)
+    return out
+
+
 class RunState:
     """Both sides in canonical order, their used flags and the items found so far."""
 
@@ -78,8 +91,8 @@ class RunState:
         self.bank = bank
         self.wallet_used = bytearray(len(wallet))
         self.bank_used = bytearray(len(bank))
-        self.wallet_day = [r.value_date.toordinal() for r in wallet]
-        self.bank_day = [r.value_date.toordinal() for r in bank]
+        self.wallet_day = _day_numbers(wallet)
+        self.bank_day = _day_numbers(bank)
         self.matched: list[MatchedPair] = []
         self.mismatched: list[Mismatch] = []
         self.batches: list[BatchMatch] = []
