@@ -16,6 +16,7 @@ from walletlink.reconcile import (
     Record,
     RecordStatus,
     StatementBalance,
+    partition,
     reconcile,
 )
 
@@ -291,3 +292,21 @@ def test_named_and_different_counterparties_never_pair_on_amount_alone() -> None
     bank = [rec("b1", 10000, 0, counterparty="PAYPAL EUROPE")]
     result = reconcile(wallet, bank, as_of=DAY0.replace(day=20))
     assert result.matched == ()
+
+
+@_settings
+@given(_records("w"), _records("b"))
+def test_running_per_account_gives_the_same_categories_as_one_run(
+    wallet: list[Record], bank: list[Record]
+) -> None:
+    """The documented way to split a large job: per account, with an explicit as_of."""
+    as_of = DAY0.replace(day=10)
+    whole = sorted(reconcile(wallet, bank, as_of=as_of).assignments())
+    wallet_parts, bank_parts = partition(wallet), partition(bank)
+    accounts = {account for account, _ in (*wallet_parts, *bank_parts)}
+    pieces = []
+    for account in accounts:
+        part_wallet = [r for r in wallet if r.account == account]
+        part_bank = [r for r in bank if r.account == account]
+        pieces += reconcile(part_wallet, part_bank, as_of=as_of).assignments()
+    assert sorted(pieces) == whole
