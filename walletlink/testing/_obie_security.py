@@ -319,6 +319,11 @@ class TokenIssuer:
         if problem is not None:
             raise ObFail.oauth(401, "invalid_client", problem)
 
+    def revoke_all(self) -> None:
+        """Forget every issued token, as a bank does when it rotates or revokes them."""
+        with self._lock:
+            self._tokens.clear()
+
     # -- resources --------------------------------------------------------------------
 
     def authorise(self, request: MockRequest, scope: str) -> None:
