@@ -151,6 +151,14 @@ class Client:
     def adapter(self, bank_id: str) -> Adapter:
         return self._bank(bank_id).adapter
 
+    def run_flow(self, bank_id: str, flow: Flow[T]) -> T:
+        """Drive an adapter's own flow, one the common verbs do not cover (a Berlin Group
+        consent, say), with this bank's signing, retries, verification and error mapping::
+
+            consent = client.run_flow("bank", client.adapter("bank").create_consent(...))
+        """
+        return self._run(self._bank(bank_id), flow)
+
     def _bank(self, bank_id: str) -> _Bank:
         try:
             return self._banks[bank_id]
