@@ -73,8 +73,10 @@ __all__ = [
     "REASON_MAP",
     "STATUS_MAP",
     "CnOpenApiAdapter",
+    "identity_type",
     "map_reason",
     "map_status",
+    "out_biz_no",
 ]
 
 #: The gateway moves yuan only.
@@ -120,7 +122,7 @@ _LIMIT_PREFIX: Final = "EXCEED_LIMIT_"
 #: Gateway ``code`` → what it means for us (business failures, 40004, depend on the call).
 GATEWAY_ERRORS: Final[Mapping[str, str]] = {
     "10000": "success",
-    "20000": "BankUnavailableError (retried; an unknown outcome for a transfer)",
+    "20000": "BankUnavailableError (a transfer's outcome is then unknown: resolved by query)",
     "20001": "AuthenticationError",
     "40001": "BankRejectedError (missing parameter)",
     "40002": "BankRejectedError; AuthenticationError for a bad signature or app_id",
@@ -448,6 +450,10 @@ class CnOpenApiAdapter(Adapter):
         detail = f"gateway {reply.code} {reply.sub_code or ''}: {reply.message}".strip()
         code, sub = reply.code, reply.sub_code or ""
         if code == "20000" or sub in _UNKNOWN_SUB_CODES:
+            # HTTP 200, so the client's retry policy never sees it. The flow raises instead:
+            # a read fails with BankUnavailableError, and for a transfer the client journals
+            # it UNKNOWN and resolve_unknown() asks again by the same out_biz_no, which is
+            # safe because the gateway deduplicates on it.
             return BankUnavailableError(detail, **context)
         if code == "20001" or sub in _AUTH_SUB_CODES:
             return AuthenticationError(detail, **context)
@@ -472,23 +478,6 @@ class CnOpenApiAdapter(Adapter):
         if response.status in (401, 403):
             return AuthenticationError(f"the gateway answered HTTP {response.status}", **context)
         return BankRejectedError(f"the gateway answered HTTP {response.status}", **context)
-
-    def transient_status(self, response: RawResponse) -> int | None:
-        """HTTP 200 carrying code 20000 stands for a 503, so the retry policy retries it.
-
-        The body is not verified here: the answer only decides whether to ask again, and
-        the reply that is finally used is verified in the flow.
-        """
-        try:
-            body = json.loads(response.body)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if not isinstance(body, dict):
-            return None
-        for name, node in body.items():
-            if name.endswith("_response") and isinstance(node, dict):
-                return 503 if node.get("code") == "20000" else None
-        return None
 
     # -- payments -----------------------------------------------------------------------------
 
