@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from walletlink.errors import ParseError
 from walletlink.reconcile.sources import detect_format, load_file
 
 DATA = Path(__file__).parent / "data"
@@ -38,3 +39,18 @@ def test_mt940_reversed_credit_is_a_debit() -> None:
     assert [r.amount_minor for r in loaded.records] == [4200, -1500]
     assert loaded.records[0].account == "DE89370400440532013000"
     assert loaded.statements[0].entries_minor == 2700
+
+
+def test_json_lines_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    path.write_text('{"id": "a"}\n')
+    assert detect_format(path) == "jsonl"
+
+
+def test_a_payment_initiation_is_not_a_statement(tmp_path: Path) -> None:
+    path = tmp_path / "pain.xml"
+    path.write_text(
+        '<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"/>'
+    )
+    with pytest.raises(ParseError, match="not a statement"):
+        detect_format(path)

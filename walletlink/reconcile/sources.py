@@ -16,6 +16,9 @@ import attrs
 
 from walletlink.errors import ParseError
 from walletlink.formats.camt import iter_camt
+from walletlink.formats.detect import SNIFF_BYTES
+from walletlink.formats.detect import FileFormat as DocumentFormat
+from walletlink.formats.detect import detect_format as detect_document
 from walletlink.formats.mt940 import iter_mt940
 from walletlink.formats.statement import StatementEnd, StatementHeader, StatementItem
 from walletlink.models import Transaction
@@ -68,20 +71,31 @@ class LoadedFile:
 
 
 def detect_format(path: str | Path) -> FileFormat:
-    """``camt`` for XML, ``mt940`` for SWIFT blocks or ``:20:`` tags, ``jsonl`` for ``{``."""
+    """``camt``, ``mt940``, ``jsonl`` or ``csv``, from the first bytes of the file.
+
+    JSON lines are recognised here (a leading ``{`` that is not a SWIFT block); everything
+    else is :func:`walletlink.formats.detect.detect_format`'s call. An ISO 20022 message that
+    is not a statement (pain.001, pain.002, camt.052) is refused with ``ParseError``.
+    """
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4096)
+            head = handle.read(SNIFF_BYTES)
     except OSError as exc:
         raise ParseError(f"cannot read {path}: {exc.strerror}") from None
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"<"):
-        return "camt"
-    if text.startswith((b"{1:", b":20:")) or b"\n:20:" in text or b"\n:61:" in text:
-        return "mt940"
-    if text.startswith(b"{"):
+    if text.startswith(b"{") and not text.startswith(b"{1:"):
         return "jsonl"
-    return "csv"
+    try:
+        found = detect_document(head)
+    except ParseError as exc:
+        raise ParseError(f"{Path(path).name}: {exc.message}") from None
+    if found in (DocumentFormat.CAMT053, DocumentFormat.CAMT054):
+        return "camt"
+    if found is DocumentFormat.MT940:
+        return "mt940"
+    if found is DocumentFormat.CSV:
+        return "csv"
+    raise ParseError(f"{Path(path).name} is a {found} message, not a statement")
 
 
 def records_from_statement_items(
