@@ -13,7 +13,7 @@ looking it up, never by sending it under a new key.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
@@ -26,6 +26,7 @@ from walletlink.accounts import AccountId
 from walletlink.adapters.base import (
     AccountInformation,
     Adapter,
+    BatchPayments,
     Cancellation,
     Flow,
     Notifications,
@@ -41,12 +42,14 @@ from walletlink.errors import (
     BankUnavailableError,
     ConfigurationError,
     ConnectError,
+    IdempotencyMismatchError,
     ProtocolError,
     RateLimitedError,
     TransportError,
     TransportTimeoutError,
     UnknownOutcomeError,
     UnsupportedOperationError,
+    ValidationError,
     WalletLinkError,
 )
 from walletlink.journal import Journal, JournalRecord, MemoryJournal, new_transfer_id
@@ -277,6 +280,10 @@ class Client:
         # The journalled request is the source of truth; the caller's object is only a
         # shortcut that saves re-parsing it (the journal has checked both hash alike).
         request = request or record.transfer_request()
+        if Capability.BATCH_PAYMENTS in bank.adapter.capabilities:
+            # File-based adapters write the journalled intent time into the file, so that a
+            # resend of this intent is the very same file (see BatchPayments).
+            return self._send_batch(bank, [record], [request])[0]
         key = record.idempotency_key
         flow = _payments(bank).create_transfer(request, record.transfer_id)
         try:
@@ -306,6 +313,105 @@ class Client:
             self._record_refusal(record, exc)
             raise
         return self.journal.record_transfer(transfer, now=self.clock()).transfer or transfer
+
+    def transfer_batch(self, bank_id: str, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Send several transfers as one write (one bank file), each at most once.
+
+        Every intent is journalled under its own idempotency key before the first byte is
+        sent. Members this journal already finished are returned as they are; unfinished
+        ones are looked up at the bank first; the rest go out together in one
+        ``create_transfers`` flow. An unknown outcome marks every member sent ``UNKNOWN``
+        and raises :class:`UnknownOutcomeError`: :meth:`resolve_unknown` looks each one up.
+        Results follow the order of ``requests``.
+        """
+        bank = self._require(bank_id, Capability.BATCH_PAYMENTS)
+        if not requests:
+            raise ValidationError("a batch needs at least one transfer")
+        if len({request.idempotency_key for request in requests}) != len(requests):
+            raise ValidationError("idempotency keys must be unique within a batch")
+        for request in requests:
+            # Refuse a reused key before journalling any member: nothing half-recorded.
+            known = self.journal.get(request.idempotency_key)
+            if known is not None and (
+                known.request_hash != request.fingerprint() or known.bank_id != bank_id
+            ):
+                raise IdempotencyMismatchError(
+                    "an idempotency key of this batch was used for another request",
+                    bank_id=bank_id,
+                )
+        now = self.clock()
+        results: dict[str, Transfer] = {}
+        to_send: list[tuple[JournalRecord, TransferRequest]] = []
+        for request in requests:
+            record, created = self.journal.record_intent(
+                bank_id=bank_id, request=request, transfer_id=new_transfer_id(), now=now
+            )
+            if created:
+                to_send.append((record, request))
+            elif record.transfer is not None and record.status is not TransferStatus.UNKNOWN:
+                results[request.idempotency_key] = record.transfer
+            else:
+                found = self._find_at_bank(bank, record, request)
+                if found is None:
+                    to_send.append((record, request))
+                else:
+                    results[request.idempotency_key] = found
+        if to_send:
+            records, pending = [r for r, _ in to_send], [q for _, q in to_send]
+            for transfer in self._send_batch(bank, records, pending):
+                results[transfer.idempotency_key] = transfer
+        return [results[request.idempotency_key] for request in requests]
+
+    def _find_at_bank(
+        self, bank: _Bank, record: JournalRecord, request: TransferRequest
+    ) -> Transfer | None:
+        ref = TransferRef(
+            transfer_id=record.transfer_id,
+            idempotency_key=record.idempotency_key,
+            end_to_end_id=request.end_to_end_id,
+        )
+        found = self._run(bank, _payments(bank).find_transfer(ref, request))
+        if found is None:
+            return None
+        return self.journal.record_transfer(found, now=self.clock()).transfer or found
+
+    def _send_batch(
+        self, bank: _Bank, records: Sequence[JournalRecord], requests: Sequence[TransferRequest]
+    ) -> list[Transfer]:
+        """Drive one ``create_transfers`` flow for journalled intents; journal each answer."""
+        keys = [record.idempotency_key for record in records]
+        # The earliest intent time: the same intents always make the same file.
+        created_at = min(record.created_at for record in records)
+        flow = cast(BatchPayments, bank.adapter).create_transfers(
+            requests, [record.transfer_id for record in records], created_at
+        )
+        try:
+            transfers: list[Transfer] = self._run(bank, flow)
+        except ConnectError:
+            raise  # nothing reached the bank: the intents stay open, as for one transfer
+        except (TransportTimeoutError, ProtocolError, BankUnavailableError) as exc:
+            raise self._unknown(bank, keys, exc.http_status) from exc
+        except BankRejectedError as exc:
+            if exc.http_status == 409:
+                raise self._unknown(bank, keys, 409) from exc
+            for record in records:
+                self._record_refusal(record, exc)
+            raise
+        if sorted(t.idempotency_key for t in transfers) != sorted(keys):
+            raise self._unknown(bank, keys, None)
+        return [self.journal.record_transfer(t, now=self.clock()).transfer or t for t in transfers]
+
+    def _unknown(self, bank: _Bank, keys: Sequence[str], status: int | None) -> UnknownOutcomeError:
+        """Journal every key ``UNKNOWN``; the error to raise for the write they shared."""
+        for key in keys:
+            self.journal.mark_unknown(key, now=self.clock())
+        what = "this transfer" if len(keys) == 1 else f"these {len(keys)} transfers"
+        return UnknownOutcomeError(
+            f"the bank may have executed {what}; resolve with resolve_unknown()",
+            idempotency_key=keys[0] if len(keys) == 1 else None,
+            bank_id=bank.config.bank_id,
+            http_status=status,
+        )
 
     def _record_refusal(self, record: JournalRecord, exc: BankRejectedError) -> None:
         """The bank refused the request outright: journal it as a rejected transfer."""

@@ -54,6 +54,7 @@ class Capability(enum.StrEnum):
     ACCOUNT_INFORMATION = "account_information"
     NOTIFICATIONS = "notifications"
     STATEMENTS = "statements"
+    BATCH_PAYMENTS = "batch_payments"
 
 
 class TransferStatus(enum.StrEnum):

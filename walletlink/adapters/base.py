@@ -17,7 +17,7 @@ call outside the list before sending anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -38,6 +38,7 @@ from walletlink.models import (
 __all__ = [
     "AccountInformation",
     "Adapter",
+    "BatchPayments",
     "Cancellation",
     "Flow",
     "Notifications",
@@ -176,6 +177,22 @@ class Payments(Protocol):
 
     def find_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer | None]:
         """Look a transfer up by idempotency key or end-to-end id after an unknown outcome."""
+        ...
+
+
+@runtime_checkable
+class BatchPayments(Protocol):
+    def create_transfers(
+        self,
+        requests: Sequence[TransferRequest],
+        transfer_ids: Sequence[str],
+        created_at: datetime,
+    ) -> Flow[list[Transfer]]:
+        """Send several transfers as one write (one bank file), in the order given.
+
+        ``created_at`` is when the intents were journalled: the adapter writes it instead of
+        "now" so that re-sending the same intents sends the same bytes.
+        """
         ...
 
 

@@ -21,8 +21,8 @@ __all__ = ["BUILTIN_ADAPTERS", "available_protocols", "get_adapter_class", "regi
 BUILTIN_ADAPTERS: Final[dict[str, str]] = {
     "berlin_group": "walletlink.adapters.berlin_group:BerlinGroupAdapter",
     "generic_rest": "walletlink.adapters.generic_rest:GenericRestAdapter",
-    "iso20022_h2h": "walletlink.adapters.iso20022_h2h:Iso20022H2HAdapter",
     "cn_openapi": "walletlink.adapters.cn_openapi:CnOpenApiAdapter",
+    "iso20022_h2h": "walletlink.adapters.iso20022_h2h:Iso20022H2HAdapter",
     "openbanking_uk": "walletlink.adapters.openbanking_uk:OpenBankingUkAdapter",
 }
 

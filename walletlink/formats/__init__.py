@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from walletlink.errors import ParseError
 
+from ._camt_writer import write_camt054
 from ._xml import Source
 from .camt import iter_camt, parse_camt, write_camt053
 from .detect import FileFormat, detect_format
@@ -57,6 +58,7 @@ __all__ = [
     "parse_pain002",
     "parse_statements",
     "write_camt053",
+    "write_camt054",
     "write_mt940",
     "write_pain002",
 ]

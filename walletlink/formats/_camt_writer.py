@@ -20,9 +20,10 @@ from walletlink.money import Money
 
 from .statement import Statement
 
-__all__ = ["CAMT053_NAMESPACE", "write_camt053"]
+__all__ = ["CAMT053_NAMESPACE", "CAMT054_NAMESPACE", "write_camt053", "write_camt054"]
 
 CAMT053_NAMESPACE: Final = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+CAMT054_NAMESPACE: Final = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"
 _STATUS_CODES: Final = {
     BookingStatus.BOOKED: "BOOK",
     BookingStatus.PENDING: "PDNG",
@@ -56,6 +57,34 @@ def write_camt053(
     text.flush()
     text.detach()
     return target.getvalue() if isinstance(target, io.BytesIO) and out is None else None
+
+
+def write_camt054(
+    notifications: Iterable[Statement], *, message_id: str, created_at: datetime
+) -> bytes:
+    """Write ``notifications`` as one camt.054.001.08 debit/credit notification (UTF-8).
+
+    Each statement becomes one ``Ntfctn`` holding its entries, written exactly as
+    :func:`write_camt053` writes them; camt.054 carries no balances, so they are left out.
+    """
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<Document xmlns="{CAMT054_NAMESPACE}"><BkToCstmrDbtCdtNtfctn>\n'
+        f"<GrpHdr><MsgId>{_t(message_id)}</MsgId>"
+        f"<CreDtTm>{created_at.isoformat()}</CreDtTm></GrpHdr>\n"
+    ]
+    for notification in notifications:
+        header = notification.header
+        parts.append(f"<Ntfctn><Id>{_t(header.statement_id)}</Id>")
+        if header.created_at is not None:
+            parts.append(f"<CreDtTm>{header.created_at.isoformat()}</CreDtTm>")
+        currency = notification.currency
+        ccy = f"<Ccy>{currency}</Ccy>" if currency else ""
+        parts.append(f"<Acct>{_account_id(header.account)}{ccy}</Acct>\n")
+        parts.extend(_entry(entry) for entry in notification.entries)
+        parts.append("</Ntfctn>\n")
+    parts.append("</BkToCstmrDbtCdtNtfctn></Document>\n")
+    return "".join(parts).encode("utf-8")
 
 
 def _t(value: str) -> str:

@@ -89,8 +89,8 @@ ProtocolServerFactory: TypeAlias = Callable[..., ProtocolServer]
 _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
     "berlin_group": "walletlink.testing.berlin_group:BerlinGroupServer",
     "generic_rest": "walletlink.testing.generic_rest:GenericRestServer",
-    "iso20022_h2h": "walletlink.testing.iso20022_h2h:Iso20022H2HServer",
     "cn_openapi": "walletlink.testing.cn_openapi:CnOpenApiServer",
+    "iso20022_h2h": "walletlink.testing.iso20022_h2h:Iso20022H2HServer",
     "openbanking_uk": "walletlink.testing.openbanking_uk:OpenBankingUkServer",
 }
 _REGISTRY_LOCK = threading.Lock()
