@@ -167,8 +167,6 @@ def _signature_code(error: SignatureError) -> str:
         return "UK.OBIE.Signature.MissingClaim"
     if isinstance(error, ClaimError | SignatureExpiredError | AlgorithmNotAllowedError):
         return "UK.OBIE.Signature.InvalidClaim"
-    if isinstance(error, SignatureMismatchError) and "compact" in error.message:
-        return "UK.OBIE.Signature.Malformed"
     if isinstance(error, KeyNotFoundError | SignatureMismatchError):
         return "UK.OBIE.Signature.Invalid"
     return "UK.OBIE.Signature.Invalid"
@@ -183,6 +181,11 @@ def verify_request_signature(
     now: datetime,
 ) -> None:
     """Check ``x-jws-signature`` over the exact body bytes; 400 with the spec's code if not."""
+    signature = request.headers.get("x-jws-signature")
+    if signature and (signature.count(".") != 2 or signature.split(".")[1]):
+        raise ObFail.ob(
+            400, "UK.OBIE.Signature.Malformed", "not a detached JWS", path="x-jws-signature"
+        )
     try:
         verify_ob_detached(
             request.headers.get("x-jws-signature"),
