@@ -337,7 +337,7 @@ def score(gen: _Generator, p: Prediction) -> dict[str, tuple[float, float]]:
 
 def _pr(predicted: set[Any], truth: set[Any]) -> tuple[float, float]:
     hit = len(predicted & truth)
-    precision = hit / len(predicted) if predicted else 1.0
+    precision = hit / len(predicted) if predicted else float("nan")  # nothing predicted
     recall = hit / len(truth) if truth else 1.0
     return precision, recall
 
@@ -414,12 +414,14 @@ def _print(report: dict[str, Any]) -> None:
         print(f"records used twice: pandas {twice[0]}, DuckDB {twice[1]}")
         print(f"peak RSS of the whole run {report['peak_rss_mb']:.0f} MB")
     print(f"{'category':<32}{'walletlink P/R':>18}{'pandas P/R':>18}{'DuckDB P/R':>18}")
-    for category, (p, r) in report["walletlink_scores"].items():
-        cells = [f"{p:.4f}/{r:.4f}"]
-        for other in ("pandas_scores", "duckdb_scores"):
-            if other in report:
-                op, orr = report[other][category]
-                cells.append(f"{op:.4f}/{orr:.4f}")
+    for category in report["walletlink_scores"]:
+        cells = []
+        for scores in ("walletlink_scores", "pandas_scores", "duckdb_scores"):
+            if scores in report:
+                p, r = report[scores][category]
+                # Recall-only rows: their "prediction" is every match, so precision means nothing.
+                shown = "-" if category.endswith("(recall)") or p != p else f"{p:.4f}"
+                cells.append(f"{shown}/{r:.4f}")
         print(f"{category:<32}" + "".join(f"{c:>18}" for c in cells))
 
 

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from walletlink.reconcile import ReconcileConfig, reconcile
+from walletlink.reconcile.fuzzy import counterparty_similarity
+
+from .factories import DAY0, rec
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "score"),
+    [
+        ("ACME GmbH", "acme gmbh", 1.0),
+        ("ACME Supplies Ltd", "ACME Supplies", 2 / 3),
+        ("John Smith", "PayPal Europe", 0.0),
+        ("", "anyone", 0.5),
+        ("--", "anyone", 0.5),
+    ],
+)
+def test_counterparty_similarity(left: str, right: str, score: float) -> None:
+    assert counterparty_similarity(left, right) == pytest.approx(score)
+
+
+def test_amount_outside_the_tolerance_is_not_a_candidate() -> None:
+    config = ReconcileConfig(amount_tolerance_bps=10)  # 0.1 % of 100.00 = 0.10
+    wallet = [rec("w1", 10_000, counterparty="Shop")]
+    result = reconcile(wallet, [rec("b1", 10_011, counterparty="Shop")], config)
+    assert result.matched == ()
+    assert result.mismatched == ()
+
+
+def test_drift_within_the_tolerance_is_a_fuzzy_amount_mismatch() -> None:
+    wallet = [rec("w1", 10_000, counterparty="Shop")]
+    (mismatch,) = reconcile(wallet, [rec("b1", 10_030, 1, counterparty="Shop")]).mismatched
+    assert (mismatch.pass_no, mismatch.rule, mismatch.amount_delta_minor) == (3, "fuzzy", 30)
+
+
+def test_candidates_are_capped_per_row() -> None:
+    config = ReconcileConfig(max_candidates=1)
+    wallet = [rec("w1", 10_000, 0, counterparty="A"), rec("w2", 10_000, 2, counterparty="B")]
+    result = reconcile(wallet, [rec("b1", 10_000, 1)], config, as_of=DAY0)
+    # With one candidate seen there is no second to tie with: the cap trades review for speed.
+    assert len(result.matched) == 1
+
+
+def test_unlabelled_batch_members_must_resemble_the_named_payer() -> None:
+    wallet = [
+        rec("w1", 3000, 0, counterparty="Acquirer 7"),
+        rec("w2", 2000, 0, counterparty="Customer 12"),
+        rec("w3", 2000, 0, counterparty="Acquirer 7"),
+    ]
+    bank = [rec("b1", 5000, 1, counterparty="ACQUIRER 7")]
+    config = ReconcileConfig(batch_fee_max_bps=0)
+    (batch,) = reconcile(wallet, bank, config, as_of=DAY0).batches
+    assert batch.wallet_ids == ("w1", "w3")
