@@ -11,6 +11,7 @@ Statements are camt.053 (camt.054) documents written from the ledger.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import re
@@ -573,6 +574,17 @@ def _check_rules(root: Any) -> None:
             raise ParseError("InstdAmt needs a Ccy of three capital letters", position="InstdAmt")
 
 
+@functools.cache
+def _xsd(path: str) -> Any:
+    """The compiled XSD (compiling takes a while: once per path), or ``None`` without
+    ``xmlschema`` (a runtime install: the structural checks still run)."""
+    try:
+        xmlschema = importlib.import_module("xmlschema")
+    except ImportError:
+        return None
+    return xmlschema.XMLSchema(path)
+
+
 class PaymentFileValidator:
     """Decides whether an upload is a valid pain.001.001.09.
 
@@ -585,14 +597,7 @@ class PaymentFileValidator:
     """
 
     def __init__(self, schema: str | Path | None = None) -> None:
-        self._schema: Any = None
-        if schema is not None:
-            try:
-                xmlschema = importlib.import_module("xmlschema")
-            except ImportError:
-                xmlschema = None  # a runtime install: the structural checks still run
-            if xmlschema is not None:
-                self._schema = xmlschema.XMLSchema(str(schema))
+        self._schema: Any = None if schema is None else _xsd(str(schema))
 
     @property
     def uses_xsd(self) -> bool:
