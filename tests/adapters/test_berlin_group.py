@@ -63,9 +63,6 @@ class TestBerlinGroupConformance(AdapterConformance):
         # The loopback run writes the QWAC and CA files that requests reads.
         self.files = tmp_path
 
-    def make_config(self, bank: MockBank) -> BankConfig:
-        return bank.config(**_server(bank).client_config_fields())
-
     def complete_action(self, bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
         """SCA by redirect: the PSU approves at the mock bank, then the wallet polls."""
         if transfer.status is not TransferStatus.REQUIRES_ACTION:
@@ -80,7 +77,7 @@ class TestBerlinGroupConformance(AdapterConformance):
         server.auth.require_qwac = True
         served = bank.serve(tls=server.pki.server_tls())
         files = server.pki.client_files(server.tpp, self.files)
-        return served, served.config(**server.client_config_fields(), **files)
+        return served, served.config(**files)
 
 
 # -- the adapter against its mock bank -----------------------------------------------------
@@ -107,7 +104,7 @@ def bank(clock: FakeClock) -> MockBank:
 
 
 def connect(bank: MockBank, clock: FakeClock, **overrides: Any) -> Client:
-    config = bank.config(**{**_server(bank).client_config_fields(), **overrides})
+    config = bank.config(**overrides)
     retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
     client = Client([config], retry=retry, clock=clock.now)
     bank.mount(client.session)
