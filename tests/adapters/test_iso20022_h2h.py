@@ -29,6 +29,7 @@ from walletlink.errors import (
     IdempotencyMismatchError,
     RateLimitedError,
     UnknownOutcomeError,
+    UnsupportedOperationError,
     ValidationError,
 )
 from walletlink.formats import (
@@ -376,3 +377,14 @@ def test_statements_download_raw_camt(bank: MockBank, client: Client) -> None:
     ]
     with pytest.raises(ValidationError):
         next(adapter.statement(Iban(CREDITOR), date(2026, 1, 5), "mt940"))  # type: ignore[attr-defined]
+
+
+def test_batches_need_an_adapter_that_declares_them() -> None:
+    bank = MockBank("generic_rest", clock=FakeClock())
+    sent = request()
+    with Client([bank.config()], journal=MemoryJournal(), clock=bank.clock.now) as client:
+        bank.mount(client.session)
+        with pytest.raises(UnsupportedOperationError):
+            client.transfer_batch(bank.bank_id, [sent])
+        assert client.journal.get(sent.idempotency_key) is None
+    assert bank.stats.get("requests", 0) == 0

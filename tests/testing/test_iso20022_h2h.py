@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import trustme
 import xmlschema
 
 from walletlink._retry import RetryPolicy
@@ -22,7 +23,7 @@ from walletlink.journal import MemoryJournal
 from walletlink.models import BalanceType, Party, TransferRequest, TransferStatus
 from walletlink.money import Money
 from walletlink.signing.keys import generate_ed25519_key, generate_rsa_key
-from walletlink.testing import FakeClock, FaultPlan, MockBank, ServedBank
+from walletlink.testing import FakeClock, FaultPlan, MockBank, ServedBank, ServerTLS
 from walletlink.testing.conformance import AdapterConformance
 from walletlink.testing.iso20022_h2h import Iso20022H2HServer
 
@@ -413,3 +414,31 @@ def test_client_pays_through_the_mock(bank: MockBank, client: Client) -> None:
     transfer = client.transfer(bank.bank_id, request())
     bank.advance(61)
     assert TransferStatus.SETTLED is client.get_transfer(transfer.id).status
+
+
+def test_a_batch_over_mutual_tls_on_loopback(bank: MockBank, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    client_cert = ca.issue_cert("wallet.example")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    client_cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "client.pem"))
+    tls = ServerTLS(
+        cert_chain_pem=b"".join(blob.bytes() for blob in server_cert.cert_chain_pems),
+        key_pem=server_cert.private_key_pem.bytes(),
+        client_ca_pem=ca.cert_pem.bytes(),
+    )
+    clock = bank.clock
+    retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
+    with bank.serve(tls=tls) as served:
+        config = h2h_config(
+            bank,
+            base_url=served.url,
+            ca_bundle=str(tmp_path / "ca.pem"),
+            client_cert=str(tmp_path / "client.pem"),
+        )
+        with Client([config], journal=MemoryJournal(), retry=retry, clock=clock.now) as client:
+            transfers = client.transfer_batch(bank.bank_id, [request("1.00"), request("2.00")])
+            bank.advance(61)
+            statuses = [client.get_transfer(t.id).status for t in transfers]
+    assert statuses == [TransferStatus.SETTLED, TransferStatus.SETTLED]
+    assert served.url.startswith("https://127.0.0.1:")

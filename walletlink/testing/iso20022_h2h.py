@@ -306,7 +306,7 @@ class Iso20022H2HServer:
         if claim.state is ClaimState.REPLAY:
             assert claim.response is not None
             self.bank.count("replays")
-            return self._file_answer(200, self._files[claim.response], Idempotent_Replayed="true")
+            return self._file_answer(200, self._lookup(claim.response), Idempotent_Replayed="true")
         try:
             accepted = self._execute(document)
         except BaseException:
