@@ -48,11 +48,7 @@ def main() -> None:
         for transfer in transfers:
             print(f"  {transfer.amount}: {client.get_transfer(transfer.id).status}")
 
-        adapter = client.adapter("h2h-bank")
-        camt = client.run_flow(
-            "h2h-bank",
-            adapter.statement(wallet, clock.now().date()),  # type: ignore[attr-defined]
-        )
+        camt = client.statement("h2h-bank", wallet, clock.now().date())
         (statement,) = parse_camt(camt, check_balance=True)
         print(f"camt.053 {statement.statement_id}:")
         for balance in statement.balances:

@@ -33,6 +33,7 @@ from walletlink.adapters.base import (
     Payments,
     PreparedRequest,
     RawResponse,
+    Statements,
     TransferRef,
 )
 from walletlink.adapters.registry import get_adapter_class
@@ -284,35 +285,8 @@ class Client:
             # File-based adapters write the journalled intent time into the file, so that a
             # resend of this intent is the very same file (see BatchPayments).
             return self._send_batch(bank, [record], [request])[0]
-        key = record.idempotency_key
         flow = _payments(bank).create_transfer(request, record.transfer_id)
-        try:
-            transfer: Transfer = self._run(bank, flow)
-        except ConnectError:
-            # Nothing reached the bank on any attempt: the intent stays open and the same
-            # call (or resolve_unknown) completes it under the same key.
-            raise
-        except (TransportTimeoutError, ProtocolError, BankUnavailableError) as exc:
-            self.journal.mark_unknown(key, now=self.clock())
-            raise UnknownOutcomeError(
-                "the bank may have executed this transfer; resolve it with resolve_unknown()",
-                idempotency_key=key,
-                bank_id=bank.config.bank_id,
-                http_status=exc.http_status,
-            ) from exc
-        except BankRejectedError as exc:
-            if exc.http_status == 409:
-                # Still in flight at the bank after every retry: it may yet execute.
-                self.journal.mark_unknown(key, now=self.clock())
-                raise UnknownOutcomeError(
-                    "the bank is still processing this idempotency key",
-                    idempotency_key=key,
-                    bank_id=bank.config.bank_id,
-                    http_status=409,
-                ) from exc
-            self._record_refusal(record, exc)
-            raise
-        return self.journal.record_transfer(transfer, now=self.clock()).transfer or transfer
+        return self._journal_outcome(bank, [record], lambda: [self._run(bank, flow)])[0]
 
     def transfer_batch(self, bank_id: str, requests: Sequence[TransferRequest]) -> list[Transfer]:
         """Send several transfers as one write (one bank file), each at most once.
@@ -379,16 +353,32 @@ class Client:
         self, bank: _Bank, records: Sequence[JournalRecord], requests: Sequence[TransferRequest]
     ) -> list[Transfer]:
         """Drive one ``create_transfers`` flow for journalled intents; journal each answer."""
-        keys = [record.idempotency_key for record in records]
         # The earliest intent time: the same intents always make the same file.
         created_at = min(record.created_at for record in records)
         flow = cast(BatchPayments, bank.adapter).create_transfers(
             requests, [record.transfer_id for record in records], created_at
         )
+        return self._journal_outcome(bank, records, lambda: self._run(bank, flow))
+
+    def _journal_outcome(
+        self,
+        bank: _Bank,
+        records: Sequence[JournalRecord],
+        send: Callable[[], list[Transfer]],
+    ) -> list[Transfer]:
+        """Run one write for journalled intents and journal what came of it.
+
+        * nothing reached the bank (``ConnectError``): the intents stay open, and the same
+          call or :meth:`resolve_unknown` completes them under the same keys;
+        * the bank may have executed it (timeout, dropped connection, garbled reply, 5xx
+          after every retry, 409 still in flight): every intent becomes ``UNKNOWN``;
+        * the bank refused the request itself: every intent is journalled ``REJECTED``.
+        """
+        keys = [record.idempotency_key for record in records]
         try:
-            transfers: list[Transfer] = self._run(bank, flow)
+            transfers = send()
         except ConnectError:
-            raise  # nothing reached the bank: the intents stay open, as for one transfer
+            raise
         except (TransportTimeoutError, ProtocolError, BankUnavailableError) as exc:
             raise self._unknown(bank, keys, exc.http_status) from exc
         except BankRejectedError as exc:
@@ -440,17 +430,12 @@ class Client:
     def _resolve(self, bank: _Bank, record: JournalRecord) -> Transfer:
         """Settle an unknown outcome by lookup; resend only under the same key if absent."""
         request = record.transfer_request()
-        ref = TransferRef(
-            transfer_id=record.transfer_id,
-            idempotency_key=record.idempotency_key,
-            end_to_end_id=request.end_to_end_id,
-        )
-        found = self._run(bank, _payments(bank).find_transfer(ref, request))
+        found = self._find_at_bank(bank, record, request)
         if found is None:
             # The bank never executed it. Resending under the SAME key is safe: if a lost
             # attempt surfaces late, the bank's idempotency store folds the two into one.
             return self._send_transfer(bank, record, request)
-        return self.journal.record_transfer(found, now=self.clock()).transfer or found
+        return found
 
     def _record_for(self, transfer_id: str) -> tuple[_Bank, JournalRecord]:
         record = self.journal.get_by_transfer_id(transfer_id)
@@ -540,6 +525,26 @@ class Client:
             if cursor in seen:
                 raise ProtocolError("the bank's pagination loops", bank_id=bank.config.bank_id)
             seen.add(cursor)
+
+    def statement(
+        self, bank_id: str, account: AccountId, day: date, *, kind: str | None = None
+    ) -> bytes:
+        """The bank's raw statement file for ``account`` on ``day`` (e.g. camt.053 bytes).
+
+        Parse it with :func:`walletlink.formats.parse_statements`. ``kind`` picks another
+        document where the protocol offers several (``"camt.054"``).
+        """
+        bank = self._require(bank_id, Capability.STATEMENTS)
+        adapter = cast(Statements, bank.adapter)
+        flow = (
+            adapter.statement(account, day)
+            if kind is None
+            else adapter.statement(  # type: ignore[call-arg]
+                account, day, kind
+            )
+        )
+        raw: bytes = self._run(bank, flow)
+        return raw
 
     # -- notifications ----------------------------------------------------------------------
 

@@ -221,7 +221,10 @@ class Notifications(Protocol):
 
 @runtime_checkable
 class Statements(Protocol):
-    def statement(self, account: AccountId, day: date) -> Flow[bytes]: ...
+    def statement(self, account: AccountId, day: date, **options: str) -> Flow[bytes]:
+        """The raw statement file of ``account`` for ``day``; ``options`` are protocol
+        specific (``kind="camt.054"`` for ISO 20022 host-to-host)."""
+        ...
 
 
 class Adapter:
