@@ -198,3 +198,23 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.to_decimal_string()} {self.currency}"
+
+
+_new_object: Final = object.__new__
+_set_amount: Final = vars(Money)["amount"].__set__
+_set_currency: Final = vars(Money)["currency"].__set__
+
+
+def _trusted_money(amount: Decimal, currency: str) -> Money:
+    """A :class:`Money` built without re-validation, for parsers that have checked already.
+
+    The caller guarantees what ``Money(amount, currency)`` would otherwise establish:
+    ``currency`` is a listed upper-case code and ``amount`` is a finite Decimal with exactly
+    the currency's exponent (``Decimal("12.30")`` for EUR, ``Decimal("5")`` for JPY), so the
+    result equals, hashes and prints like the validated one. Used by the MT940 parser, whose
+    regex and exponent check guarantee both for every ``:61:`` amount.
+    """
+    money: Money = _new_object(Money)
+    _set_amount(money, amount)
+    _set_currency(money, currency)
+    return money
