@@ -14,6 +14,5 @@ def rec(record_id: str, amount_minor: int, day: int = 0, **fields: Any) -> Recor
     """A record on account ``ACC`` in EUR, ``day`` days after 2 March 2026."""
     fields.setdefault("account", "ACC")
     fields.setdefault("currency", "EUR")
-    return Record(
-        id=record_id, amount_minor=amount_minor, value_date=DAY0 + timedelta(days=day), **fields
-    )
+    fields.setdefault("value_date", DAY0 + timedelta(days=day))
+    return Record(id=record_id, amount_minor=amount_minor, **fields)

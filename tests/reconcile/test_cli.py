@@ -84,3 +84,12 @@ def test_progress_bar_draws_in_place(done: int, total: int, bar: str) -> None:
     out = io.StringIO()
     ProgressBar(out, width=4)("stage", done, total)
     assert out.getvalue().startswith(f"\r{bar} {done}/{total} stage")
+
+
+def test_the_same_statement_twice_is_reimported_not_doubled(tmp_path: Path) -> None:
+    camt = str(DATA / "statement.camt053.xml")
+    argv = [*_inputs(tmp_path), "--statement", camt]
+    assert run(_args(*argv), stderr=io.StringIO()) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(r["record_id"] for r in report["reimported"]) == ["BR-1", "BR-2", "BR-3", "BR-4"]
+    assert len(report["matched"]) == 5

@@ -310,3 +310,20 @@ def test_running_per_account_gives_the_same_categories_as_one_run(
         part_bank = [r for r in bank if r.account == account]
         pieces += reconcile(part_wallet, part_bank, as_of=as_of).assignments()
     assert sorted(pieces) == whole
+
+
+def test_settlement_across_a_month_boundary_still_matches() -> None:
+    from datetime import date
+
+    wallet = [rec("w1", 5000, counterparty="Shop", value_date=date(2026, 1, 31))]
+    bank = [rec("b1", 5000, counterparty="SHOP", value_date=date(2026, 2, 2))]
+    (pair,) = reconcile(wallet, bank).matched
+    assert pair.date_delta_days == 2
+
+
+def test_a_refund_does_not_pair_with_the_payment_it_reverses() -> None:
+    """Opposite directions live in different partitions: a refund never offsets a payment."""
+    wallet = [rec("pay", -5000, counterparty="Shop"), rec("refund", 5000, 1, counterparty="Shop")]
+    bank = [rec("b-pay", -5000, counterparty="Shop"), rec("b-refund", 5000, 1, counterparty="Shop")]
+    pairs = {(m.wallet_id, m.bank_id) for m in reconcile(wallet, bank).matched}
+    assert pairs == {("pay", "b-pay"), ("refund", "b-refund")}

@@ -155,3 +155,17 @@ def test_transactions_become_signed_records_with_batch_members() -> None:
     assert (first.id, first.source_id, first.fee_minor) == ("BR-3", "BR-3", 1000)
     assert [(m.reference, m.amount_minor) for m in first.members] == [("E1", 30000), ("E2", None)]
     assert (second.id, second.amount_minor) == ("bank#2", -500)
+
+
+def test_pending_bank_entries_are_pending_records() -> None:
+    from walletlink.models import BookingStatus
+
+    pending = Transaction(
+        amount=Money("5.00", "EUR"),
+        direction=Direction.CREDIT,
+        status=BookingStatus.PENDING,
+        value_date=date(2026, 3, 3),
+        end_to_end_id="NOTPROVIDED",
+    )
+    (record,) = records_from_transactions([pending], account="ACC")
+    assert (record.status, record.end_to_end_id) == (RecordStatus.PENDING, "")
