@@ -57,6 +57,9 @@ def canonical_order(records: list[Record]) -> list[Record]:
     id alone is cheap; the full key is only built for the rare runs of equal ids.
     """
     records = sorted(records, key=_ID)
+    ids = list(map(_ID, records))
+    if len(set(ids)) == len(ids):
+        return records  # the usual case: unique ids, nothing left to order
     start = 0
     n = len(records)
     while start < n:

@@ -26,6 +26,7 @@ from walletlink.reconcile.results import (
 # NamedTuple's generated __new__ is a Python function; the tuple constructor builds the same
 # immutable item several times faster, which matters for a million matched pairs.
 _new = tuple.__new__
+_SOURCE_ID = attrgetter("source_id")
 
 __all__ = ["exact_keys", "field_diffs", "hygiene", "known_batches", "leftovers", "settle_pair"]
 
@@ -37,9 +38,9 @@ def hygiene(state: RunState) -> None:
         ("bank", state.bank, state.take_bank),
     ):
         first_seen: dict[str, dict[str, int]] = {}
-        for index, record in enumerate(records):
-            if not record.source_id:
-                continue
+        sources = list(map(_SOURCE_ID, records))
+        for index in [i for i, source in enumerate(sources) if source]:
+            record = records[index]
             per_account = first_seen.get(record.account)
             if per_account is None:
                 per_account = first_seen[record.account] = {}
@@ -51,10 +52,10 @@ def hygiene(state: RunState) -> None:
                 )
     # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
     # they stay in the run and are only counted, so a reviewer sees the number.
+    bank = state.bank
     content = Counter(
         (r.account, r.currency, r.amount_minor, r.value_date, r.counterparty, r.text)
-        for r in state.bank
-        if not r.source_id
+        for r in [bank[i] for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
     )
     state.identical_without_id = sum(count - 1 for count in content.values() if count > 1)
 
