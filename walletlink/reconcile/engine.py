@@ -1,9 +1,10 @@
 """The reconciliation engine: a pure function from two sides and a config to a result.
 
-``reconcile`` reads its inputs, touches no file, clock or network, and returns a
-:class:`~walletlink.reconcile.results.ReconciliationResult`; every run is a dry run. The
-result does not depend on the order of either input, and every input record appears in it
-exactly once (the engine checks both on every run).
+``reconcile`` reads its inputs, touches no file or network, never asks what day it is, and
+returns a :class:`~walletlink.reconcile.results.ReconciliationResult`; every run is a dry run.
+The result does not depend on the order of either input (a property test shows it), and every
+input record appears in it exactly once (checked on every run). The only clock it reads is
+``perf_counter``, for the per-pass timings, which result equality ignores.
 
 Partitioning: passes 2 to 5 never look across ``(account, currency)``, and pass 1 only pairs
 records on the same account. A large job can therefore be split by account (or by account and

@@ -52,9 +52,17 @@ def _partitions(state: RunState) -> dict[_Partition, list[int]]:
 
 
 def _nearest(
-    amounts: list[int], rows: list[int], used: bytearray, target: int, tolerance: int, cap: int
+    amounts: list[int],
+    rows: list[int],
+    state: RunState,
+    target: int,
+    tolerance: int,
+    day: int,
 ) -> list[int]:
-    """Up to ``cap`` free rows with ``|amount - target| <= tolerance``, nearest first."""
+    """Up to ``max_candidates`` free rows within the amount tolerance and the date window,
+    nearest amount first; rows skipped (used, out of window) count against a scan budget."""
+    used, days = state.wallet_used, state.wallet_day
+    window, cap = state.config.date_window_days, state.config.max_candidates
     right = bisect_left(amounts, target)
     left = right - 1
     out: list[int] = []
@@ -69,8 +77,9 @@ def _nearest(
             position, right = right, right + 1
         else:
             position, left = left, left - 1
-        if not used[rows[position]]:
-            out.append(rows[position])
+        row = rows[position]
+        if not used[row] and -window <= days[row] - day <= window:
+            out.append(row)
     return out
 
 
@@ -91,20 +100,17 @@ def fuzzy_one_to_one(state: RunState) -> None:
         tolerance = config.amount_tolerance(amount)
         day = state.bank_day[bank_index]
         scored = []
-        for wallet_index in _nearest(
-            *part, state.wallet_used, amount, tolerance, config.max_candidates
-        ):
+        for wallet_index in _nearest(*part, state, amount, tolerance, day):
+            wallet = state.wallet[wallet_index]
             gap = abs(state.wallet_day[wallet_index] - day)
-            if gap <= window:
-                wallet = state.wallet[wallet_index]
-                # Counterparty weighs as much as the amount: with the default min_score,
-                # two named and entirely different parties never pair on amount alone.
-                score = (
-                    0.4 * (1 - abs(abs(wallet.amount_minor) - amount) / (tolerance + 1))
-                    + 0.2 * (1 - gap / (window + 1))
-                    + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
-                )
-                scored.append((-round(score, 6), wallet_index))
+            # Counterparty weighs as much as the amount: with the default min_score, two named
+            # and entirely different parties never pair on amount alone.
+            score = (
+                0.4 * (1 - abs(abs(wallet.amount_minor) - amount) / (tolerance + 1))
+                + 0.2 * (1 - gap / (window + 1))
+                + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
+            )
+            scored.append((-round(score, 6), wallet_index))
         if scored:
             _decide(state, bank_index, sorted(scored))
 
