@@ -59,6 +59,6 @@ def test_unlabelled_batch_members_must_resemble_the_named_payer() -> None:
 def test_nearest_amounts_outside_the_date_window_do_not_use_up_the_cap() -> None:
     config = ReconcileConfig(max_candidates=1)
     far = [rec(f"far{i}", 10_000, 0, counterparty="Shop") for i in range(3)]
-    near = rec("near", 10_020, 20, counterparty="Shop")
-    result = reconcile([*far, near], [rec("b1", 10_020, 21, counterparty="Shop")], config)
-    assert [(m.wallet_id, m.bank_id) for m in result.matched] == [("near", "b1")]
+    near = rec("near", 10_030, 20, counterparty="Shop")
+    result = reconcile([*far, near], [rec("b1", 10_000, 21, counterparty="Shop")], config)
+    assert [(m.wallet_id, m.bank_id) for m in result.mismatched] == [("near", "b1")]
