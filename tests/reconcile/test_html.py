@@ -21,3 +21,10 @@ def test_page_is_self_contained_escaped_and_lists_worst_breaks_first() -> None:
 def test_clean_run_says_so() -> None:
     result = reconcile([rec("w", 100)], [rec("b", 100)])
     assert "No breaks." in to_html(result)
+
+
+def test_account_numbers_are_masked_on_the_page() -> None:
+    wallet = [rec("w", 100, account="DE89370400440532013000")]
+    page = to_html(reconcile(wallet, [], as_of=DAY0.replace(day=20)))
+    assert "DE89370400440532013000" not in page
+    assert "…3000" in page

@@ -1,9 +1,10 @@
 """The report as one self-contained HTML page: summary, an inline SVG chart, break tables.
 
 No JavaScript, no external stylesheet, no fonts: the page opens from a mail attachment or a
-CI artefact as is. Every value is escaped. The break table lists the worst breaks first
-(largest amount at stake), capped at ``max_rows`` so a million-row run still gives a page a
-browser can open; the JSON and CSV forms always hold everything.
+CI artefact as is. Every value is escaped, and account numbers show their last four
+characters only, because this is the form of the report that gets forwarded. The break table
+lists the worst breaks first (largest amount at stake), capped at ``max_rows`` so that a
+million-row run still gives a page a browser can open; the JSON and CSV forms hold everything.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from walletlink.accounts import mask
 from walletlink.reconcile.records import format_minor
 from walletlink.reconcile.results import ReconciliationResult
 
@@ -232,7 +234,7 @@ def to_html(
             (
                 b.category,
                 b.record_ids,
-                b.account,
+                mask(b.account),
                 b.currency,
                 format_minor(b.stake, b.currency),
                 b.detail,
@@ -246,7 +248,7 @@ def to_html(
         [
             (
                 c.statement,
-                c.account,
+                mask(c.account),
                 c.currency,
                 format_minor(c.opening_minor, c.currency),
                 format_minor(c.entries_minor, c.currency),
@@ -264,7 +266,7 @@ def to_html(
                 a.kind,
                 a.side,
                 ", ".join(a.record_ids[:10]) + (" …" if len(a.record_ids) > 10 else ""),
-                a.account,
+                mask(a.account),
                 a.currency,
                 a.reason,
             )
