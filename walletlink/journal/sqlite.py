@@ -239,9 +239,13 @@ class SQLiteJournal:
         return snapshot
 
     @staticmethod
-    def _record(row: Row) -> JournalRecord:
+    def _record(row: Row, transfer: Transfer | None = None) -> JournalRecord:
+        """The record of ``row``; ``transfer`` is the already-parsed ``transfer_json``,
+        passed when the caller has it so the hot path does not decode what it just encoded."""
         (key, transfer_id, bank_id, request_hash, request_json, state, status) = row[:7]
         transfer_json, attempts, created_at, updated_at = row[7:]
+        if transfer is None and transfer_json is not None:
+            transfer = transfer_from_dict(json.loads(transfer_json))
         return JournalRecord(
             idempotency_key=key,
             request_hash=request_hash,
@@ -250,9 +254,7 @@ class SQLiteJournal:
             request=json.loads(request_json),
             state=JournalState(state),
             status=TransferStatus(status),
-            transfer=None
-            if transfer_json is None
-            else transfer_from_dict(json.loads(transfer_json)),
+            transfer=transfer,
             attempts=attempts,
             created_at=datetime.fromisoformat(created_at),
             updated_at=datetime.fromisoformat(updated_at),
@@ -276,12 +278,13 @@ class SQLiteJournal:
         transfer_json: str | None,
         attempts: int,
         now: str,
+        transfer: Transfer | None = None,
     ) -> JournalRecord:
         key = row[0]
         conn.execute(_UPDATE, (state, status, transfer_json, attempts, now, key))
         new_row = (*row[:5], state, status, transfer_json, attempts, row[9], now)
         self._append(conn, key, kind, {"row": self._snapshot(new_row)})
-        return self._record(new_row)
+        return self._record(new_row, transfer)
 
     # -- the Journal protocol ------------------------------------------------------------------
 
@@ -355,6 +358,7 @@ class SQLiteJournal:
                 transfer_json=transfer_json,
                 attempts=row[8],
                 now=stamp,
+                transfer=transfer,
             )
 
     def mark_unknown(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
