@@ -52,3 +52,32 @@ def test_csv_has_one_file_per_category_with_headers(tmp_path: Path) -> None:
     assert rows[0]["members"] == "m1;m2"
     with (tmp_path / "ambiguous.csv").open() as handle:
         assert handle.read().startswith("side,record_id,pass")
+
+
+def test_every_category_renders_exactly_its_declared_columns() -> None:
+    from walletlink.reconcile import ReconcileConfig, StatementBalance
+    from walletlink.reconcile.report import COLUMNS, iter_report_rows
+
+    tie = reconcile(
+        [rec("t1", 10_000, 0, counterparty="A"), rec("t2", 10_000, 2, counterparty="B")],
+        [rec("tb", 10_000, 1), rec("dup", 5, source_id="S"), rec("dup2", 5, source_id="S")],
+        statements=[
+            StatementBalance(
+                statement="s", account="ACC", currency="EUR", opening_minor=0,
+                entries_minor=1, closing_minor=1,
+            )
+        ],
+    )  # fmt: skip
+    unresolved = reconcile(
+        [rec(f"w{i}", 1000 + 7 * i * i, 0) for i in range(20)]
+        + [rec(f"p{i}", -700, i, counterparty="Landlord") for i in range(3)],
+        [rec("b1", 1, 1)],
+        ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0),
+    )
+    covered = set()
+    for result in (_result(), tie, unresolved):
+        for name, rows in iter_report_rows(result):
+            for row in rows:
+                assert list(row) == COLUMNS[name]
+                covered.add(name)
+    assert covered == set(COLUMNS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,7 +32,15 @@ from walletlink.reconcile.results import (
     UnresolvedBatch,
 )
 
-__all__ = ["REPORT_FORMAT", "report_rows", "to_json", "write_csv", "write_json"]
+__all__ = [
+    "COLUMNS",
+    "REPORT_FORMAT",
+    "iter_report_rows",
+    "report_rows",
+    "to_json",
+    "write_csv",
+    "write_json",
+]
 
 #: The ``format`` field of the JSON document; bumped on an incompatible change.
 REPORT_FORMAT: Final = "walletlink.reconciliation/1"
@@ -183,12 +191,9 @@ def _totals(t: CurrencyTotals) -> Row:
     }
 
 
-def _rows(items: Iterable[Any], render: Callable[[Any], Row]) -> list[Row]:
-    return [render(item) for item in items]
-
-
-def report_rows(result: ReconciliationResult) -> dict[str, list[Row]]:
-    """Every category as a list of plain rows, in the engine's deterministic order."""
+def _categories(
+    result: ReconciliationResult,
+) -> list[tuple[str, Iterable[Any], Callable[[Any], Row]]]:
     unmatched: dict[str, list[UnmatchedRow]] = {
         "missing_in_bank": [],
         "pending": [],
@@ -196,43 +201,69 @@ def report_rows(result: ReconciliationResult) -> dict[str, list[Row]]:
     }
     for row in result.unmatched:
         unmatched[row.category].append(row)
-    return {
-        "totals": _rows(result.totals, _totals),
-        "matched": _rows(result.matched, _matched),
-        "mismatched": _rows(result.mismatched, _mismatched),
-        "batches": _rows(result.batches, _batch),
-        "duplicates": _rows(result.duplicates, _duplicate),
-        "reimported": _rows(result.reimported, _reimported),
-        "ambiguous": _rows(result.ambiguous, _ambiguous),
-        "unresolved_batches": _rows(result.unresolved_batches, _unresolved),
-        "missing_in_bank": _rows(unmatched["missing_in_bank"], _unmatched),
-        "pending": _rows(unmatched["pending"], _unmatched),
-        "missing_in_wallet": _rows(unmatched["missing_in_wallet"], _unmatched),
-        "balance_checks": _rows(result.balance_checks, _balance),
-        "anomalies": _rows(result.anomalies, _anomaly),
-    }
+    return [
+        ("totals", result.totals, _totals),
+        ("matched", result.matched, _matched),
+        ("mismatched", result.mismatched, _mismatched),
+        ("batches", result.batches, _batch),
+        ("duplicates", result.duplicates, _duplicate),
+        ("reimported", result.reimported, _reimported),
+        ("ambiguous", result.ambiguous, _ambiguous),
+        ("unresolved_batches", result.unresolved_batches, _unresolved),
+        ("missing_in_bank", unmatched["missing_in_bank"], _unmatched),
+        ("pending", unmatched["pending"], _unmatched),
+        ("missing_in_wallet", unmatched["missing_in_wallet"], _unmatched),
+        ("balance_checks", result.balance_checks, _balance),
+        ("anomalies", result.anomalies, _anomaly),
+    ]
+
+
+def iter_report_rows(result: ReconciliationResult) -> Iterator[tuple[str, Iterator[Row]]]:
+    """Each category with its rows rendered lazily, so a million rows never sit in memory
+    as dicts at once."""
+    for name, items, render in _categories(result):
+        yield name, map(render, items)
+
+
+def report_rows(result: ReconciliationResult) -> dict[str, list[Row]]:
+    """Every category as a list of plain rows, in the engine's deterministic order."""
+    return {name: list(rows) for name, rows in iter_report_rows(result)}
 
 
 def _config(result: ReconciliationResult) -> Row:
     return attrs.asdict(result.config, value_serializer=lambda _i, _a, v: v)
 
 
-def to_json(result: ReconciliationResult, *, indent: int | None = 2) -> str:
-    """The whole report as one JSON document (see ``docs/reconciliation.md`` for the schema)."""
-    document = {
+def _json_chunks(result: ReconciliationResult) -> Iterator[str]:
+    header = {
         "format": REPORT_FORMAT,
         "as_of": result.as_of.isoformat(),
         "has_breaks": result.has_breaks,
         "break_counts": result.break_counts(),
         "identical_without_id": result.identical_without_id,
         "rules": _config(result),
-        **report_rows(result),
     }
-    return json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
+    yield json.dumps(header, indent=2, ensure_ascii=False)[:-2]  # reopen the object
+    for name, rows in iter_report_rows(result):
+        yield f',\n  "{name}": ['
+        separator = "\n    "
+        for row in rows:
+            yield separator + json.dumps(row, ensure_ascii=False)
+            separator = ",\n    "
+        yield "\n  ]" if separator != "\n    " else "]"
+    yield "\n}\n"
+
+
+def to_json(result: ReconciliationResult) -> str:
+    """The whole report as one JSON document: a header, then one array per category with one
+    row per line (see ``docs/reconciliation.md`` for the fields)."""
+    return "".join(_json_chunks(result))
 
 
 def write_json(result: ReconciliationResult, path: str | Path) -> None:
-    Path(path).write_text(to_json(result), encoding="utf-8")
+    """Write :func:`to_json`'s document, streamed row by row."""
+    with Path(path).open("w", encoding="utf-8") as handle:
+        handle.writelines(_json_chunks(result))
 
 
 def _cell(value: Any) -> Any:
@@ -249,9 +280,9 @@ def write_csv(result: ReconciliationResult, directory: str | Path) -> list[Path]
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for category, rows in report_rows(result).items():
+    for category, rows in iter_report_rows(result):
         path = out / f"{category}.csv"
-        columns = list(rows[0]) if rows else _EMPTY_COLUMNS.get(category, [])
+        columns = COLUMNS[category]
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(columns)
@@ -262,8 +293,8 @@ def write_csv(result: ReconciliationResult, directory: str | Path) -> list[Path]
 
 
 _UNMATCHED_COLUMNS: Final = ["side", "record_id", "account", "currency", "amount", "value_date"]
-# Column names for categories that happen to be empty, so every file has a header.
-_EMPTY_COLUMNS: Final[dict[str, list[str]]] = {
+#: The columns of each category, in order: the keys of its JSON rows and its CSV header.
+COLUMNS: Final[dict[str, list[str]]] = {
     "totals": [
         "currency", "wallet_count", "wallet_total", "bank_count", "bank_total",
         "matched_count", "break_count", "break_amount",
