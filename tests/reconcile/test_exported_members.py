@@ -1,0 +1,40 @@
+"""The public surface of ``walletlink.reconcile``, pinned: a change here is a change for users."""
+
+from __future__ import annotations
+
+import walletlink.reconcile
+
+
+def test_public_names_are_pinned() -> None:
+    assert walletlink.reconcile.__all__ == [
+        "BREAK_CATEGORIES",
+        "CATEGORIES",
+        "STRONG_REFERENCE_FIELDS",
+        "AmbiguousRow",
+        "AnomalyFlag",
+        "BalanceCheck",
+        "BatchMatch",
+        "BatchMember",
+        "Candidate",
+        "CurrencyTotals",
+        "DuplicateRow",
+        "FieldDiff",
+        "MatchedPair",
+        "Mismatch",
+        "ProgressCallback",
+        "ReconcileConfig",
+        "ReconciliationResult",
+        "Record",
+        "RecordStatus",
+        "ReimportedRow",
+        "StatementBalance",
+        "UnmatchedRow",
+        "UnresolvedBatch",
+        "clean_reference",
+        "format_minor",
+        "load_rules",
+        "partition",
+        "reconcile",
+    ]
+    for name in walletlink.reconcile.__all__:
+        assert getattr(walletlink.reconcile, name) is not None
