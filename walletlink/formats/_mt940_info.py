@@ -24,6 +24,8 @@ _SEPA_KEY: Final = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BI
 _SWIFT_TAG: Final = re.compile(
     r"/(EREF|REMI|CRED|MREF|IBAN|BIC|NAME|ORDP|BENM|KREF|PURP|ULTD|ULTC|TRCD|CSID)/"
 )
+# The usual SWIFT shape (and the one write_mt940 writes), read with a plain split.
+_USUAL_TAGS: Final = ["EREF", "NAME", "IBAN", "REMI"]
 _NOT_PROVIDED: Final = frozenset({"NOTPROVIDED", "NONREF", ""})
 
 
@@ -64,22 +66,38 @@ EntryInfo: TypeAlias = tuple[str | None, str | None, str | None, str | None]
 def entry_info(body: str) -> EntryInfo:
     """The :class:`Info` fields a :class:`~walletlink.models.Transaction` uses, as a tuple.
 
-    The same values as :func:`parse_info`, without building an ``Info`` per entry; SWIFT tags
-    (the common shape) skip the mandate and creditor ids no entry carries.
+    The same values as :func:`parse_info`, without building an ``Info`` per entry.
     """
-    if _GERMAN.match(body):
-        info = _german(_glue(body))
-        return info.end_to_end_id, info.name, info.account, info.remittance
-    if body.startswith("/") and _SWIFT_TAG.match(body):
-        get = _swift_tags(_glue(body)).get
-        remittance = get("REMI")
-        return (
-            _ref(get("EREF")),
-            _ref(get("NAME")),
-            _ref(get("IBAN")),
-            remittance.strip() if remittance else None,
-        )
-    return None, None, None, " ".join(body.split()) or None
+    if body.startswith("/EREF/"):
+        parts = body.replace("\r", "").replace("\n", "").split("/")
+        if len(parts) == 9 and parts[1::2] == _USUAL_TAGS:
+            # "/EREF/…/NAME/…/IBAN/…/REMI/…" and no other "/": exactly where parse_info's
+            # split at every known tag would cut it.
+            return _usual_info(parts[2], parts[4], parts[6], parts[8])
+    return _info_tuple(parse_info(body))
+
+
+def _usual_info(
+    end_to_end_id: str | None, name: str | None, account: str | None, remittance: str | None
+) -> EntryInfo:
+    # _ref, inline: this runs once per entry.
+    if end_to_end_id is not None:
+        end_to_end_id = end_to_end_id.strip()
+        if end_to_end_id.upper() in _NOT_PROVIDED:
+            end_to_end_id = None
+    if name is not None:
+        name = name.strip()
+        if name.upper() in _NOT_PROVIDED:
+            name = None
+    if account is not None:
+        account = account.strip()
+        if account.upper() in _NOT_PROVIDED:
+            account = None
+    return end_to_end_id, name, account, remittance.strip() if remittance else None
+
+
+def _info_tuple(info: Info) -> EntryInfo:
+    return info.end_to_end_id, info.name, info.account, info.remittance
 
 
 def _glue(body: str) -> str:

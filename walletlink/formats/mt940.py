@@ -86,16 +86,8 @@ _NO_REFERENCE: Final = frozenset({"NONREF", "NOTPROVIDED", ""})
 _ENTRY_DATES: Final[dict[str, tuple[date, date]]] = {}
 _ENTRY_DATES_MAX: Final = 4096
 
-# A read :61: awaiting its :86:: the leading Transaction fields, whether it credits, the
-# amount, the supplementary details. A ParseError instead when its date or amount was bad:
-# raised when the entry would be built, where the field-by-field reader raised it.
-_Entry61: TypeAlias = tuple[
-    tuple[Money, Direction, bool, date, date, str, str | None, str | None],
-    bool,
-    Decimal,
-    str | None,
-]
-_Pending: TypeAlias = _Entry61 | ParseError | None
+# A :61: awaiting its :86: (or the next field): its match, and where to find its line.
+_Pending: TypeAlias = "tuple[re.Match[str], _Lines, int] | None"
 
 
 def iter_mt940(source: MT940Source) -> Iterator[StatementItem]:
@@ -104,10 +96,7 @@ def iter_mt940(source: MT940Source) -> Iterator[StatementItem]:
     Memory holds one chunk (1 MiB) at a time. Raises ``ParseError`` naming the line of a
     field that breaks the format (a bad ``:61:``, amount or date).
     """
-    reader = _Reader()
-    for piece, line_no in _pieces(_texts(source)):
-        yield from reader.feed(piece, line_no)
-    yield from reader.finish()
+    return _Reader().items(_pieces(_texts(source)))
 
 
 def parse_mt940(source: MT940Source, *, check_balance: bool = False) -> list[Statement]:
@@ -177,13 +166,15 @@ class _Lines:
     """The line numbers of one split piece's fields, counted only when asked for.
 
     ``parts`` is ``[before, tag, body, tag, body, …]``; each tag's line end went into the
-    split, so a field is one line further than the line ends before it. Ask in order.
+    split, so a field is one line further than the line ends before it. :meth:`at` counts on
+    from the last field asked for (ask in order); :meth:`exact` counts afresh (for errors).
     """
 
-    __slots__ = ("_index", "_line", "_parts")
+    __slots__ = ("_index", "_line", "_line_no", "_parts")
 
     def __init__(self, parts: list[str], line_no: int) -> None:
         self._parts = parts
+        self._line_no = line_no
         self._index = 1
         self._line = line_no + parts[0].count("\n")
 
@@ -193,6 +184,11 @@ class _Lines:
             line += parts[body].count("\n") + 1
         self._index, self._line = index, line
         return line
+
+    def exact(self, index: int) -> int:
+        parts = self._parts
+        line = self._line_no + parts[0].count("\n")
+        return line + sum(parts[body].count("\n") + 1 for body in range(2, index, 2))
 
 
 def _outside(text: str, line_no: int) -> None:
@@ -246,33 +242,44 @@ class _Reader:
         self._pending: _Pending = None
         self._open = False
 
-    def feed(self, piece: str, line_no: int) -> Iterator[StatementItem]:
-        """The items of one piece (it starts with a line end; ``line_no`` is the line after)."""
-        parts = _FIELD_SPLIT.split(piece)
-        _outside(parts[0], line_no)
-        lines = _Lines(parts, line_no)
-        may_end = "\n-" in piece  # else no body holds a block end
-        for index in range(1, len(parts), 2):
-            tag, body = parts[index], parts[index + 1]
-            if may_end and "\n-" in body and (end := _BLOCK_END.search(body)) is not None:
-                line = lines.at(index)
-                yield from self._field(tag, body[: end.start()], line)
-                yield from self._field("-", "", line + body.count("\n", 0, end.start()))
-                _outside(body[end.end() :], line)
-            elif tag == "61":
-                if self._pending is not None:
-                    yield self._entry(None)
-                if self._header is None:
-                    self._require_header("61", lines.at(index))
-                read = self._read_61(body)
-                self._pending = (
-                    read if isinstance(read, tuple) else self._bad_61(read, lines.at(index))
-                )
-            elif tag == "86":
-                if self._pending is not None:
-                    yield self._entry(entry_info(body))
-            else:
-                yield from self._field(tag, body, lines.at(index))
+    def items(self, pieces: Iterable[tuple[str, int]]) -> Iterator[StatementItem]:
+        """The items of every piece (each starts with a line end; the line number after it)."""
+        match_61, info_of = _LINE61.match, entry_info
+        for piece, line_no in pieces:
+            parts = _FIELD_SPLIT.split(piece)
+            _outside(parts[0], line_no)
+            lines = _Lines(parts, line_no)
+            may_end = "\n-" in piece  # else no body holds a block end
+            for index in range(1, len(parts), 2):
+                tag, body = parts[index], parts[index + 1]
+                if may_end and "\n-" in body and (end := _BLOCK_END.search(body)) is not None:
+                    line = lines.at(index)
+                    yield from self._field(tag, body[: end.start()], line)
+                    yield from self._field("-", "", line + body.count("\n", 0, end.start()))
+                    _outside(body[end.end() :], line)
+                elif tag == "61":
+                    if self._pending is not None:
+                        yield self._pending_entry(None)
+                    if self._header is None:
+                        self._require_header("61", lines.exact(index))
+                    if (match := match_61(body)) is None:
+                        raise _malformed_61(lines.exact(index))
+                    following = index + 2
+                    if (
+                        following < len(parts)
+                        and parts[following] == "86"
+                        and not (may_end and "\n-" in parts[following + 1])
+                    ):
+                        # The usual pair: the entry now; the :86: then finds nothing pending.
+                        yield self._entry(match, info_of(parts[following + 1]), lines, index)
+                    else:
+                        self._pending = (match, lines, index)
+                elif tag == "86":
+                    if self._pending is not None:
+                        yield self._pending_entry(info_of(body))
+                else:
+                    yield from self._field(tag, body, lines.at(index))
+        yield from self.finish()
 
     def _field(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
         try:
@@ -285,16 +292,17 @@ class _Reader:
     def field(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
         if tag == "61":
             if self._pending is not None:
-                yield self._entry(None)
+                yield self._pending_entry(None)
             self._require_header("61", line_no)
-            read = self._read_61(body)
-            self._pending = read if isinstance(read, tuple) else self._bad_61(read, line_no)
+            if (match := _LINE61.match(body)) is None:
+                raise _malformed_61(line_no)
+            self._pending = (match, _Lines([""], line_no), 1)
         elif tag == "86":
             if self._pending is not None:
-                yield self._entry(entry_info(body))
+                yield self._pending_entry(entry_info(body))
         elif tag in _BALANCE_TAGS:
             if self._pending is not None:
-                yield self._entry(None)
+                yield self._pending_entry(None)
             yield from self._balance(tag, body, line_no)
         elif tag == "20":
             yield from self.finish()
@@ -309,7 +317,7 @@ class _Reader:
 
     def finish(self) -> Iterator[StatementItem]:
         if self._pending is not None:
-            yield self._entry(None)
+            yield self._pending_entry(None)
         if not self._open:
             return
         header = self._require_header("62F", 0)
@@ -370,73 +378,71 @@ class _Reader:
             from_date=opening,
         )
 
-    def _read_61(self, body: str) -> _Entry61 | str | None:
-        """A ``:61:`` read into an entry's fields; ``None`` if malformed, else a bad part."""
-        match = _LINE61.match(body)
-        if match is None:
-            return None
+    def _pending_entry(self, info: EntryInfo | None) -> Transaction:
+        pending = self._pending
+        self._pending = None
+        if pending is None:  # pragma: no cover - callers check first
+            raise ParseError("internal: no pending :61:", position="unknown")
+        match, lines, index = pending
+        return self._entry(match, info, lines, index)
+
+    def _entry(
+        self, match: re.Match[str], info: EntryInfo | None, lines: _Lines, index: int
+    ) -> Transaction:
+        """The entry of a matched ``:61:``, completed by its ``:86:`` when there is one."""
         dates, mark, units, fraction, type_code, refs, more = match.groups()
         both = _ENTRY_DATES.get(dates)
         if both is None:
             try:
                 both = _entry_dates(dates)
             except ValueError:
-                return "bad date in :61:"
+                raise ParseError(
+                    "bad date in :61:", position=f"line {lines.exact(index)}"
+                ) from None
         exponent = self._exponent
         if len(fraction) == exponent and exponent:
             value = Decimal(f"{units}.{fraction}")
         elif len(fraction) <= exponent:
             value = Decimal(f"{units}.{fraction.ljust(exponent, '0')}" if exponent else units)
         else:
-            return f"bad :61: amount: {self._currency} allows {exponent} decimal places"
+            raise ParseError(
+                f"bad :61: amount: {self._currency} allows {exponent} decimal places",
+                position=f"line {lines.exact(index)}",
+            )
         direction, reversal = _MARKS[mark]
         customer, _, bank = refs.partition("//")
         customer = customer.strip()
-        return (
-            (
-                _trusted_money(value, self._currency),
-                direction,
-                reversal,
-                both[0],
-                both[1],
-                type_code,
-                None if customer in _NO_REFERENCE else customer,
-                bank.strip() or None,
-            ),
-            direction is _CREDIT,
-            value,
-            " ".join(more.split()) or None if more and not more.isspace() else None,
-        )
-
-    @staticmethod
-    def _bad_61(problem: str | None, line_no: int) -> ParseError:
-        if problem is None:
-            raise ParseError("malformed :61: statement line", position=f"line {line_no}")
-        return ParseError(problem, position=f"line {line_no}")
-
-    def _entry(self, info: EntryInfo | None) -> Transaction:
-        """Build the pending ``:61:`` entry, completed by its ``:86:`` when there is one."""
-        pending = self._pending
-        self._pending = None
-        if not isinstance(pending, tuple):
-            if pending is None:  # pragma: no cover - callers check first
-                raise ParseError("internal: no pending :61:", position="unknown")
-            raise pending
-        fields, credit, value, supplementary = pending
+        supplementary = " ".join(more.split()) or None if more and not more.isspace() else None
         if info is None:
-            entry = unchecked_entry(*fields, None, None, None, supplementary)
+            end_to_end_id = name = account = None
+            remittance = supplementary
         else:
             end_to_end_id, name, account, remittance = info
-            entry = unchecked_entry(
-                *fields, end_to_end_id, name, account, remittance or supplementary
-            )
+            remittance = remittance or supplementary
         total = self._total
         total.count += 1
-        if credit:
+        if direction is _CREDIT:
             total.net += value
         else:
             total.net -= value
-        return entry
+        return unchecked_entry(
+            _trusted_money(value, self._currency),
+            direction,
+            reversal,
+            both[0],
+            both[1],
+            type_code,
+            None if customer in _NO_REFERENCE else customer,
+            bank.strip() or None,
+            end_to_end_id,
+            name,
+            account,
+            remittance,
+        )
+
+
+def _malformed_61(line_no: int) -> ParseError:
+    return ParseError("malformed :61: statement line", position=f"line {line_no}")
 
 
 def _money(units: str, fraction: str, currency: str, exponent: int) -> Money:
