@@ -327,3 +327,16 @@ def test_a_refund_does_not_pair_with_the_payment_it_reverses() -> None:
     bank = [rec("b-pay", -5000, counterparty="Shop"), rec("b-refund", 5000, 1, counterparty="Shop")]
     pairs = {(m.wallet_id, m.bank_id) for m in reconcile(wallet, bank).matched}
     assert pairs == {("pay", "b-pay"), ("refund", "b-refund")}
+
+
+def test_failed_wallet_payment_absent_at_the_bank_is_void_not_a_break() -> None:
+    wallet = [rec("w1", -5000, 0, status=RecordStatus.FAILED)]
+    result = reconcile(wallet, [], as_of=DAY0.replace(day=20))
+    assert categories(result) == {("wallet", "w1"): "void"}
+    assert not result.has_breaks
+
+
+def test_failed_in_the_wallet_but_booked_at_the_bank_is_a_status_mismatch() -> None:
+    wallet = [rec("w1", -5000, 0, end_to_end_id="E1", status=RecordStatus.FAILED)]
+    (mismatch,) = reconcile(wallet, [rec("b1", -5000, 0, end_to_end_id="E1")]).mismatched
+    assert [d.field for d in mismatch.diffs] == ["status"]

@@ -55,7 +55,7 @@ def test_csv_has_one_file_per_category_with_headers(tmp_path: Path) -> None:
 
 
 def test_every_category_renders_exactly_its_declared_columns() -> None:
-    from walletlink.reconcile import ReconcileConfig, StatementBalance
+    from walletlink.reconcile import ReconcileConfig, RecordStatus, StatementBalance
     from walletlink.reconcile.report import COLUMNS, iter_report_rows
 
     tie = reconcile(
@@ -70,7 +70,8 @@ def test_every_category_renders_exactly_its_declared_columns() -> None:
     )  # fmt: skip
     unresolved = reconcile(
         [rec(f"w{i}", 1000 + 7 * i * i, 0) for i in range(20)]
-        + [rec(f"p{i}", -700, i, counterparty="Landlord") for i in range(3)],
+        + [rec(f"p{i}", -700, i, counterparty="Landlord") for i in range(3)]
+        + [rec("failed", -1234, 0, status=RecordStatus.FAILED)],
         [rec("b1", 1, 1)],
         ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0),
     )

@@ -32,6 +32,7 @@ from walletlink.reconcile.fuzzy import fuzzy_one_to_one, unlabelled_batches
 from walletlink.reconcile.passes import exact_keys, hygiene, known_batches, leftovers
 from walletlink.reconcile.records import Record, StatementBalance
 from walletlink.reconcile.results import (
+    BREAKING_LEFTOVERS,
     AnomalyFlag,
     BalanceCheck,
     CurrencyTotals,
@@ -198,7 +199,11 @@ def currency_totals(
         *((d.currency, abs(d.amount_minor)) for d in result.duplicates),
         *((a.currency, abs(a.amount_minor)) for a in result.ambiguous),
         *((u.currency, abs(u.amount_minor)) for u in result.unresolved_batches),
-        *((u.currency, abs(u.amount_minor)) for u in result.unmatched if u.category != "pending"),
+        *(
+            (u.currency, abs(u.amount_minor))
+            for u in result.unmatched
+            if u.category in BREAKING_LEFTOVERS
+        ),
     ]
     for currency, stake in stakes:
         counts = row(currency)

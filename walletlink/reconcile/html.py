@@ -17,7 +17,7 @@ from typing import Final, NamedTuple
 
 from walletlink.accounts import mask
 from walletlink.reconcile.records import format_minor
-from walletlink.reconcile.results import ReconciliationResult
+from walletlink.reconcile.results import BREAKING_LEFTOVERS, ReconciliationResult
 
 __all__ = ["to_html", "write_html"]
 
@@ -99,7 +99,7 @@ def _breaks(result: ReconciliationResult) -> list[_Break]:
             )
         )
     for r in result.unmatched:
-        if r.category != "pending":
+        if r.category in BREAKING_LEFTOVERS:
             rows.append(
                 _Break(
                     r.category,
@@ -187,6 +187,10 @@ def to_html(
             (
                 "pending (inside settlement lag)",
                 sum(1 for r in result.unmatched if r.category == "pending"),
+            ),
+            (
+                "failed in the wallet, absent at the bank",
+                sum(1 for r in result.unmatched if r.category == "void"),
             ),
             ("identical id-less bank rows (kept)", result.identical_without_id),
             *counts.items(),

@@ -371,7 +371,7 @@ def _fingerprint(record: Record) -> tuple[str, str, int, object, str]:
 
 
 def leftovers(state: RunState, as_of_day: int) -> None:
-    """Pass 5: what is left is a content duplicate of a used row, pending, or missing."""
+    """Pass 5: what is left is a content duplicate of a used row, void, pending or missing."""
     lag = state.config.settlement_lag_days
     for side in ("wallet", "bank"):
         records = state.wallet if side == "wallet" else state.bank
@@ -387,6 +387,9 @@ def leftovers(state: RunState, as_of_day: int) -> None:
             if side == "bank":
                 category = "missing_in_wallet"
                 state.take_bank(index)
+            elif record.status is RecordStatus.FAILED:
+                category = "void"  # failed in the wallet, absent at the bank: consistent
+                state.take_wallet(index)
             else:
                 day = state.wallet_day[index]
                 recent = record.status is RecordStatus.PENDING or day > as_of_day - lag

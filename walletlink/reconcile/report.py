@@ -197,6 +197,7 @@ def _categories(
     unmatched: dict[str, list[UnmatchedRow]] = {
         "missing_in_bank": [],
         "pending": [],
+        "void": [],
         "missing_in_wallet": [],
     }
     for row in result.unmatched:
@@ -212,6 +213,7 @@ def _categories(
         ("unresolved_batches", result.unresolved_batches, _unresolved),
         ("missing_in_bank", unmatched["missing_in_bank"], _unmatched),
         ("pending", unmatched["pending"], _unmatched),
+        ("void", unmatched["void"], _unmatched),
         ("missing_in_wallet", unmatched["missing_in_wallet"], _unmatched),
         ("balance_checks", result.balance_checks, _balance),
         ("anomalies", result.anomalies, _anomaly),
@@ -312,6 +314,7 @@ COLUMNS: Final[dict[str, list[str]]] = {
     "unresolved_batches": ["bank_id", "account", "currency", "amount", "candidates", "work"],
     "missing_in_bank": _UNMATCHED_COLUMNS,
     "pending": _UNMATCHED_COLUMNS,
+    "void": _UNMATCHED_COLUMNS,
     "missing_in_wallet": _UNMATCHED_COLUMNS,
     "balance_checks": ["statement", "account", "currency", "opening", "entries", "closing",
                        "difference", "ok"],

@@ -17,6 +17,7 @@ import attrs
 from walletlink.reconcile.config import ReconcileConfig
 
 __all__ = [
+    "BREAKING_LEFTOVERS",
     "BREAK_CATEGORIES",
     "CATEGORIES",
     "AmbiguousRow",
@@ -45,10 +46,15 @@ CATEGORIES = (
     "ambiguous",
     "unresolved_batch",
     "pending",
+    "void",
     "missing_in_bank",
     "missing_in_wallet",
 )
-#: The categories that count as breaks (``matched``, ``reimported`` and ``pending`` do not).
+#: The leftover categories that are breaks; ``pending`` (inside the settlement lag) and
+#: ``void`` (failed in the wallet and absent at the bank) are not.
+BREAKING_LEFTOVERS = ("missing_in_bank", "missing_in_wallet")
+#: The categories that count as breaks (``matched``, ``reimported``, ``pending`` and ``void``
+#: do not).
 BREAK_CATEGORIES = (
     "mismatched",
     "batch_residual",
@@ -170,7 +176,8 @@ class UnresolvedBatch(NamedTuple):
 
 
 class UnmatchedRow(NamedTuple):
-    """A leftover: ``missing_in_bank``, ``pending`` (inside the lag) or ``missing_in_wallet``."""
+    """A leftover: ``missing_in_bank``, ``pending`` (inside the lag), ``void`` (failed in the
+    wallet, absent at the bank) or ``missing_in_wallet``."""
 
     category: str
     side: str
