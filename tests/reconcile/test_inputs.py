@@ -207,3 +207,12 @@ def test_csv_written_then_read_gives_the_same_records(
     records = read_csv(out.getvalue().encode(), ColumnMapping(counterparty="counterparty"))
     expected = [(m, c, d, " ".join(t.split())) for m, c, d, t, _ in rows]
     assert [(r.amount_minor, r.currency, r.value_date, r.counterparty) for r in records] == expected
+
+
+def test_sign_column_gives_the_direction_of_an_unsigned_amount(tmp_path: Path) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_text(
+        "id;currency;amount;cd;value_date\nA;EUR;12,50;CRDT;2026-03-01\nB;EUR;3,00;RC;2026-03-01\n"
+    )
+    mapping = ColumnMapping(sign="cd", decimal_comma=True)
+    assert [r.amount_minor for r in read_csv(path, mapping)] == [1250, -300]
