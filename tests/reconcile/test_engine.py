@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from walletlink.reconcile import (
+    CATEGORIES,
     BatchMember,
     Candidate,
     FieldDiff,
@@ -240,6 +241,7 @@ def test_every_record_lands_in_exactly_one_category(
     seen = Counter((side, rid) for side, rid, _ in result.assignments())
     expected = Counter([("wallet", r.id) for r in wallet] + [("bank", r.id) for r in bank])
     assert expected == seen  # exactly once each: never twice, never forgotten
+    assert {category for _, _, category in result.assignments()} <= set(CATEGORIES)
 
 
 @_settings
