@@ -64,13 +64,14 @@ _LINE61: Final = re.compile(
 )
 #: Bytes read per chunk from a file: fields are split out of whole chunks at once.
 CHUNK_SIZE: Final = 1 << 20
+# Mark → (effective direction, reversal, whether it credits).
 _MARKS: Final = {
-    "C": (Direction.CREDIT, False),
-    "D": (Direction.DEBIT, False),
-    "EC": (Direction.CREDIT, False),
-    "ED": (Direction.DEBIT, False),
-    "RC": (Direction.DEBIT, True),
-    "RD": (Direction.CREDIT, True),
+    "C": (Direction.CREDIT, False, True),
+    "D": (Direction.DEBIT, False, False),
+    "EC": (Direction.CREDIT, False, True),
+    "ED": (Direction.DEBIT, False, False),
+    "RC": (Direction.DEBIT, True, False),
+    "RD": (Direction.CREDIT, True, True),
 }
 _BALANCE_TAGS: Final = {
     "60F": BalanceType.OPENING_BOOKED,
@@ -80,7 +81,6 @@ _BALANCE_TAGS: Final = {
     "64": BalanceType.CLOSING_AVAILABLE,
     "65": BalanceType.FORWARD_AVAILABLE,
 }
-_CREDIT: Final = Direction.CREDIT
 _NO_REFERENCE: Final = frozenset({"NONREF", "NOTPROVIDED", ""})
 # ":61:" dates text (YYMMDD or YYMMDDMMDD) → (value date, booking date); bounded.
 _ENTRY_DATES: Final[dict[str, tuple[date, date]]] = {}
@@ -250,7 +250,8 @@ class _Reader:
             _outside(parts[0], line_no)
             lines = _Lines(parts, line_no)
             may_end = "\n-" in piece  # else no body holds a block end
-            for index in range(1, len(parts), 2):
+            index, stop = 1, len(parts)
+            while index < stop:
                 tag, body = parts[index], parts[index + 1]
                 if may_end and "\n-" in body and (end := _BLOCK_END.search(body)) is not None:
                     line = lines.at(index)
@@ -264,14 +265,14 @@ class _Reader:
                         self._require_header("61", lines.exact(index))
                     if (match := match_61(body)) is None:
                         raise _malformed_61(lines.exact(index))
-                    following = index + 2
                     if (
-                        following < len(parts)
-                        and parts[following] == "86"
-                        and not (may_end and "\n-" in parts[following + 1])
+                        index + 2 < stop
+                        and parts[index + 2] == "86"
+                        and not (may_end and "\n-" in parts[index + 3])
                     ):
-                        # The usual pair: the entry now; the :86: then finds nothing pending.
-                        yield self._entry(match, info_of(parts[following + 1]), lines, index)
+                        # The usual pair, in one step.
+                        yield self._entry(match, info_of(parts[index + 3]), lines, index)
+                        index += 2
                     else:
                         self._pending = (match, lines, index)
                 elif tag == "86":
@@ -279,6 +280,7 @@ class _Reader:
                         yield self._pending_entry(info_of(body))
                 else:
                     yield from self._field(tag, body, lines.at(index))
+                index += 2
         yield from self.finish()
 
     def _field(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
@@ -409,7 +411,7 @@ class _Reader:
                 f"bad :61: amount: {self._currency} allows {exponent} decimal places",
                 position=f"line {lines.exact(index)}",
             )
-        direction, reversal = _MARKS[mark]
+        direction, reversal, credit = _MARKS[mark]
         customer, _, bank = refs.partition("//")
         customer = customer.strip()
         supplementary = " ".join(more.split()) or None if more and not more.isspace() else None
@@ -421,7 +423,7 @@ class _Reader:
             remittance = remittance or supplementary
         total = self._total
         total.count += 1
-        if direction is _CREDIT:
+        if credit:
             total.net += value
         else:
             total.net -= value
