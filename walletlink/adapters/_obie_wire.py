@@ -9,11 +9,12 @@ here does I/O or keeps state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from walletlink.accounts import AccountId, Iban, LocalAccount, SortCodeAccount
+from walletlink.adapters._wire import field, parse_time
+from walletlink.adapters._wire import money as wire_money
 from walletlink.errors import (
     AuthenticationError,
     BankRejectedError,
@@ -134,30 +135,6 @@ class BankRef:
 # -- reading ------------------------------------------------------------------------------
 
 
-def field(obj: Mapping[str, Any], name: str, where: str = "reply") -> Any:
-    try:
-        return obj[name]
-    except (KeyError, TypeError):
-        raise ProtocolError(f"{where} lacks the field {name!r}") from None
-
-
-def parse_time(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError("a date-time must be a string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProtocolError(f"malformed date-time {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def parse_date(value: object) -> date | None:
-    moment = parse_time(value)
-    return moment.date() if moment else None
-
-
 def money(obj: object, where: str) -> Money:
     """An ``OBActiveOrHistoricCurrencyAndAmount``: ``{"Amount": "12.30", "Currency": "GBP"}``."""
     if not isinstance(obj, Mapping):
@@ -166,10 +143,7 @@ def money(obj: object, where: str) -> Money:
     if not isinstance(amount, str):
         # The spec makes amounts strings so they are never rounded through a float.
         raise ProtocolError(f"{where}.Amount must be a decimal string")
-    try:
-        return Money(amount, str(currency))
-    except WalletLinkError as exc:
-        raise ProtocolError(f"malformed amount in {where}: {exc.message}") from None
+    return wire_money(amount, currency, where)
 
 
 def signed_direction(obj: Mapping[str, Any], where: str) -> Direction:

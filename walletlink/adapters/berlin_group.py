@@ -28,6 +28,7 @@ import attrs
 
 from walletlink.accounts import AccountId, Iban, mask
 from walletlink.adapters._bg_codes import BALANCE_TYPES, map_reason, map_status, tpp_error
+from walletlink.adapters._wire import field, money, object_of, parse_date
 from walletlink.adapters.base import (
     Adapter,
     Flow,
@@ -107,34 +108,9 @@ def _choice(config: BankConfig, name: str, default: str, allowed: frozenset[str]
     return value
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    try:
-        return obj[name]
-    except KeyError:
-        raise ProtocolError(f"reply lacks the field {name!r}") from None
-
-
-def _object(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ProtocolError(f"{what} must be a JSON object")
-    return value
-
-
 def _money(obj: object) -> Money:
-    amount = _object(obj, "an amount")
-    try:
-        return Money(str(_field(amount, "amount")), str(_field(amount, "currency")))
-    except WalletLinkError as exc:
-        raise ProtocolError(f"malformed amount in reply: {exc.message}") from None
-
-
-def _date(value: object) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ProtocolError(f"malformed date {str(value)[:20]!r}") from None
+    amount = object_of(obj, "an amount")
+    return money(field(amount, "amount"), field(amount, "currency"))
 
 
 def _account_ref(account: AccountId) -> dict[str, str]:
@@ -279,7 +255,7 @@ class BerlinGroupAdapter(Adapter):
             operation="create_transfer",
         )
         obj = response.json_object()
-        return self._transfer(obj, request, transfer_id, str(_field(obj, "paymentId")))
+        return self._transfer(obj, request, transfer_id, str(field(obj, "paymentId")))
 
     def get_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
         if ref.bank_transfer_id is None:
@@ -330,21 +306,21 @@ class BerlinGroupAdapter(Adapter):
             idempotent=True,
             operation="find_transfer",
         )
-        payments = _field(response.json_object(), "payments")
+        payments = field(response.json_object(), "payments")
         if not isinstance(payments, list):
             raise ProtocolError("'payments' must be a list")
         debtor = request.debtor_account.value
         mine = [
-            _object(item, "a payment")
+            object_of(item, "a payment")
             for item in payments
-            if _account_text(_object(item, "a payment").get("debtorAccount")) in (None, debtor)
+            if _account_text(object_of(item, "a payment").get("debtorAccount")) in (None, debtor)
         ]
         if len(mine) > 1:
             raise ProtocolError("the bank returned several payments for one end-to-end id")
         if not mine:
             return None
         found = mine[0]
-        return self._transfer(found, request, ref.transfer_id, str(_field(found, "paymentId")))
+        return self._transfer(found, request, ref.transfer_id, str(field(found, "paymentId")))
 
     def cancel_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
         if ref.bank_transfer_id is None:
@@ -373,7 +349,7 @@ class BerlinGroupAdapter(Adapter):
     def _transfer(
         self, obj: Mapping[str, Any], request: TransferRequest, transfer_id: str, payment_id: str
     ) -> Transfer:
-        raw_status = _field(obj, "transactionStatus")
+        raw_status = field(obj, "transactionStatus")
         status = map_status(raw_status)
         redirect = _href(obj.get("_links"), "scaRedirect")
         next_action = None
@@ -472,7 +448,7 @@ class BerlinGroupAdapter(Adapter):
         found = str(obj.get("consentId") or consent_id or "")
         if not found:
             raise ProtocolError("reply lacks the field 'consentId'")
-        status = str(_field(obj, "consentStatus"))
+        status = str(field(obj, "consentStatus"))
         redirect = _href(obj.get("_links"), "scaRedirect")
         action = None
         if redirect and status == "received":
@@ -481,7 +457,7 @@ class BerlinGroupAdapter(Adapter):
             consent_id=found,
             status=status,
             next_action=action,
-            valid_until=_date(obj.get("validUntil")),
+            valid_until=parse_date(obj.get("validUntil")),
         )
 
     # -- account information ----------------------------------------------------------------
@@ -508,7 +484,7 @@ class BerlinGroupAdapter(Adapter):
             idempotent=True,
             operation="accounts",
         )
-        listed = _field(response.json_object(), "accounts")
+        listed = field(response.json_object(), "accounts")
         if not isinstance(listed, list):
             raise ProtocolError("'accounts' must be a list")
         ids = {
@@ -535,20 +511,20 @@ class BerlinGroupAdapter(Adapter):
             idempotent=True,
             operation="balances",
         )
-        listed = _field(response.json_object(), "balances")
+        listed = field(response.json_object(), "balances")
         if not isinstance(listed, list):
             raise ProtocolError("'balances' must be a list")
         balances = []
         for item in listed:
-            kind = BALANCE_TYPES.get(str(_field(_object(item, "a balance"), "balanceType")))
+            kind = BALANCE_TYPES.get(str(field(object_of(item, "a balance"), "balanceType")))
             if kind is None:
                 continue  # a balance type walletlink does not model is not an error
             balances.append(
                 Balance(
                     account=account,
-                    amount=_money(_field(item, "balanceAmount")),
+                    amount=_money(field(item, "balanceAmount")),
                     type=kind,
-                    as_of=_date(item.get("referenceDate")),
+                    as_of=parse_date(item.get("referenceDate")),
                 )
             )
         return balances
@@ -574,9 +550,9 @@ class BerlinGroupAdapter(Adapter):
                 headers=self._headers(Consent_ID=consent),
             )
         response = yield attrs.evolve(request, idempotent=True, operation="transactions")
-        report = _object(_field(response.json_object(), "transactions"), "'transactions'")
+        report = object_of(field(response.json_object(), "transactions"), "'transactions'")
         items = [
-            self._transaction(_object(item, "a transaction"), account, status)
+            self._transaction(object_of(item, "a transaction"), account, status)
             for key, status in (
                 ("booked", BookingStatus.BOOKED),
                 ("pending", BookingStatus.PENDING),
@@ -598,7 +574,7 @@ class BerlinGroupAdapter(Adapter):
     def _transaction(
         self, obj: Mapping[str, Any], account: AccountId, status: BookingStatus
     ) -> Transaction:
-        signed = _money(_field(obj, "transactionAmount"))
+        signed = _money(field(obj, "transactionAmount"))
         debit = signed.is_negative()
         # The counterparty of a debit is its creditor, of a credit its debtor.
         side = "creditor" if debit else "debtor"
@@ -609,8 +585,8 @@ class BerlinGroupAdapter(Adapter):
             status=status,
             transaction_id=_text(obj.get("transactionId")),
             account=account,
-            booking_date=_date(obj.get("bookingDate")),
-            value_date=_date(obj.get("valueDate")),
+            booking_date=parse_date(obj.get("bookingDate")),
+            value_date=parse_date(obj.get("valueDate")),
             end_to_end_id=_text(obj.get("endToEndId")),
             bank_reference=_text(obj.get("entryReference")),
             counterparty_name=_text(obj.get(f"{side}Name")),

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink.accounts import AccountId, LocalAccount
+from walletlink.adapters._wire import text_field
 from walletlink.adapters.base import Adapter, Flow, Page, PreparedRequest, RawResponse, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -281,13 +282,6 @@ def _china_time(value: object) -> datetime | None:
         return parse_china_timestamp(str(value))
     except WalletLinkError:
         raise ProtocolError("malformed yyyy-MM-dd HH:mm:ss time in the reply") from None
-
-
-def _text(obj: Mapping[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or not value:
-        raise ProtocolError(f"the reply lacks the string field {name!r}")
-    return value
 
 
 def identity_type(account: AccountId) -> str:
@@ -566,7 +560,7 @@ class CnOpenApiAdapter(Adapter):
         *,
         amount: Money | None = None,
     ) -> Transfer:
-        if _text(node, "out_biz_no") != request.idempotency_key:
+        if text_field(node, "out_biz_no") != request.idempotency_key:
             raise ProtocolError("the reply is about another out_biz_no")
         if amount is None:
             amount = _yuan(node.get("trans_amount"), "trans_amount")
@@ -580,7 +574,7 @@ class CnOpenApiAdapter(Adapter):
         return Transfer(
             id=transfer_id,
             bank_id=self.config.bank_id,
-            bank_transfer_id=_text(node, "order_id"),
+            bank_transfer_id=text_field(node, "order_id"),
             end_to_end_id=request.end_to_end_id,
             idempotency_key=request.idempotency_key,
             amount=amount,
@@ -637,7 +631,7 @@ class CnOpenApiAdapter(Adapter):
             raise ProtocolError("an account-log entry has no known direction")
         booked = _china_time(item.get("trans_dt"))
         return Transaction(
-            transaction_id=_text(item, "account_log_id"),
+            transaction_id=text_field(item, "account_log_id"),
             account=account,
             amount=abs(_yuan(str(item.get("trans_amount", "")).lstrip("-+"), "trans_amount")),
             direction=direction,
@@ -680,8 +674,8 @@ class CnOpenApiAdapter(Adapter):
             reason = map_reason(biz.get("error_code"), str(biz.get("fail_reason", "")))
         return attrs.evolve(
             event,
-            bank_transfer_id=_text(biz, "order_id"),
-            idempotency_key=_text(biz, "out_biz_no"),
+            bank_transfer_id=text_field(biz, "order_id"),
+            idempotency_key=text_field(biz, "out_biz_no"),
             status=status,
             reason=reason,
         )

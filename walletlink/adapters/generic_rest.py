@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
 from walletlink.accounts import AccountId
+from walletlink.adapters._wire import field, money, parse_date, parse_time
 from walletlink.adapters.base import (
     Adapter,
     Flow,
@@ -30,7 +31,6 @@ from walletlink.errors import (
     IdempotencyMismatchError,
     ProtocolError,
     RateLimitedError,
-    WalletLinkError,
 )
 from walletlink.models import (
     Balance,
@@ -75,39 +75,8 @@ REASON_MAP: Final[Mapping[str, ReasonCode]] = {
 _PAGE_SIZE: Final = 100
 
 
-def _parse_time(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError("a timestamp must be a string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProtocolError(f"malformed timestamp {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _parse_date(value: object) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ProtocolError(f"malformed date {value!r}") from None
-
-
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    try:
-        return obj[name]
-    except KeyError:
-        raise ProtocolError(f"reply lacks the field {name!r}") from None
-
-
 def _money(obj: Mapping[str, Any]) -> Money:
-    try:
-        return Money(str(_field(obj, "amount")), str(_field(obj, "currency")))
-    except WalletLinkError as exc:
-        raise ProtocolError(f"malformed amount in reply: {exc.message}") from None
+    return money(field(obj, "amount"), field(obj, "currency"))
 
 
 def _account_path(account: AccountId) -> str:
@@ -197,7 +166,7 @@ class GenericRestAdapter(Adapter):
             idempotent=True,
             operation="find_transfer",
         )
-        data = _field(response.json_object(), "data")
+        data = field(response.json_object(), "data")
         if not isinstance(data, list):
             raise ProtocolError("'data' must be a list")
         matches = [item for item in data if isinstance(item, dict)]
@@ -225,18 +194,18 @@ class GenericRestAdapter(Adapter):
         return self._transfer(response.json_object(), ref.transfer_id)
 
     def _transfer(self, obj: Mapping[str, Any], transfer_id: str) -> Transfer:
-        status = map_status(_field(obj, "status"))
+        status = map_status(field(obj, "status"))
         return Transfer(
             id=transfer_id,
             bank_id=self.config.bank_id,
-            bank_transfer_id=str(_field(obj, "id")),
-            end_to_end_id=str(_field(obj, "end_to_end_id")),
-            idempotency_key=str(_field(obj, "idempotency_key")),
+            bank_transfer_id=str(field(obj, "id")),
+            end_to_end_id=str(field(obj, "end_to_end_id")),
+            idempotency_key=str(field(obj, "idempotency_key")),
             amount=_money(obj),
             status=status,
             reason=_reason(obj.get("reason")),
-            created_at=_parse_time(obj.get("created_at")),
-            updated_at=_parse_time(obj.get("updated_at")),
+            created_at=parse_time(obj.get("created_at")),
+            updated_at=parse_time(obj.get("updated_at")),
         )
 
     # -- account information ----------------------------------------------------------------
@@ -249,13 +218,13 @@ class GenericRestAdapter(Adapter):
             idempotent=True,
             operation="balances",
         )
-        data = _field(response.json_object(), "data")
+        data = field(response.json_object(), "data")
         if not isinstance(data, list):
             raise ProtocolError("'data' must be a list")
         balances = []
         for item in data:
             try:
-                kind = BalanceType(str(_field(item, "type")))
+                kind = BalanceType(str(field(item, "type")))
             except ValueError:
                 continue  # a balance type we do not model is not an error
             balances.append(Balance(account=account, amount=_money(item), type=kind))
@@ -280,7 +249,7 @@ class GenericRestAdapter(Adapter):
             operation="transactions",
         )
         body = response.json_object()
-        data = _field(body, "data")
+        data = field(body, "data")
         if not isinstance(data, list):
             raise ProtocolError("'data' must be a list")
         items = tuple(self._transaction(item, account) for item in data)
@@ -288,18 +257,18 @@ class GenericRestAdapter(Adapter):
         return Page(items=items, next_cursor=str(next_cursor) if next_cursor else None)
 
     def _transaction(self, obj: Mapping[str, Any], account: AccountId) -> Transaction:
-        direction = str(_field(obj, "direction"))
+        direction = str(field(obj, "direction"))
         if direction not in ("credit", "debit"):
             raise ProtocolError(f"unknown direction {direction!r}")
         status = str(obj.get("status", "booked"))
         return Transaction(
-            transaction_id=str(_field(obj, "id")),
+            transaction_id=str(field(obj, "id")),
             account=account,
             amount=_money(obj),
             direction=Direction(direction),
             status=BookingStatus.PENDING if status == "pending" else BookingStatus.BOOKED,
-            booking_date=_parse_date(obj.get("booking_date")),
-            value_date=_parse_date(obj.get("value_date")),
+            booking_date=parse_date(obj.get("booking_date")),
+            value_date=parse_date(obj.get("value_date")),
             end_to_end_id=obj.get("end_to_end_id"),
             bank_reference=obj.get("transfer_id"),
             counterparty_name=obj.get("counterparty_name"),
@@ -324,13 +293,13 @@ class GenericRestAdapter(Adapter):
             raise ProtocolError("webhook body is not JSON") from None
         if not isinstance(payload, dict):
             raise ProtocolError("webhook body must be a JSON object")
-        kind = str(_field(payload, "type"))
+        kind = str(field(payload, "type"))
         data = payload.get("data")
         event = Event(
             id=lowered["webhook-id"],
             bank_id=self.config.bank_id,
             type=kind,
-            occurred_at=_parse_time(payload.get("created_at")),
+            occurred_at=parse_time(payload.get("created_at")),
             data=payload,
         )
         if kind.startswith("transfer.") and isinstance(data, dict):
@@ -339,10 +308,10 @@ class GenericRestAdapter(Adapter):
                 bank_id=event.bank_id,
                 type=kind,
                 occurred_at=event.occurred_at,
-                bank_transfer_id=str(_field(data, "id")),
+                bank_transfer_id=str(field(data, "id")),
                 idempotency_key=data.get("idempotency_key"),
                 end_to_end_id=data.get("end_to_end_id"),
-                status=map_status(_field(data, "status")),
+                status=map_status(field(data, "status")),
                 reason=_reason(data.get("reason")),
                 data=payload,
             )

@@ -15,7 +15,7 @@ recognises as the file it already has.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from urllib.parse import quote
 import attrs
 
 from walletlink.accounts import AccountId, Bic
+from walletlink.adapters._wire import list_of, text_field
 from walletlink.adapters.base import (
     Adapter,
     Flow,
@@ -295,14 +296,14 @@ class Iso20022H2HAdapter(Adapter):
             idempotent=True,
             operation="find_payment_file",
         )
-        files = _list_of(response.json_object(), "data")
+        files = list_of(response.json_object(), "data")
         if len(files) > 1:
             raise ProtocolError(
                 "the bank lists several files for one transfer", bank_id=self.config.bank_id
             )
         if not files:
             return None
-        file_id = _text_field(files[0], "id")
+        file_id = text_field(files[0], "id")
         report = yield from self._status_report(file_id)
         return self._transfer(report, file_id, request, ref.transfer_id)
 
@@ -492,17 +493,3 @@ def _cursor_day(cursor: str) -> date:
         return date.fromisoformat(cursor)
     except ValueError:
         raise ProtocolError("not a statement cursor this adapter issued") from None
-
-
-def _list_of(obj: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
-    value = obj.get(name)
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise ProtocolError(f"reply field {name!r} must be a list of objects")
-    return value
-
-
-def _text_field(obj: Mapping[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or not value:
-        raise ProtocolError(f"reply lacks the text field {name!r}")
-    return value

@@ -33,15 +33,13 @@ from walletlink.adapters._obie_wire import (
     BankRef,
     booking_status,
     error_for,
-    field,
     initiation,
     matches_account,
     money,
-    parse_date,
-    parse_time,
     payment_reason,
     signed_direction,
 )
+from walletlink.adapters._wire import field, parse_date, parse_time
 from walletlink.adapters.base import (
     Adapter,
     Flow,

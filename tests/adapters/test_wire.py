@@ -1,0 +1,45 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from walletlink.adapters._wire import (
+    field,
+    list_of,
+    money,
+    object_of,
+    parse_date,
+    parse_time,
+    text_field,
+)
+from walletlink.errors import ProtocolError
+from walletlink.money import Money
+
+
+def test_missing_fields_name_the_field() -> None:
+    with pytest.raises(ProtocolError, match="'amount'"):
+        field({}, "amount")
+    with pytest.raises(ProtocolError, match="'id'"):
+        text_field({"id": ""}, "id")
+    with pytest.raises(ProtocolError, match="'data'"):
+        list_of({"data": [1]}, "data")
+    with pytest.raises(ProtocolError, match="JSON object"):
+        object_of([], "an amount")
+
+
+def test_times_and_dates() -> None:
+    assert parse_time("2026-11-25T10:00:00Z") == datetime(2026, 11, 25, 10, tzinfo=UTC)
+    assert parse_time("2026-11-25T10:00:00") == datetime(2026, 11, 25, 10, tzinfo=UTC)
+    assert parse_date("2026-11-25") == date(2026, 11, 25)
+    assert parse_date("2026-11-25T23:00:00+00:00") == date(2026, 11, 25)
+    assert parse_time(None) is None
+    for bad in ("yesterday", 20261125):
+        with pytest.raises(ProtocolError):
+            parse_date(bad)
+
+
+def test_money_is_exact_and_never_a_float() -> None:
+    assert money("12.30", "EUR") == Money("12.30", "EUR")
+    with pytest.raises(ProtocolError, match="decimal string"):
+        money(12.3, "EUR")
+    with pytest.raises(ProtocolError, match="malformed amount"):
+        money("12.345", "EUR")

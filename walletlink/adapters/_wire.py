@@ -1,0 +1,94 @@
+"""Reading bank replies: the small checks every adapter makes on parsed JSON.
+
+Each helper turns a missing or ill-typed field into a :class:`ProtocolError` that names the
+field, so a malformed reply never surfaces as a ``KeyError`` or ``TypeError``, and never
+echoes the value itself (it may hold an account number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from walletlink.errors import ProtocolError, WalletLinkError
+from walletlink.money import Money
+
+__all__ = [
+    "field",
+    "list_of",
+    "money",
+    "object_of",
+    "parse_date",
+    "parse_time",
+    "text_field",
+]
+
+
+def field(obj: Mapping[str, Any], name: str, where: str = "reply") -> Any:
+    """``obj[name]``, or a :class:`ProtocolError` naming the missing field."""
+    try:
+        return obj[name]
+    except (KeyError, TypeError):
+        raise ProtocolError(f"{where} lacks the field {name!r}") from None
+
+
+def object_of(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ProtocolError(f"{what} must be a JSON object")
+    return value
+
+
+def list_of(obj: Mapping[str, Any], name: str, where: str = "reply") -> list[Mapping[str, Any]]:
+    """``obj[name]`` as a list of JSON objects."""
+    value = obj.get(name)
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise ProtocolError(f"{where} field {name!r} must be a list of objects")
+    return value
+
+
+def text_field(obj: Mapping[str, Any], name: str, where: str = "reply") -> str:
+    """``obj[name]`` as a non-empty string."""
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"{where} lacks the text field {name!r}")
+    return value
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 / ISO 8601 date-time as an aware datetime (naive means UTC)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("a date-time must be a string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProtocolError(f"malformed date-time {value[:40]!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_date(value: object) -> date | None:
+    """A ``YYYY-MM-DD`` date; a full date-time is accepted and cut to its date."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("a date must be a string")
+    if len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ProtocolError(f"malformed date {value!r}") from None
+    moment = parse_time(value)
+    return moment.date() if moment else None
+
+
+def money(amount: object, currency: object, where: str = "reply") -> Money:
+    """Exact money from a reply's amount and currency; bad values are a ProtocolError."""
+    if not isinstance(amount, str | int) or isinstance(amount, bool):
+        # Specs send amounts as decimal strings so that they never pass through a float.
+        raise ProtocolError(f"{where}: an amount must be a decimal string")
+    try:
+        return Money(str(amount), str(currency))
+    except WalletLinkError as exc:
+        raise ProtocolError(f"malformed amount in {where}: {exc.message}") from None
