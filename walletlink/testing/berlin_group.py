@@ -53,6 +53,7 @@ from walletlink.testing._bg_wire import (
     transaction_json,
 )
 from walletlink.testing._http import MockRequest, MockResponse
+from walletlink.testing._routing import NoRoute, find_route
 from walletlink.testing.faults import FaultKind
 from walletlink.testing.idempotency import ClaimState, IdempotencyStore, request_fingerprint
 from walletlink.testing.ledger import (
@@ -224,19 +225,15 @@ class BerlinGroupServer:
     # -- routing ----------------------------------------------------------------------------
 
     def _route(self, request: MockRequest, tpp: str) -> MockResponse:
-        path = request.path.rstrip("/") or "/"
-        allowed = False
-        for method, pattern, handler in self._routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            if method != request.method:
-                allowed = True
-                continue
-            return handler(request, tpp, *(unquote(group) for group in match.groups()))
-        if allowed:
-            raise TppRefusal(405, "SERVICE_INVALID", f"{request.method} is not allowed here")
-        raise TppRefusal(404, "SERVICE_INVALID", "no such endpoint")
+        try:
+            (_, _, handler), args = find_route(self._routes, request)
+        except NoRoute as missing:
+            if missing.method_not_allowed:
+                raise TppRefusal(
+                    405, "SERVICE_INVALID", f"{request.method} is not allowed here"
+                ) from None
+            raise TppRefusal(404, "SERVICE_INVALID", "no such endpoint") from None
+        return handler(request, tpp, *args)
 
     # -- payments ---------------------------------------------------------------------------
 

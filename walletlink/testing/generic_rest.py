@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, TypeVar
-from urllib.parse import unquote
 
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount, mask
 from walletlink.errors import CurrencyMismatchError, InvalidAccountError, ValidationError
@@ -27,6 +26,7 @@ from walletlink.models import TransferStatus
 from walletlink.money import CURRENCY_EXPONENTS, Money
 from walletlink.signing.webhooks import StandardWebhook
 from walletlink.testing._http import MockRequest, MockResponse
+from walletlink.testing._routing import NoRoute, find_route
 from walletlink.testing.faults import FaultKind
 from walletlink.testing.idempotency import ClaimState, request_fingerprint
 from walletlink.testing.ledger import (
@@ -192,19 +192,15 @@ class GenericRestServer:
             raise _Fail(401, "invalid_api_key", "invalid API key", type="authentication_error")
 
     def _route(self, request: MockRequest) -> MockResponse:
-        path = request.path.rstrip("/") or "/"
-        allowed = False
-        for method, pattern, handler in self._routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            if method != request.method:
-                allowed = True
-                continue
-            return handler(request, *(unquote(group) for group in match.groups()))
-        if allowed:
-            raise _Fail(405, "method_not_allowed", f"{request.method} is not allowed here")
-        raise _Fail(404, "not_found", "no such endpoint")
+        try:
+            (_, _, handler), args = find_route(self._routes, request)
+        except NoRoute as missing:
+            if missing.method_not_allowed:
+                raise _Fail(
+                    405, "method_not_allowed", f"{request.method} is not allowed here"
+                ) from None
+            raise _Fail(404, "not_found", "no such endpoint") from None
+        return handler(request, *args)
 
     def _idempotent(
         self, request: MockRequest, execute: Callable[[], MockResponse]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import attrs
 
@@ -61,6 +61,7 @@ from walletlink.money import Money
 from walletlink.signing.keys import KeyRing, SigningKey, generate_ed25519_key
 from walletlink.signing.rfc9421 import HttpMessage, Rfc9421Verifier
 from walletlink.testing._http import MockRequest, MockResponse
+from walletlink.testing._routing import NoRoute, find_route
 from walletlink.testing.faults import FaultKind
 from walletlink.testing.idempotency import ClaimState, IdempotencyStore
 from walletlink.testing.ledger import (
@@ -266,19 +267,15 @@ class Iso20022H2HServer:
             raise _error(401, "signature_invalid", exc.message) from None
 
     def _route(self, request: MockRequest) -> MockResponse:
-        path = request.path.rstrip("/") or "/"
-        allowed = False
-        for method, pattern, handler in self._routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            if method != request.method:
-                allowed = True
-                continue
-            return handler(request, *(unquote(group) for group in match.groups()))
-        if allowed:
-            raise _error(405, "method_not_allowed", f"{request.method} is not allowed here")
-        raise _error(404, "not_found", "no such endpoint")
+        try:
+            (_, _, handler), args = find_route(self._routes, request)
+        except NoRoute as missing:
+            if missing.method_not_allowed:
+                raise _error(
+                    405, "method_not_allowed", f"{request.method} is not allowed here"
+                ) from None
+            raise _error(404, "not_found", "no such endpoint") from None
+        return handler(request, *args)
 
     # -- uploads ----------------------------------------------------------------------------
 

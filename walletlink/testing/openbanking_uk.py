@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 from cryptography import x509
@@ -53,6 +53,7 @@ from walletlink.testing._obie_security import (
     test_material,
     verify_request_signature,
 )
+from walletlink.testing._routing import NoRoute, find_route
 from walletlink.testing.faults import FaultKind
 from walletlink.testing.idempotency import ClaimState, IdempotencyStore, request_fingerprint
 from walletlink.testing.ledger import AccountNotFoundError, BankTransferView
@@ -306,18 +307,15 @@ class OpenBankingUkServer:
         return response.with_headers(x_jws_signature=signature)
 
     def _route(self, request: MockRequest) -> tuple[MockResponse, bool]:
-        path = request.path.rstrip("/") or "/"
-        for method, pattern, handler, scope in self._routes:
-            match = pattern.fullmatch(path)
-            if match is None or method != request.method:
-                continue
-            args = [unquote(group) for group in match.groups()]
-            if scope is None:  # the OAuth2 and PSU endpoints: not the resource API
-                return handler(request, *args), False
-            self.tokens.authorise(request, scope)
-            self._check_headers(request)
-            return handler(request, *args), True
-        raise ObFail.ob(404, "UK.OBIE.NotFound", "no such endpoint")
+        try:
+            (_, _, handler, scope), args = find_route(self._routes, request)
+        except NoRoute:
+            raise ObFail.ob(404, "UK.OBIE.NotFound", "no such endpoint") from None
+        if scope is None:  # the OAuth2 and PSU endpoints: not the resource API
+            return handler(request, *args), False
+        self.tokens.authorise(request, scope)
+        self._check_headers(request)
+        return handler(request, *args), True
 
     def _check_headers(self, request: MockRequest) -> None:
         financial_id = request.headers.get("x-fapi-financial-id")
