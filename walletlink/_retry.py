@@ -421,6 +421,31 @@ class RetryPolicy:
         ``on_retry`` is called before each sleep.
         """
         call = _Call(self, idempotent, classify_result, on_retry, budget, breaker)
+        # Nearly every call succeeds at once: make the first attempt directly and build the
+        # tenacity machinery only when the policy wants a retry. The first outcome is then
+        # replayed to tenacity as its attempt 1, so the schedule and accounting are the same.
+        first: list[Callable[[], T]] = []
+        try:
+            result: T = call.attempt(send)
+        except BaseException as exc:
+            if not call.last.retry:
+                raise
+            failure = exc
+
+            def replay_failure() -> T:
+                raise failure
+
+            first.append(replay_failure)
+        else:
+            if not call.last.retry:
+                if call.last.reason == "success":
+                    call.refund()
+                return result
+            first.append(lambda: result)
+
+        def attempt(send: Callable[[], T]) -> T:
+            return first.pop()() if first else call.attempt(send)
+
         retrying = tenacity.Retrying(
             sleep=self.sleep,
             stop=call.stop,
@@ -430,7 +455,7 @@ class RetryPolicy:
             retry_error_callback=_last_outcome,
             reraise=True,
         )
-        result: T = retrying(call.attempt, send)
+        result = retrying(attempt, send)
         if call.last.reason == "success":
             call.refund()
         return result
