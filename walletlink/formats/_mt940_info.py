@@ -72,28 +72,19 @@ def entry_info(body: str) -> EntryInfo:
         parts = body.replace("\r", "").replace("\n", "").split("/")
         if len(parts) == 9 and parts[1::2] == _USUAL_TAGS:
             # "/EREF/…/NAME/…/IBAN/…/REMI/…" and no other "/": exactly where parse_info's
-            # split at every known tag would cut it.
-            return _usual_info(parts[2], parts[4], parts[6], parts[8])
+            # split at every known tag would cut it. _ref inline (once per entry); only a
+            # value starting with N (or empty) can be NONREF or NOTPROVIDED.
+            _, _, end_to_end_id, _, name, _, account, _, remittance = parts
+            end_to_end_id, name, account = end_to_end_id.strip(), name.strip(), account.strip()
+            return (
+                None
+                if end_to_end_id[:1] in "Nn" and end_to_end_id.upper() in _NOT_PROVIDED
+                else end_to_end_id,
+                None if name[:1] in "Nn" and name.upper() in _NOT_PROVIDED else name,
+                None if account[:1] in "Nn" and account.upper() in _NOT_PROVIDED else account,
+                remittance.strip() if remittance else None,
+            )
     return _info_tuple(parse_info(body))
-
-
-def _usual_info(
-    end_to_end_id: str | None, name: str | None, account: str | None, remittance: str | None
-) -> EntryInfo:
-    # _ref, inline: this runs once per entry.
-    if end_to_end_id is not None:
-        end_to_end_id = end_to_end_id.strip()
-        if end_to_end_id.upper() in _NOT_PROVIDED:
-            end_to_end_id = None
-    if name is not None:
-        name = name.strip()
-        if name.upper() in _NOT_PROVIDED:
-            name = None
-    if account is not None:
-        account = account.strip()
-        if account.upper() in _NOT_PROVIDED:
-            account = None
-    return end_to_end_id, name, account, remittance.strip() if remittance else None
 
 
 def _info_tuple(info: Info) -> EntryInfo:
