@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -37,6 +37,7 @@ from walletlink.formats import (
     StatusReport,
     TransactionStatus,
     parse_camt,
+    parse_mt940,
     parse_pain001,
     write_pain002,
 )
@@ -370,13 +371,34 @@ def test_statements_download_raw_camt(bank: MockBank, client: Client) -> None:
     adapter = client.adapter(bank.bank_id)
     assert Capability.STATEMENTS in adapter.capabilities
     today = bank.clock.now().date()
-    raw = client.run_flow(bank.bank_id, adapter.statement(Iban(CREDITOR), today, "camt.054"))  # type: ignore[attr-defined]
+    raw = client.statement(bank.bank_id, Iban(CREDITOR), today, kind="camt.054")
     (notification,) = parse_camt(raw)
     assert [(e.amount, e.direction.value) for e in notification.entries] == [
         (Money("12.30", "EUR"), "credit")
     ]
     with pytest.raises(ValidationError):
-        next(adapter.statement(Iban(CREDITOR), date(2026, 1, 5), "mt940"))  # type: ignore[attr-defined]
+        client.statement(bank.bank_id, Iban(CREDITOR), today, kind="camt.052")
+
+
+def test_mt940_and_camt053_round_trip_through_the_mock_bank_alike(
+    bank: MockBank, client: Client
+) -> None:
+    """The same day's statement as camt.053 and as MT940 parses to the same entries and
+    balances, and both balance."""
+    client.transfer_batch(bank.bank_id, [request("10.00"), request("5.00")])
+    bank.advance(61)
+    today = bank.clock.now().date()
+    (camt,) = parse_camt(client.statement(bank.bank_id, Iban(DEBTOR), today))
+    (mt940,) = parse_mt940(client.statement(bank.bank_id, Iban(DEBTOR), today, kind="mt940"))
+    mt940.check_balance()
+    camt.check_balance()
+    assert (mt940.opening_balance, mt940.closing_balance) == (
+        camt.opening_balance,
+        camt.closing_balance,
+    )
+    assert [(e.amount, e.direction) for e in mt940.entries] == [
+        (e.amount, e.direction) for e in camt.entries
+    ]
 
 
 def test_batches_need_an_adapter_that_declares_them() -> None:

@@ -78,7 +78,9 @@ FILES_PATH: Final = "/h2h/v1/payment-files"
 STATEMENTS_PATH: Final = "/h2h/v1/statements"
 ACCOUNTS_PATH: Final = "/h2h/v1/accounts"
 XML_TYPE: Final = "application/xml"
-STATEMENT_KINDS: Final = frozenset({FileFormat.CAMT053.value, FileFormat.CAMT054.value})
+STATEMENT_KINDS: Final = frozenset(
+    {FileFormat.CAMT053.value, FileFormat.CAMT054.value, FileFormat.MT940.value}
+)
 #: Signature algorithms an H2H upload may use (``BankConfig.credentials["signing_key"]``).
 _KEY_ALGORITHMS: Final = {KeyType.ED25519: "ed25519", KeyType.RSA: "rsa-pss-sha512"}
 
@@ -361,8 +363,8 @@ class Iso20022H2HAdapter(Adapter):
     def statement(
         self, account: AccountId, day: date, kind: str = FileFormat.CAMT053.value
     ) -> Flow[bytes]:
-        """The raw camt.053 statement (or camt.054 notification, ``kind="camt.054"``) of
-        ``account`` for ``day``."""
+        """The raw camt.053 statement of ``account`` for ``day``; ``kind="camt.054"`` for the
+        debit/credit notification, ``kind="mt940"`` for the same statement as MT940."""
         if kind not in STATEMENT_KINDS:
             raise ValidationError(f"kind must be one of {', '.join(sorted(STATEMENT_KINDS))}")
         response = yield self._statement_request(account, day, kind, accept=())

@@ -42,6 +42,7 @@ from walletlink.formats import (
     parse_pain001,
     write_camt053,
     write_camt054,
+    write_mt940,
     write_pain002,
 )
 from walletlink.formats._iso import text_of
@@ -480,8 +481,8 @@ class Iso20022H2HServer:
         kind = request.param("type") or "camt.053"
         if not account or not day_text:
             raise _error(400, "parameter_missing", "account and date are required")
-        if kind not in ("camt.053", "camt.054"):
-            raise _error(400, "parameter_invalid", "type is camt.053 or camt.054")
+        if kind not in ("camt.053", "camt.054", "mt940"):
+            raise _error(400, "parameter_invalid", "type is camt.053, camt.054 or mt940")
         try:
             day = date.fromisoformat(day_text)
         except ValueError:
@@ -498,6 +499,11 @@ class Iso20022H2HServer:
             body = statement_document(self.bank, account, day, kind, self._next(kind[:4]))
         except AccountNotFoundError:
             raise _error(404, "account_not_found", "no such account") from None
+        if kind == "mt940":
+            # Latin-1 is what MT940 files travel in; CRLF line ends come from the writer.
+            return MockResponse(
+                status=200, headers={"Content-Type": "text/plain; charset=iso-8859-1"}, body=body
+            )
         return _xml(200, body)
 
 
@@ -656,7 +662,8 @@ def _transaction(bank: MockBank, entry: LedgerEntry, day: date) -> Transaction:
 def statement_document(
     bank: MockBank, account: str, day: date, kind: str, message_id: str
 ) -> bytes:
-    """The camt.053 statement (or camt.054 notification) of ``account`` for ``day``.
+    """The camt.053 statement (camt.054 notification, MT940 statement) of ``account`` for
+    ``day``, by ``kind``.
 
     Booked entries of that day (UTC) only; the opening balance is today's booked balance
     minus everything booked since the start of ``day``, so every statement balances. The
@@ -699,6 +706,8 @@ def statement_document(
     )
     if kind == "camt.054":
         return write_camt054([statement], message_id=message_id, created_at=now)
+    if kind == "mt940":
+        return write_mt940([statement], envelope=True).encode("latin-1", errors="replace")
     document = write_camt053([statement], message_id=message_id, created_at=now)
     assert document is not None  # no ``out`` given: the writer returns the bytes
     return document
