@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 
-__all__ = ["b64decode", "b64encode", "b64url_decode", "b64url_encode"]
+__all__ = ["b64decode", "b64encode", "b64url_bytes", "b64url_decode", "b64url_encode"]
 
 
 _URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -24,7 +24,12 @@ _UNUSED_MASK = {2: 0b1111, 3: 0b11}
 
 def b64url_encode(data: bytes) -> str:
     """Base64url without padding, as JOSE writes every binary value (RFC 7515 §2)."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode()
+    return b64url_bytes(data).decode()
+
+
+def b64url_bytes(data: bytes) -> bytes:
+    """:func:`b64url_encode` as ASCII bytes, for building signing inputs without a round trip."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=")
 
 
 def b64url_decode(text: str) -> bytes:
@@ -51,6 +56,7 @@ def b64decode(text: str | bytes) -> bytes:
     """Decode standard padded base64; raise ``ValueError`` on anything else."""
     try:
         raw = text.encode("ascii") if isinstance(text, str) else text
-        return base64.b64decode(raw, validate=True)
+        # Accepts and rejects exactly what base64.b64decode(validate=True) does, in one C call.
+        return binascii.a2b_base64(raw, strict_mode=True)
     except (binascii.Error, UnicodeEncodeError):
         raise ValueError("not base64") from None

@@ -103,13 +103,18 @@ def to_component(value: str | Component) -> Component:
 def component_value(message: HttpMessage, component: Component) -> str:
     """The component's value in ``message`` (RFC 9421 §2.1, §2.2); absent ones raise."""
     target = message
-    if component.param("req"):
+    params = component.params
+    if params and component.param("req"):
         if not message.is_response or message.request is None:
             raise SignatureMissingError(f"{component.identifier} needs the triggering request")
         target = message.request
-    value = (
-        _derived(target, component) if component.name.startswith("@") else _field(target, component)
-    )
+    name = component.name
+    if name[0] == "@":
+        value = _derived(target, component)
+    elif params:
+        value = _field(target, component)
+    else:
+        value = _plain_field(target, name)
     if "\n" in value or "\r" in value:
         raise SignatureError(f"{component.identifier} value contains a line break")
     return value
@@ -123,21 +128,21 @@ def _derived(message: HttpMessage, component: Component) -> str:
         return f"{message.status:03d}"
     if name not in _REQUEST_DERIVED:
         raise SignatureError(f"unknown derived component {name[:40]!r}")
-    if message.is_response or message.method is None:
+    if message.status is not None or message.method is None:
         raise SignatureError(f"{name} applies to requests (use ;req on a response)")
     parts = message.split_url
     if name == "@method":
         return message.method
-    if name == "@target-uri":
-        return message.url or ""
     if name == "@authority":
         return _authority(parts.scheme, parts.netloc)
-    if name == "@scheme":
-        return parts.scheme.lower()
     if name == "@path":
         return parts.path or "/"
     if name == "@query":
         return f"?{parts.query}"
+    if name == "@target-uri":
+        return message.url or ""
+    if name == "@scheme":
+        return parts.scheme.lower()
     if name == "@request-target":
         return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return _query_param(message, component)
@@ -167,6 +172,17 @@ def _query_param(message: HttpMessage, component: Component) -> str:
     if len(values) > 1:
         raise SignatureError(f"query parameter {wanted[:40]!r} occurs more than once")
     return _form_encode(values[0])
+
+
+def _plain_field(message: HttpMessage, name: str) -> str:
+    """:func:`_field` for a bare (lower-case) field name: the common case, taken directly."""
+    lines = message.header_lines(name)
+    if lines is None:
+        raise SignatureMissingError(f"header {name!r} is missing")
+    if len(lines) == 1:
+        line = lines[0]
+        return (_OBS_FOLD.sub(" ", line) if "\n" in line else line).strip(" \t")
+    return ", ".join(_OBS_FOLD.sub(" ", line).strip(" \t") for line in lines)
 
 
 def _field(message: HttpMessage, component: Component) -> str:

@@ -94,8 +94,12 @@ class HttpMessage:
 
     def header(self, name: str) -> str | None:
         """Field ``name`` with its lines joined by ``", "`` as HTTP combines them."""
-        lines = self.header_lines(name)
-        return None if lines is None else ", ".join(line.strip() for line in lines)
+        lines = self._index.get(name.lower())
+        if lines is None:
+            return None
+        if len(lines) == 1:
+            return lines[0].strip()
+        return ", ".join(line.strip() for line in lines)
 
     def has_header(self, name: str) -> bool:
         return name.lower() in self._index
@@ -104,7 +108,18 @@ class HttpMessage:
         """This message with ``extra`` fields set, replacing lines of the same names."""
         lowered = {name.lower() for name in extra}
         kept = tuple((n, v) for n, v in self.headers if n.lower() not in lowered)
-        return attrs.evolve(self, headers=kept + tuple(extra.items()))
+        headers = kept + tuple(extra.items())
+        if type(self) is not HttpMessage:
+            return attrs.evolve(self, headers=headers)
+        # What evolve does, without its per-call walk over the attrs fields.
+        return HttpMessage(
+            method=self.method,
+            url=self.url,
+            headers=headers,
+            body=self.body,
+            status=self.status,
+            request=self.request,
+        )
 
     @cached_property
     def split_url(self) -> SplitResult:

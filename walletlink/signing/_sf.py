@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import string
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeAlias
@@ -20,12 +21,18 @@ import attrs
 from walletlink.errors import ParseError
 
 __all__ = [
+    "B64_PATTERN",
+    "KEY_PATTERN",
+    "PLAIN_STRING_PATTERN",
     "BareItem",
     "InnerList",
     "Item",
     "Member",
     "Params",
     "Token",
+    "check_key",
+    "decode_byte_sequence",
+    "match_members",
     "parse_dictionary",
     "parse_item",
     "parse_list",
@@ -62,14 +69,21 @@ class InnerList:
 
 Member: TypeAlias = Item | InnerList
 
-_LCALPHA = frozenset(string.ascii_lowercase)
-_KEY_START = _LCALPHA | {"*"}
-_KEY_CHARS = _LCALPHA | frozenset(string.digits) | {"_", "-", ".", "*"}
-_TCHAR = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-_TOKEN_CHARS = _TCHAR | {":", "/"}
 _TOKEN_START = frozenset(string.ascii_letters) | {"*"}
-_B64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
 _MAX_INT = 999_999_999_999_999
+
+# Each lexical element is scanned by one regular expression (in C) rather than a character
+# at a time; error paths fall back to stepwise code, which names the message and offset.
+# The patterns are shared with the fast paths of the signature and digest modules.
+KEY_PATTERN = r"[a-z*][a-z0-9_\-.*]*"
+PLAIN_STRING_PATTERN = r'"[ !#-\[\]-~]*"'  # an sf-string without escapes: already canonical
+B64_PATTERN = r"[A-Za-z0-9+/=]*"
+_KEY = re.compile(KEY_PATTERN)
+_TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
+_PLAIN_STRING = re.compile(r'"([ !#-\[\]-~]*)"')
+_NUMBER = re.compile(r"-?[0-9][0-9.]*")
+_B64_TEXT = re.compile(B64_PATTERN)
+_DIGITS = frozenset(string.digits)
 
 
 class _Parser:
@@ -79,30 +93,34 @@ class _Parser:
         if not text.isascii():
             raise ParseError("structured field is not ASCII")
         self.text = text.strip(" ")
+        self.end = len(self.text)
         self.pos = 0
 
     def fail(self, what: str) -> ParseError:
         return ParseError(f"structured field: {what}", position=f"offset {self.pos}")
 
     def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
+        return self.text[self.pos : self.pos + 1]
 
     def at_end(self) -> bool:
-        return self.pos >= len(self.text)
+        return self.pos >= self.end
 
     def skip(self, chars: str) -> None:
-        while self.peek() and self.peek() in chars:
-            self.pos += 1
+        text, pos, end = self.text, self.pos, self.end
+        while pos < end and text[pos] in chars:
+            pos += 1
+        self.pos = pos
 
     def expect_end(self) -> None:
-        if not self.at_end():
+        if self.pos < self.end:
             raise self.fail("unexpected trailing characters")
 
     def members(self, *, keyed: bool) -> list[tuple[str, Member]]:
         found: list[tuple[str, Member]] = []
-        while not self.at_end():
+        text = self.text
+        while self.pos < self.end:
             key = self.key() if keyed else ""
-            if keyed and self.peek() != "=":
+            if keyed and text[self.pos : self.pos + 1] != "=":
                 member: Member = Item(True, self.params())
             else:
                 if keyed:
@@ -110,29 +128,30 @@ class _Parser:
                 member = self.item_or_inner_list()
             found.append((key, member))
             self.skip(" \t")
-            if self.at_end():
+            if self.pos >= self.end:
                 return found
-            if self.peek() != ",":
+            if text[self.pos] != ",":
                 raise self.fail("expected ','")
             self.pos += 1
             self.skip(" \t")
-            if self.at_end():
+            if self.pos >= self.end:
                 raise self.fail("trailing comma")
         return found
 
     def item_or_inner_list(self) -> Member:
-        return self.inner_list() if self.peek() == "(" else self.item()
+        return self.inner_list() if self.text[self.pos : self.pos + 1] == "(" else self.item()
 
     def inner_list(self) -> InnerList:
         self.pos += 1  # the "("
         items: list[Item] = []
-        while not self.at_end():
+        text = self.text
+        while self.pos < self.end:
             self.skip(" ")
-            if self.peek() == ")":
+            if text[self.pos : self.pos + 1] == ")":
                 self.pos += 1
                 return InnerList(tuple(items), self.params())
             items.append(self.item())
-            if self.peek() not in (" ", ")"):
+            if text[self.pos : self.pos + 1] not in (" ", ")"):
                 raise self.fail("inner list items need a space between them")
         raise self.fail("unterminated inner list")
 
@@ -141,43 +160,51 @@ class _Parser:
 
     def params(self) -> Params:
         params: Params = {}
-        while self.peek() == ";":
+        text = self.text
+        while text[self.pos : self.pos + 1] == ";":
             self.pos += 1
             self.skip(" ")
             key = self.key()
             value: BareItem = True
-            if self.peek() == "=":
+            if text[self.pos : self.pos + 1] == "=":
                 self.pos += 1
                 value = self.bare_item()
             params[key] = value
         return params
 
     def key(self) -> str:
-        start = self.pos
-        if self.peek() not in _KEY_START or not self.peek():
+        match = _KEY.match(self.text, self.pos)
+        if match is None:
             raise self.fail("a key must start with a lower-case letter or '*'")
-        while self.peek() and self.peek() in _KEY_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
+        self.pos = match.end()
+        return match.group()
 
     def bare_item(self) -> BareItem:
-        char = self.peek()
+        char = self.text[self.pos : self.pos + 1]
         if char == '"':
             return self.string()
         if char == ":":
             return self.byte_sequence()
         if char == "?":
             return self.boolean()
-        if char == "-" or char.isdigit():
+        if char == "-" or char in _DIGITS:
             return self.number()
         if char and char in _TOKEN_START:
-            start = self.pos
-            while self.peek() and self.peek() in _TOKEN_CHARS:
-                self.pos += 1
-            return Token(self.text[start : self.pos])
+            match = _TOKEN.match(self.text, self.pos)
+            assert match is not None  # the first character is a token start
+            self.pos = match.end()
+            return Token(match.group())
         raise self.fail("expected an item")
 
     def string(self) -> str:
+        plain = _PLAIN_STRING.match(self.text, self.pos)
+        if plain is not None:
+            self.pos = plain.end()
+            return plain.group(1)
+        return self._escaped_string()
+
+    def _escaped_string(self) -> str:
+        """Strings with escapes, and every malformed one: stepwise, to name the offset."""
         self.pos += 1
         out: list[str] = []
         while not self.at_end():
@@ -202,11 +229,11 @@ class _Parser:
         if end < 0:
             raise self.fail("unterminated byte sequence")
         encoded = self.text[self.pos + 1 : end]
-        if not set(encoded) <= _B64_CHARS:
+        if _B64_TEXT.fullmatch(encoded) is None:
             raise self.fail("byte sequence is not base64")
         self.pos = end + 1
         try:
-            return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+            return decode_byte_sequence(encoded)
         except binascii.Error:
             raise self.fail("byte sequence is not base64") from None
 
@@ -218,14 +245,12 @@ class _Parser:
         return value == "1"
 
     def number(self) -> int | Decimal:
-        start = self.pos
-        if self.peek() == "-":
+        match = _NUMBER.match(self.text, self.pos)
+        if match is None:  # a "-" without a digit after it
             self.pos += 1
-        if not self.peek().isdigit():
             raise self.fail("expected a digit")
-        while self.peek().isdigit() or self.peek() == ".":
-            self.pos += 1
-        raw = self.text[start : self.pos]
+        self.pos = match.end()
+        raw = match.group()
         digits = raw.lstrip("-")
         if "." not in raw:
             if len(digits) > 15:
@@ -235,6 +260,32 @@ class _Parser:
         if len(whole) > 12 or not 1 <= len(frac) <= 3 or "." in frac:
             raise self.fail("malformed decimal")
         return Decimal(raw)
+
+
+def decode_byte_sequence(encoded: str) -> bytes:
+    """The bytes of an sf-binary's base64 text; ``binascii.Error`` if it is not base64."""
+    # a2b_base64 in strict mode accepts exactly what b64decode(validate=True) does.
+    return binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4), strict_mode=True)
+
+
+def match_members(pattern: re.Pattern[str], text: str) -> list[re.Match[str]] | None:
+    """Matches of ``pattern`` laid back to back over all of ``text``, else ``None``.
+
+    For the fast paths that recognise a field's canonical spelling before falling back to
+    the parser: ``pattern`` matches one member and ends in a separator group, ``(, |\\Z)``.
+    ``None`` also for an empty text and a trailing separator.
+    """
+    found: list[re.Match[str]] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        match = pattern.match(text, pos)
+        if match is None:
+            return None
+        found.append(match)
+        pos = match.end()
+    if not found or found[-1].group(pattern.groups) != "":
+        return None
+    return found
 
 
 def parse_dictionary(text: str) -> dict[str, Member]:
@@ -283,7 +334,7 @@ def serialize_bare_item(value: BareItem) -> str:
     if isinstance(value, Decimal):
         return _serialize_decimal(value)
     if isinstance(value, Token):
-        if not value or value[0] not in _TOKEN_START or not set(value) <= _TOKEN_CHARS:
+        if _TOKEN.fullmatch(value) is None:
             raise ParseError("malformed sf-token")
         return str(value)
     if isinstance(value, str):
@@ -291,8 +342,9 @@ def serialize_bare_item(value: BareItem) -> str:
     return ":" + base64.b64encode(value).decode() + ":"
 
 
-def _check_key(key: str) -> str:
-    if not key or key[0] not in _KEY_START or not set(key) <= _KEY_CHARS:
+def check_key(key: str) -> str:
+    """``key`` if it is a valid sf-key, else a :class:`ParseError`."""
+    if _KEY.fullmatch(key) is None:
         raise ParseError(f"malformed sf-key {key[:20]!r}")
     return key
 
@@ -300,7 +352,7 @@ def _check_key(key: str) -> str:
 def serialize_params(params: Params) -> str:
     parts = []
     for key, value in params.items():
-        _check_key(key)
+        check_key(key)
         parts.append(f";{key}" if value is True else f";{key}={serialize_bare_item(value)}")
     return "".join(parts)
 
@@ -323,7 +375,7 @@ def serialize_list(members: list[Member]) -> str:
 def serialize_dictionary(members: dict[str, Member]) -> str:
     parts = []
     for key, member in members.items():
-        _check_key(key)
+        check_key(key)
         if isinstance(member, Item) and member.value is True:
             parts.append(key + serialize_params(member.params))
         else:

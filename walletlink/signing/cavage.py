@@ -71,7 +71,9 @@ _HS2019: Final[dict[KeyType, str]] = {
     KeyType.ED25519: "ed25519",
     KeyType.OCT: "hmac-sha512",
 }
-_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|-?[0-9]+)\s*(,|$)')
+# The quoted value is the unrolled form of ``"(?:[^"\\]|\\.)*"``: the same strings, matched by
+# runs instead of one alternation per character (a signature is ~350 characters).
+_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9]+)\s*(,|$)')
 
 
 def _utc_now() -> dt.datetime:
@@ -123,7 +125,36 @@ def _default_headers(algorithm_name: str | None) -> tuple[str, ...]:
     return ("(created)",) if (algorithm_name or "").lower() == "hs2019" else ("date",)
 
 
+_QUOTED_NAME = re.compile(r"(,?)([A-Za-z]+)=")
+
+
+def _split_quoted(value: str) -> dict[str, str] | None:
+    """``name="value"`` pairs joined by ``,``, no spaces, no escapes: what signers write.
+
+    Without a backslash every ``"`` delimits a value, so ``str.split`` finds them all at
+    C speed; any other shape returns ``None`` for the general pattern to parse (and reject).
+    """
+    if "\\" in value:
+        return None
+    parts = value.split('"')
+    if len(parts) < 3 or len(parts) % 2 == 0 or parts[-1]:
+        return None
+    params: dict[str, str] = {}
+    for index in range(0, len(parts) - 1, 2):
+        match = _QUOTED_NAME.fullmatch(parts[index])
+        if match is None or match.group(1) != ("," if index else ""):
+            return None
+        name = match.group(2)
+        if name in params:
+            return None
+        params[name] = parts[index + 1]
+    return params
+
+
 def _split_params(value: str) -> dict[str, str]:
+    fast = _split_quoted(value)
+    if fast is not None:
+        return fast
     params: dict[str, str] = {}
     pos = 0
     while pos < len(value):
@@ -150,7 +181,8 @@ def parse_signature_header(value: str) -> CavageSignature:
         if not params.get(required):
             raise SignatureMissingError(f"Signature header has no {required}")
     try:
-        signature = base64.b64decode(params["signature"], validate=True)
+        # The same acceptance as base64.b64decode(validate=True), in one C call.
+        signature = binascii.a2b_base64(params["signature"], strict_mode=True)
     except binascii.Error:
         raise SignatureError("Signature header signature is not base64") from None
     headers = tuple(params["headers"].lower().split()) if "headers" in params else ()

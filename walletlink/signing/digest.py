@@ -10,9 +10,11 @@ missing one raises :class:`~walletlink.errors.SignatureMissingError`.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 from walletlink.errors import (
@@ -54,29 +56,63 @@ def _digest(algorithm: str, body: bytes) -> bytes:
 def content_digest(body: bytes | None, algorithms: Iterable[str] = ("sha-256",)) -> str:
     """The ``Content-Digest`` value for ``body`` (``None`` counts as empty content)."""
     data = body or b""
-    return _sf.serialize_dictionary({alg: _sf.Item(_digest(alg, data)) for alg in algorithms})
+    digests = {alg: _digest(alg, data) for alg in algorithms}
+    # What serialize_dictionary writes for byte-sequence items, without building them.
+    return ", ".join(
+        f"{_sf.check_key(alg)}=:{base64.b64encode(value).decode()}:"
+        for alg, value in digests.items()
+    )
 
 
 repr_digest = content_digest
 """The ``Repr-Digest`` value: same format, over the selected representation's bytes."""
 
 
+# The shape every producer writes, ``sha-256=:<base64>:[, sha-512=:<base64>:]``, is taken
+# by one pattern; anything else goes through the Structured Field parser.
+_BYTES_MEMBER = re.compile(rf"({_sf.KEY_PATTERN})=:({_sf.B64_PATTERN}):(, |\Z)")
+
+
+_ONE_BYTES_MEMBER = re.compile(rf"({_sf.KEY_PATTERN})=:({_sf.B64_PATTERN}):")
+
+
+def _byte_members(value: str) -> dict[str, bytes] | None:
+    try:
+        one = _ONE_BYTES_MEMBER.fullmatch(value)
+        if one is not None:
+            return {one.group(1): _sf.decode_byte_sequence(one.group(2))}
+        matches = _sf.match_members(_BYTES_MEMBER, value)
+        if matches is None:
+            return None
+        return {m.group(1): _sf.decode_byte_sequence(m.group(2)) for m in matches}
+    except binascii.Error:
+        return None
+
+
+def _digest_members(value: str, field: str) -> Mapping[str, _sf.Member | bytes]:
+    fast = _byte_members(value)
+    if fast is not None:
+        return fast
+    try:
+        return _sf.parse_dictionary(value)
+    except ParseError as exc:
+        raise SignatureError(f"{field} is not a structured field dictionary: {exc}") from None
+
+
 def verify_digest_field(value: str | None, body: bytes | None, *, field: str) -> None:
     """Check an RFC 9530 digest field named ``field`` against ``body``; raise if it fails."""
     if value is None:
         raise SignatureMissingError(f"{field} header is missing")
-    try:
-        members = _sf.parse_dictionary(value)
-    except ParseError as exc:
-        raise SignatureError(f"{field} is not a structured field dictionary: {exc}") from None
+    members = _digest_members(value, field)
     data = body or b""
     checked = 0
     for algorithm, member in members.items():
         if algorithm not in DIGEST_ALGORITHMS:
             continue  # RFC 9530 §2: recipients ignore algorithms they do not support
-        if not isinstance(member, _sf.Item) or not isinstance(member.value, bytes):
+        received = member.value if isinstance(member, _sf.Item) else member
+        if not isinstance(received, bytes):
             raise SignatureError(f"{field} {algorithm} value is not a byte sequence")
-        if not hmac.compare_digest(member.value, _digest(algorithm, data)):
+        if not hmac.compare_digest(received, _digest(algorithm, data)):
             raise DigestMismatchError(f"body does not match its {field} ({algorithm})")
         checked += 1
     if not checked:

@@ -24,7 +24,7 @@ import hmac
 import json
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import attrs
 from cryptography import x509
@@ -46,7 +46,7 @@ from walletlink.errors import (
     SignatureMismatchError,
     SignatureMissingError,
 )
-from walletlink.signing._b64 import b64url_decode, b64url_encode
+from walletlink.signing._b64 import b64url_bytes, b64url_decode, b64url_encode
 from walletlink.signing.keys import KeyRing, SigningKey
 
 __all__ = [
@@ -118,6 +118,7 @@ JwsKeys: TypeAlias = JwsVerifyingKey | Mapping[str, JwsVerifyingKey] | KeyRing
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+_SHA512 = hashes.SHA512()
 
 
 @attrs.frozen
@@ -132,8 +133,13 @@ _ALGS: dict[str, _Alg] = {
     "PS256": _Alg("rsa-pss", _SHA256),
     "RS256": _Alg("rsa-pkcs1", _SHA256),
     "ES256": _Alg("ec", _SHA256, ec.SECP256R1, 32),
-    "ES512": _Alg("ec", hashes.SHA512(), ec.SECP521R1, 66),
+    "ES512": _Alg("ec", _SHA512, ec.SECP521R1, 66),
     "HS256": _Alg("hmac", _SHA256),
+}
+
+
+_ECDSA: dict[str, ec.ECDSA] = {
+    name: ec.ECDSA(alg.hash) for name, alg in _ALGS.items() if alg.kind == "ec"
 }
 
 
@@ -166,6 +172,29 @@ def _signing_key(
     raise AlgorithmNotAllowedError(f"key {key.kid!r} holds no RSA, EC or HMAC private key")
 
 
+_FAMILIES: dict[type, tuple[str, bool]] = {}
+
+
+def _family(key: object) -> tuple[str, bool]:
+    """``("rsa" | "ec" | "hmac" | "", is private)`` for ``key``, worked out once per class.
+
+    ``isinstance`` against cryptography's abstract key classes costs ~0.3 µs a check, and
+    the answer depends only on the concrete class, so it is remembered per class.
+    """
+    found = _FAMILIES.get(type(key))
+    if found is None:
+        if isinstance(key, HMACKey):
+            found = ("hmac", False)
+        elif isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+            found = ("rsa", isinstance(key, rsa.RSAPrivateKey))
+        elif isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+            found = ("ec", isinstance(key, ec.EllipticCurvePrivateKey))
+        else:
+            found = ("", False)
+        _FAMILIES[type(key)] = found
+    return found
+
+
 def _public(key: JwsVerifyingKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey | HMACKey:
     if isinstance(key, SigningKey):
         unwrapped = _unwrap(key)
@@ -179,24 +208,26 @@ def _public(key: JwsVerifyingKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKe
         if not isinstance(pub, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             raise AlgorithmNotAllowedError("the certificate's key is neither RSA nor EC")
         return pub
-    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        return key.public_key()
-    return key
+    if _family(key)[1]:  # an RSA or EC private key
+        return cast(rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, key).public_key()
+    return cast(rsa.RSAPublicKey | ec.EllipticCurvePublicKey | HMACKey, key)
 
 
 def _check_key(name: str, alg: _Alg, key: object) -> None:
     """Refuse a key whose type, curve or size does not fit ``alg`` (no confusion)."""
+    family = _family(key)[0]
     if alg.kind == "hmac":
-        if isinstance(key, HMACKey):
+        if family == "hmac":
             return
     elif alg.kind.startswith("rsa"):
-        if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
-            if key.key_size < _MIN_RSA_BITS:
+        if family == "rsa":
+            if cast(rsa.RSAPublicKey, key).key_size < _MIN_RSA_BITS:
                 raise AlgorithmNotAllowedError(f"{name} needs an RSA key of {_MIN_RSA_BITS}+ bits")
             return
-    elif isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
-        if alg.curve is None or not isinstance(key.curve, alg.curve):
-            raise AlgorithmNotAllowedError(f"{name} does not fit a key on {key.curve.name}")
+    elif family == "ec":
+        curve = cast(ec.EllipticCurvePublicKey, key).curve
+        if alg.curve is None or not isinstance(curve, alg.curve):
+            raise AlgorithmNotAllowedError(f"{name} does not fit a key on {curve.name}")
         return
     raise AlgorithmNotAllowedError(f"{name} does not fit a {type(key).__name__}")
 
@@ -207,24 +238,29 @@ def _sign_bytes(name: str, key: JwsSigningKey, data: bytes) -> bytes:
         raise AlgorithmNotAllowedError(f"cannot sign with alg {name!r}")
     key = _signing_key(key)
     _check_key(name, alg, key)
-    if isinstance(key, HMACKey):
-        return hmac.digest(key.secret, data, "sha256")
-    if isinstance(key, rsa.RSAPrivateKey):
+    family = _family(key)
+    if family[0] == "hmac":
+        return hmac.digest(cast(HMACKey, key).secret, data, "sha256")
+    if family == ("rsa", True):
         pad = _PSS if alg.kind == "rsa-pss" else _PKCS1
-        return key.sign(data, pad, alg.hash)
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(alg.hash)))
+        return cast(rsa.RSAPrivateKey, key).sign(data, pad, alg.hash)
+    signer = cast(ec.EllipticCurvePrivateKey, key)
+    r, s = decode_dss_signature(signer.sign(data, _ECDSA.get(name) or ec.ECDSA(alg.hash)))
     return r.to_bytes(alg.coord_bytes, "big") + s.to_bytes(alg.coord_bytes, "big")
 
 
 def _verify_bytes(name: str, alg: _Alg, key: JwsVerifyingKey, data: bytes, sig: bytes) -> None:
     pub = _public(key)
     _check_key(name, alg, pub)
+    family = _family(pub)
     try:
-        if isinstance(pub, HMACKey):
-            if not hmac.compare_digest(hmac.digest(pub.secret, data, "sha256"), sig):
+        if family[0] == "hmac":
+            secret = cast(HMACKey, pub).secret
+            if not hmac.compare_digest(hmac.digest(secret, data, "sha256"), sig):
                 raise InvalidSignature
-        elif isinstance(pub, rsa.RSAPublicKey):
-            pub.verify(sig, data, _PSS if alg.kind == "rsa-pss" else _PKCS1, alg.hash)
+        elif family == ("rsa", False):
+            rsa_public = cast(rsa.RSAPublicKey, pub)
+            rsa_public.verify(sig, data, _PSS if alg.kind == "rsa-pss" else _PKCS1, alg.hash)
         else:
             # JWS carries ECDSA as fixed-width r||s (RFC 7518 §3.4), never DER.
             if len(sig) != 2 * alg.coord_bytes:
@@ -233,7 +269,8 @@ def _verify_bytes(name: str, alg: _Alg, key: JwsVerifyingKey, data: bytes, sig: 
             der = encode_dss_signature(
                 int.from_bytes(sig[:half], "big"), int.from_bytes(sig[half:], "big")
             )
-            pub.verify(der, data, ec.ECDSA(alg.hash))
+            ec_public = cast(ec.EllipticCurvePublicKey, pub)
+            ec_public.verify(der, data, _ECDSA.get(name) or ec.ECDSA(alg.hash))
     except InvalidSignature:
         raise SignatureMismatchError(f"the {name} signature does not verify") from None
 
@@ -247,10 +284,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# json.loads with a hook builds a decoder per call; these are built once. The bytes are
+# decoded to text exactly as json.loads does it.
+_HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
+
+
 def _decode_header(part: str) -> dict[str, Any]:
     try:
         raw = b64url_decode(part)
-        header = json.loads(raw, object_pairs_hook=_no_duplicates)
+        header = _HEADER_DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (ValueError, UnicodeDecodeError):
         raise ClaimError("the protected header is not base64url JSON") from None
     if not isinstance(header, dict):
@@ -294,7 +338,7 @@ def _header_bytes(alg: str, header: Mapping[str, Any] | bytes, b64: bool) -> byt
         merged["b64"] = False
         crit = list(merged.get("crit", []))
         merged["crit"] = crit if "b64" in crit else ["b64", *crit]
-    return json.dumps(merged, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT.encode(merged).encode()
 
 
 def sign_compact(
@@ -314,9 +358,9 @@ def sign_compact(
     """
     if alg.lower() == "none":
         raise AlgorithmNotAllowedError("alg 'none' is never produced")
-    protected = b64url_encode(_header_bytes(alg, header or {}, b64)).encode("ascii")
+    protected = b64url_bytes(_header_bytes(alg, header or {}, b64))
     if b64:
-        body = b64url_encode(payload).encode("ascii")
+        body = b64url_bytes(payload)
     elif not detached and b"." in payload:
         raise ClaimError("an attached unencoded payload must not contain '.'; detach it")
     else:
@@ -372,7 +416,20 @@ def verify_compact(
     parts = token.split(".")
     if len(parts) != 3 or not parts[0] or not parts[2]:
         raise SignatureMismatchError("not a compact JWS: expected header.payload.signature")
-    header = _decode_header(parts[0])
+    return _verify_parts(
+        parts, _decode_header(parts[0]), keys, algorithms, payload, understood_crit
+    )
+
+
+def _verify_parts(
+    parts: list[str],
+    header: dict[str, Any],
+    keys: JwsKeys,
+    algorithms: Collection[str],
+    payload: bytes | None,
+    understood_crit: Collection[str],
+) -> VerifiedJws:
+    """:func:`verify_compact` once the token is split and its header decoded."""
     alg = _alg(header.get("alg"), algorithms)
     _check_crit(header, understood_crit)
     encoded = header.get("b64", True)
@@ -382,7 +439,7 @@ def verify_compact(
     elif parts[1]:
         raise SignatureMismatchError("expected a detached JWS but it carries a payload")
     else:
-        body = b64url_encode(payload).encode("ascii") if encoded else payload
+        body = b64url_bytes(payload) if encoded else payload
         content = payload
     try:
         signature = b64url_decode(parts[2])
@@ -458,7 +515,7 @@ def sign_ob_detached(
     header[OB_CLAIM_ISS] = iss
     header[OB_CLAIM_TAN] = tan
     header["crit"] = list(version.crit)
-    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw = _COMPACT_ASCII.encode(header).encode()
     return sign_compact(body, key, alg=alg, header=raw, detached=True, b64=version.b64)
 
 
@@ -525,10 +582,9 @@ def verify_ob_detached(
         raise SignatureMismatchError("x-jws-signature must be a detached JWS (header..sig)")
     header = _decode_header(parts[0])
     _check_ob_claims(header, iss=iss, tan=tan, now=now, version=version, clock_skew=clock_skew)
-    verified = verify_compact(
-        signature, keys, algorithms=algorithms, payload=body, understood_crit=_OB_CLAIMS
-    )
-    return verified.header
+    if not parts[0] or not parts[2]:  # what verify_compact would refuse; the header is decoded
+        raise SignatureMismatchError("not a compact JWS: expected header.payload.signature")
+    return _verify_parts(parts, header, keys, algorithms, body, _OB_CLAIMS).header
 
 
 @attrs.frozen(kw_only=True)

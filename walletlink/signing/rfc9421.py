@@ -13,9 +13,11 @@ key of the wrong type can never verify (an HMAC secret never checks an RSA signa
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, MutableSet
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -129,8 +131,20 @@ class SignatureInput:
 
 def signature_base(message: HttpMessage, signature_input: SignatureInput) -> bytes:
     """The exact bytes RFC 9421 §2.5 signs for ``signature_input`` over ``message``."""
-    lines = [f"{c.identifier}: {component_value(message, c)}" for c in signature_input.components]
-    lines.append(f'"@signature-params": {signature_input.serialized}')
+    return _base(message, signature_input.components, signature_input.serialized)
+
+
+def _base(message: HttpMessage, components: tuple[Component, ...], serialized: str) -> bytes:
+    """:func:`signature_base` with the ``@signature-params`` value already serialised."""
+    return _join_base(_component_lines(message, components), serialized)
+
+
+def _component_lines(message: HttpMessage, components: tuple[Component, ...]) -> list[str]:
+    return [f"{c.identifier}: {component_value(message, c)}" for c in components]
+
+
+def _join_base(lines: list[str], serialized: str) -> bytes:
+    lines.append(f'"@signature-params": {serialized}')
     text = "\n".join(lines)
     if not text.isascii():
         raise SignatureError("signature base is not ASCII")
@@ -149,6 +163,27 @@ def _parse_field(message: HttpMessage, name: str) -> dict[str, _sf.Member]:
 
 def parse_signatures(message: HttpMessage) -> dict[str, tuple[SignatureInput, bytes]]:
     """Every label's input and signature bytes; a label in only one field is an error."""
+    return {label: (si, sig) for label, (si, sig, _) in _parse_signatures(message).items()}
+
+
+# (input, signature bytes, the input's ``@signature-params`` serialisation)
+_Parsed: TypeAlias = tuple[SignatureInput, bytes, str]
+
+
+def _parse_signatures(message: HttpMessage) -> dict[str, _Parsed]:
+    inputs = message.header("Signature-Input")
+    signatures = message.header("Signature")
+    if inputs is not None and signatures is not None:
+        fast = _parse_canonical(inputs, signatures)
+        if fast is not None:
+            return fast
+    return {
+        label: (si, signature, si.serialized)
+        for label, (si, signature) in _parse_strictly(message).items()
+    }
+
+
+def _parse_strictly(message: HttpMessage) -> dict[str, tuple[SignatureInput, bytes]]:
     inputs = _parse_field(message, "Signature-Input")
     signatures = _parse_field(message, "Signature")
     if set(inputs) != set(signatures):
@@ -159,6 +194,80 @@ def parse_signatures(message: HttpMessage) -> dict[str, tuple[SignatureInput, by
         if not isinstance(raw, _sf.Item) or not isinstance(raw.value, bytes):
             raise SignatureError(f"Signature {label!r} is not a byte sequence")
         parsed[label] = (SignatureInput.from_member(label, member), raw.value)
+    return parsed
+
+
+# ---- Fast path for the canonical shapes signers emit ----------------------------------
+#
+# ``label=("@method" …);created=…;keyid="…"`` members and ``label=:base64:`` members, joined
+# by ", ". The covered-component list of a peer is the same on every message, so it is parsed
+# strictly (by the full parser and ``SignatureInput.from_member``'s checks) the first time it
+# is seen and remembered; parameters are matched by patterns that admit only canonical
+# integers and escape-free strings, so their text is already the strict serialisation. Any
+# other shape, or any failure, returns ``None`` and the strict path runs from the start and
+# raises exactly what it always raised.
+
+_CANONICAL_INT = r"0|-?[1-9][0-9]{0,14}"
+_INPUT_MEMBER = re.compile(
+    rf'({_sf.KEY_PATTERN})=(\((?:[^()"\\]++|{_sf.PLAIN_STRING_PATTERN})*+\))'
+    rf"((?:;{_sf.KEY_PATTERN}=(?:{_sf.PLAIN_STRING_PATTERN}|{_CANONICAL_INT}))*)(, |\Z)"
+)
+_INPUT_PARAM = re.compile(rf';({_sf.KEY_PATTERN})=(?:"([^"]*)"|(-?[0-9]+))')
+_SIGNATURE_MEMBER = re.compile(rf"({_sf.KEY_PATTERN})=:({_sf.B64_PATTERN}):(, |\Z)")
+_COVERED_CACHE: dict[str, tuple[tuple[Component, ...], str] | None] = {}
+_COVERED_CACHE_SIZE = 256
+
+
+def _covered_list(inner: str) -> tuple[tuple[Component, ...], str] | None:
+    """The components of an inner-list text and their canonical ``(…)``, checked once."""
+    try:
+        return _COVERED_CACHE[inner]
+    except KeyError:
+        pass
+    try:
+        (member,) = _sf.parse_list(inner)
+        if not isinstance(member, _sf.InnerList) or member.params:
+            raise ParseError("not a bare inner list")
+        components = SignatureInput.from_member("", member).components
+        found = (components, f"({' '.join(c.identifier for c in components)})")
+    except (ParseError, SignatureError, ValueError):
+        return None  # not cached: the strict path reports it with its label
+    if len(_COVERED_CACHE) >= _COVERED_CACHE_SIZE:
+        _COVERED_CACHE.clear()
+    _COVERED_CACHE[inner] = found
+    return found
+
+
+def _parse_canonical(inputs: str, signatures: str) -> dict[str, _Parsed] | None:
+    input_members = _sf.match_members(_INPUT_MEMBER, inputs)
+    signature_members = _sf.match_members(_SIGNATURE_MEMBER, signatures)
+    if input_members is None or signature_members is None:
+        return None
+    by_label: dict[str, bytes] = {}
+    for match in signature_members:
+        try:
+            by_label[match.group(1)] = _sf.decode_byte_sequence(match.group(2))
+        except binascii.Error:
+            return None
+    labels = [match.group(1) for match in input_members]
+    if len(by_label) != len(signature_members) or set(labels) != set(by_label):
+        return None  # repeated or unpaired labels: the strict path decides
+    if len(set(labels)) != len(labels):
+        return None
+    parsed: dict[str, _Parsed] = {}
+    for match in input_members:
+        label, inner, param_text = match.group(1, 2, 3)
+        covered = _covered_list(inner)
+        if covered is None:
+            return None
+        params: _sf.Params = {}
+        for name, text, number in _INPUT_PARAM.findall(param_text):
+            if name in params:
+                return None
+            params[name] = int(number) if number else text
+        components, canonical = covered
+        si = SignatureInput(label, components, params)
+        parsed[label] = (si, by_label[label], canonical + param_text)
     return parsed
 
 
@@ -205,6 +314,25 @@ class Rfc9421Signer:
     expires_in: dt.timedelta | None = None
     nonce_factory: Callable[[], str] | None = None
     tag: str | None = None
+    # Per signer: the optional components not already covered, then, per pattern of which of
+    # them a message has, the covered tuple and its serialised inner list.
+    _plans: dict[object, Any] = attrs.field(init=False, factory=dict, repr=False, eq=False)
+
+    def _plan(self, message: HttpMessage) -> tuple[tuple[Component, ...], str]:
+        plans = self._plans
+        candidates = plans.get("candidates")
+        if candidates is None:
+            candidates = plans["candidates"] = tuple(
+                c for c in self.optional_components if c not in self.components
+            )
+        present = tuple([c.present_in(message) for c in candidates])
+        plan: tuple[tuple[Component, ...], str] | None = plans.get(present)
+        if plan is None:
+            covered = self.components + tuple(
+                c for c, here in zip(candidates, present, strict=True) if here
+            )
+            plan = plans[present] = (covered, f"({' '.join(c.identifier for c in covered)})")
+        return plan
 
     def _params(self, key: SigningKey, alg: Algorithm, now: dt.datetime) -> _sf.Params:
         created = int(now.timestamp())
@@ -229,27 +357,24 @@ class Rfc9421Signer:
         key = self.keys.current
         alg = default_algorithm(key)
         added: dict[str, str] = {}
-        covered = list(self.components)
         if self.content_digest and message.body is not None:
             added["Content-Digest"] = content_digest(message.body, self.content_digest)
             message = message.with_headers(added)
-        covered += [
-            c for c in self.optional_components if c not in covered and c.present_in(message)
-        ]
-        signature_input = SignatureInput(self.label, tuple(covered), self._params(key, alg, now))
-        signature = alg.sign(key, signature_base(message, signature_input))
+        covered, inner = self._plan(message)
+        params = self._params(key, alg, now)
+        lines = _component_lines(message, covered)
+        serialized = inner + _sf.serialize_params(params)
+        signature = alg.sign(key, _join_base(lines, serialized))
         encoded = base64.b64encode(signature).decode()
         existing_input = message.header("Signature-Input")
         existing_signature = message.header("Signature")
         if existing_input is None and existing_signature is None:
             # The common case: one fresh signature, no re-parse of what we just built.
-            added["Signature-Input"] = f"{self.label}={signature_input.serialized}"
+            added["Signature-Input"] = f"{self.label}={serialized}"
             added["Signature"] = f"{self.label}=:{encoded}:"
             return added
-        inner = _sf.InnerList(
-            tuple(_sf.Item(c.name, dict(c.params)) for c in covered), signature_input.params
-        )
-        added["Signature-Input"] = _merge_dictionary(existing_input, self.label, inner)
+        member = _sf.InnerList(tuple(_sf.Item(c.name, dict(c.params)) for c in covered), params)
+        added["Signature-Input"] = _merge_dictionary(existing_input, self.label, member)
         added["Signature"] = _merge_dictionary(existing_signature, self.label, _sf.Item(signature))
         return added
 
@@ -300,27 +425,29 @@ class Rfc9421Verifier:
         self, message: HttpMessage, now: dt.datetime | None = None
     ) -> tuple[VerifiedSignature, ...]:
         """Verify the chosen signature(s) of ``message``; any failure raises."""
-        signatures = parse_signatures(message)
+        signatures = _parse_signatures(message)
         if self.label is not None:
             if self.label not in signatures:
                 raise SignatureMissingError(f"no signature labelled {self.label!r}")
             signatures = {self.label: signatures[self.label]}
         moment = now or self.clock()
-        return tuple(self._verify_one(message, si, sig, moment) for si, sig in signatures.values())
+        return tuple(self._verify_one(message, parsed, moment) for parsed in signatures.values())
 
     def __call__(self, response: RawResponse, now: dt.datetime) -> None:
         """The client hook: verify a signed reply (``req`` components use its request)."""
         self.verify(HttpMessage.from_response(response), now)
 
     def _verify_one(
-        self, message: HttpMessage, si: SignatureInput, signature: bytes, now: dt.datetime
+        self, message: HttpMessage, parsed: _Parsed, now: dt.datetime
     ) -> VerifiedSignature:
+        si, signature, serialized = parsed
         self._check_policy(si, now)
-        if si.keyid is None:
+        keyid = si.keyid
+        if keyid is None:
             raise SignatureMissingError(f"signature {si.label!r} has no keyid")
-        key = self.keys.get(si.keyid)
+        key = self.keys.get(keyid)
         alg = self._algorithm_for(key, si.alg)
-        alg.verify(key, signature_base(message, si), signature)
+        alg.verify(key, _base(message, si.components, serialized), signature)
         if self.check_content_digest:
             _check_covered_digests(message, si)
         self._check_nonce(si)
@@ -336,12 +463,13 @@ class Rfc9421Verifier:
         )
 
     def _check_policy(self, si: SignatureInput, now: dt.datetime) -> None:
-        covered = set(si.components)
-        missing = [c.identifier for c in self.required_components if c not in covered]
-        if missing:
-            raise SignatureMissingError(
-                f"signature {si.label!r} does not cover {', '.join(missing)}"
-            )
+        if self.required_components:
+            covered = set(si.components)
+            missing = [c.identifier for c in self.required_components if c not in covered]
+            if missing:
+                raise SignatureMissingError(
+                    f"signature {si.label!r} does not cover {', '.join(missing)}"
+                )
         if self.tag is not None and si.tag != self.tag:
             raise SignatureError(f"signature {si.label!r} has tag {si.tag!r}, wanted {self.tag!r}")
         self._check_times(si, now)
