@@ -7,8 +7,7 @@ statement of the day shows the booked entries and balances. No network, no real 
     .venv/bin/python examples/iso20022_batch_payment.py
 """
 
-from walletlink import Client, Iban, Money, Party, TransferRequest
-from walletlink._retry import RetryPolicy
+from walletlink import Client, Iban, Money, Party, RetryPolicy, TransferRequest
 from walletlink.formats import parse_camt
 from walletlink.testing import FakeClock, MockBank
 
