@@ -32,6 +32,12 @@ def test_demo_json_has_the_promised_keys_and_proves_the_ledger(
     assert summary["settled"] + summary["rejected"] == 30
     assert summary["duplicates_at_bank"] == 0
     assert summary["journal_matches_bank"] is True
+    assert {info["protocol"] for info in summary["banks"].values()} == {
+        "generic_rest",
+        "iso20022_h2h",
+        "cn_openapi",
+    }
+    assert sum(info["transfers"] for info in summary["banks"].values()) == 30
 
 
 @pytest.mark.parametrize("seed", [1, 2, 5, 11])

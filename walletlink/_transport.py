@@ -35,6 +35,9 @@ __all__ = ["Transport", "logger"]
 logger = logging.getLogger("walletlink")
 if not any(isinstance(f, RedactingFilter) for f in logger.filters):
     logger.addFilter(RedactingFilter())
+    # A library leaves output to the application: without its own handler, Python would
+    # print warnings to stderr through its last-resort handler.
+    logger.addHandler(logging.NullHandler())
 
 _USER_AGENT = "walletlink/0.1"
 # Connect fast, read patiently: a slow connect means the bank is unreachable, while a slow

@@ -26,7 +26,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "demo", help="send a batch of transfers to fault-injecting mock banks and summarise"
     )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    demo.add_argument("--transfers", type=int, default=40, help="how many transfers to send")
+    demo.add_argument("--transfers", type=int, default=60, help="how many transfers to send")
     demo.add_argument("--seed", type=int, default=7, help="seed of the injected faults")
     demo.add_argument("--journal", help="SQLite journal path (default: a temporary folder)")
 

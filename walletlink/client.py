@@ -46,7 +46,6 @@ from walletlink.errors import (
     IdempotencyMismatchError,
     ProtocolError,
     RateLimitedError,
-    TransportError,
     TransportTimeoutError,
     UnknownOutcomeError,
     UnsupportedOperationError,
@@ -473,15 +472,21 @@ class Client:
     def resolve_unknown(self, bank_id: str | None = None) -> list[Transfer]:
         """Look up every transfer whose outcome is unknown and journal what the bank says.
 
-        Transfers that still cannot be resolved (the bank is down) stay in the journal for
-        the next call; the others are returned.
+        One transfer's failure never stops the others: a transfer that still cannot be
+        resolved (the bank is down, rate limiting, refusing the lookup) stays in the journal
+        for the next call and is logged; the transfers whose outcome is now known, refusals
+        included, are returned.
         """
         resolved: list[Transfer] = []
         for record in self.journal.unresolved(bank_id):
             bank = self._bank(record.bank_id)
             try:
                 resolved.append(self._resolve(bank, record))
-            except (TransportError, UnknownOutcomeError, BankUnavailableError) as exc:
+            except WalletLinkError as exc:
+                now = self.journal.get(record.idempotency_key)
+                if now is not None and now.outcome_known and now.transfer is not None:
+                    resolved.append(now.transfer)  # e.g. the resend was refused outright
+                    continue
                 logger.warning(
                     "transfer %s at %s still unresolved: %s",
                     record.transfer_id,
