@@ -288,3 +288,18 @@ def test_debug_logs_hold_no_secret_or_full_account_number(
     assert "walletlink" in text or caplog.records
     for secret in (bank.api_key, bank.webhook_secret, DEBTOR.value, CREDITOR.value):
         assert secret not in text
+
+
+def test_resolve_unknown_keeps_going_when_a_lookup_fails(bank: MockBank, client: Client) -> None:
+    bank.set_faults(FaultPlan(drop_response_after_commit=1.0, only_methods=frozenset({"POST"})))
+    lost = [request("1.00"), request("2.00")]
+    for pending in lost:
+        with pytest.raises(UnknownOutcomeError):
+            client.transfer("acme", pending)
+    bank.set_faults(FaultPlan(rate_limit=1.0, retry_after=3600, only_methods=frozenset({"GET"})))
+    assert client.resolve_unknown("acme") == []
+    assert len(client.journal.unresolved("acme")) == 2
+    bank.set_faults(FaultPlan.none())
+    resolved = client.resolve_unknown("acme")
+    assert sorted(t.amount.minor_units for t in resolved) == [100, 200]
+    assert bank.duplicates_at_bank == 0
