@@ -90,13 +90,21 @@ def sign_content(
     params: Mapping[str, object], *, exclude: frozenset[str] = frozenset({"sign"})
 ) -> str:
     """The request sign content: sorted ``k=v`` joined by ``&``; ``sign_type`` included."""
-    items = ((k, _text(v)) for k, v in params.items() if k not in exclude and v is not None)
-    return "&".join(f"{k}={v}" for k, v in sorted(items) if v != "")
+    items = [
+        (k, v if isinstance(v, str) else _text(v))
+        for k, v in params.items()
+        if k not in exclude and v is not None
+    ]
+    items.sort()
+    return "&".join([f"{k}={v}" for k, v in items if v != ""])
+
+
+_NOTIFICATION_EXCLUDE = frozenset({"sign", "sign_type"})
 
 
 def notification_content(params: Mapping[str, object]) -> str:
     """The async-notification content: like :func:`sign_content` minus ``sign_type``."""
-    return sign_content(params, exclude=frozenset({"sign", "sign_type"}))
+    return sign_content(params, exclude=_NOTIFICATION_EXCLUDE)
 
 
 def _encode(content: str, charset: str) -> bytes:

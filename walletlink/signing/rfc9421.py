@@ -100,7 +100,9 @@ class SignatureInput:
 
     def _param(self, name: str, kind: type) -> object:
         value = self.params.get(name)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        if value is None or type(value) is kind:  # the common case, decided without isinstance
+            return value
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise SignatureError(f"signature parameter {name!r} has the wrong type")
         return value
 
@@ -163,11 +165,12 @@ def _parse_field(message: HttpMessage, name: str) -> dict[str, _sf.Member]:
 
 def parse_signatures(message: HttpMessage) -> dict[str, tuple[SignatureInput, bytes]]:
     """Every label's input and signature bytes; a label in only one field is an error."""
-    return {label: (si, sig) for label, (si, sig, _) in _parse_signatures(message).items()}
+    return {label: parsed[:2] for label, parsed in _parse_signatures(message).items()}
 
 
-# (input, signature bytes, the input's ``@signature-params`` serialisation)
-_Parsed: TypeAlias = tuple[SignatureInput, bytes, str]
+# (input, signature bytes, the input's ``@signature-params`` serialisation, the covered
+# component identifiers)
+_Parsed: TypeAlias = tuple[SignatureInput, bytes, str, tuple[str, ...]]
 
 
 def _parse_signatures(message: HttpMessage) -> dict[str, _Parsed]:
@@ -178,7 +181,7 @@ def _parse_signatures(message: HttpMessage) -> dict[str, _Parsed]:
         if fast is not None:
             return fast
     return {
-        label: (si, signature, si.serialized)
+        label: (si, signature, si.serialized, tuple(c.identifier for c in si.components))
         for label, (si, signature) in _parse_strictly(message).items()
     }
 
@@ -214,11 +217,12 @@ _INPUT_MEMBER = re.compile(
 )
 _INPUT_PARAM = re.compile(rf';({_sf.KEY_PATTERN})=(?:"([^"]*)"|(-?[0-9]+))')
 _SIGNATURE_MEMBER = re.compile(rf"({_sf.KEY_PATTERN})=:({_sf.B64_PATTERN}):(, |\Z)")
-_COVERED_CACHE: dict[str, tuple[tuple[Component, ...], str] | None] = {}
+_Covered: TypeAlias = tuple[tuple[Component, ...], str, tuple[str, ...]]
+_COVERED_CACHE: dict[str, _Covered] = {}
 _COVERED_CACHE_SIZE = 256
 
 
-def _covered_list(inner: str) -> tuple[tuple[Component, ...], str] | None:
+def _covered_list(inner: str) -> _Covered | None:
     """The components of an inner-list text and their canonical ``(…)``, checked once."""
     try:
         return _COVERED_CACHE[inner]
@@ -229,7 +233,8 @@ def _covered_list(inner: str) -> tuple[tuple[Component, ...], str] | None:
         if not isinstance(member, _sf.InnerList) or member.params:
             raise ParseError("not a bare inner list")
         components = SignatureInput.from_member("", member).components
-        found = (components, f"({' '.join(c.identifier for c in components)})")
+        identifiers = tuple(c.identifier for c in components)
+        found = (components, f"({' '.join(identifiers)})", identifiers)
     except (ParseError, SignatureError, ValueError):
         return None  # not cached: the strict path reports it with its label
     if len(_COVERED_CACHE) >= _COVERED_CACHE_SIZE:
@@ -265,9 +270,9 @@ def _parse_canonical(inputs: str, signatures: str) -> dict[str, _Parsed] | None:
             if name in params:
                 return None
             params[name] = int(number) if number else text
-        components, canonical = covered
+        components, canonical, identifiers = covered
         si = SignatureInput(label, components, params)
-        parsed[label] = (si, by_label[label], canonical + param_text)
+        parsed[label] = (si, by_label[label], canonical + param_text, identifiers)
     return parsed
 
 
@@ -440,7 +445,7 @@ class Rfc9421Verifier:
     def _verify_one(
         self, message: HttpMessage, parsed: _Parsed, now: dt.datetime
     ) -> VerifiedSignature:
-        si, signature, serialized = parsed
+        si, signature, serialized, identifiers = parsed
         self._check_policy(si, now)
         keyid = si.keyid
         if keyid is None:
@@ -455,7 +460,7 @@ class Rfc9421Verifier:
             label=si.label,
             kid=key.kid,
             algorithm=alg.name,
-            components=tuple(c.identifier for c in si.components),
+            components=identifiers,
             created=si.created,
             expires=si.expires,
             nonce=si.nonce,

@@ -13,12 +13,13 @@ tolerance it is accepted.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import hmac
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit
 
 import attrs
@@ -40,6 +41,9 @@ from walletlink.errors import (
     ValidationError,
 )
 from walletlink.signing._b64 import b64decode, b64encode
+
+if TYPE_CHECKING:
+    from hashlib import _Hash  # the hash-object type; typeshed's name, not a runtime one
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -74,6 +78,37 @@ def _require(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+class _Fields:
+    """:func:`_header` / :func:`_require` for several names of one mapping.
+
+    A name not found as spelt is looked up in a lower-cased copy built on first need (the
+    first key of each lower-case spelling wins, as :func:`_header`'s scan finds it), rather
+    than scanning every key once per name.
+    """
+
+    __slots__ = ("_headers", "_lowered")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = headers
+        self._lowered: dict[str, str] | None = None
+
+    def get(self, name: str) -> str | None:
+        value = self._headers.get(name)
+        if value is not None:
+            return value
+        if self._lowered is None:
+            self._lowered = {}
+            for key, candidate in self._headers.items():
+                self._lowered.setdefault(key.lower(), candidate)
+        return self._lowered.get(name)
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if not value:
+            raise SignatureMissingError(f"the {name} header is missing")
+        return value
+
+
 def _timestamp(text: str, name: str) -> int:
     # Digits only: int() would also accept "+12", " 12" or "1_2".
     if not text.isascii() or not text.isdigit() or len(text) > 12:
@@ -97,8 +132,40 @@ def _unix(moment: datetime | int) -> int:
 # --------------------------------------------------------------------------- Standard Webhooks
 
 
-def _b64_hmac(key: bytes, content: bytes) -> bytes:
-    return binascii.b2a_base64(hmac.digest(key, content, "sha256"), newline=False)
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@attrs.frozen(eq=False, repr=False)
+class _KeyedSha256:
+    """HMAC-SHA256 (RFC 2104) with the padded key already hashed in: one secret, many messages.
+
+    ``hmac.digest`` sets the key up on every call, which on OpenSSL 3 costs about as much as
+    hashing a 700-byte webhook body. Here the inner and outer hashes of the padded key are
+    made once (as the stdlib ``hmac`` module's own pure-Python path does) and each message
+    costs two hash copies: ``mac(m) == hmac.digest(secret, m, "sha256")``.
+    """
+
+    inner: _Hash  # sha256 of the key xor ipad, never updated itself
+    outer: _Hash
+
+    @classmethod
+    def of(cls, secret: bytes) -> _KeyedSha256:
+        if len(secret) > 64:  # the SHA-256 block size: longer keys are hashed first
+            secret = hashlib.sha256(secret).digest()
+        padded = secret.ljust(64, b"\0")
+        return cls(hashlib.sha256(padded.translate(_IPAD)), hashlib.sha256(padded.translate(_OPAD)))
+
+    def mac(self, message: bytes) -> bytes:
+        inner = self.inner.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+def _b64_hmac(keyed: _KeyedSha256, content: bytes) -> bytes:
+    return binascii.b2a_base64(keyed.mac(content), newline=False)
 
 
 _MIN_SECRET, _MAX_SECRET = 24, 64  # Standard Webhooks: 192 to 512 bits
@@ -109,6 +176,12 @@ class _Secrets:
     hmac: tuple[bytes, ...] = ()
     signing: tuple[ed25519.Ed25519PrivateKey, ...] = ()
     public: tuple[ed25519.Ed25519PublicKey, ...] = ()
+    # ``hmac`` with the key schedule done, in the same order (see _keyed).
+    keyed: tuple[_KeyedSha256, ...] = attrs.field(
+        default=attrs.Factory(lambda self: tuple(map(_KeyedSha256.of, self.hmac)), takes_self=True),
+        eq=False,
+        repr=False,
+    )
 
 
 _SecretInput: TypeAlias = str | bytes | ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey
@@ -175,9 +248,11 @@ class StandardWebhook:
     secrets: Sequence[_SecretInput] = attrs.field(repr=False)
     tolerance: timedelta = attrs.field(default=DEFAULT_TOLERANCE, kw_only=True)
     _keys: _Secrets = attrs.field(init=False, repr=False)
+    _limit: float = attrs.field(init=False, repr=False, eq=False)  # the tolerance in seconds
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_keys", _parse_secrets(self.secrets))
+        object.__setattr__(self, "_limit", self.tolerance.total_seconds())
 
     def sign(self, msg_id: str, timestamp: datetime | int, body: bytes) -> dict[str, str]:
         """The three ``webhook-*`` headers for ``body``."""
@@ -185,7 +260,7 @@ class StandardWebhook:
             raise ValidationError("a webhook id must be non-empty and contain no '.'")
         stamp = str(_unix(timestamp))
         content = f"{msg_id}.{stamp}.".encode() + body
-        entries = [f"v1,{b64encode(hmac.digest(k, content, 'sha256'))}" for k in self._keys.hmac]
+        entries = [f"v1,{b64encode(k.mac(content))}" for k in self._keys.keyed]
         entries += [f"v1a,{b64encode(k.sign(content))}" for k in self._keys.signing]
         if not entries:
             raise ConfigurationError("only public keys configured: this instance cannot sign")
@@ -197,19 +272,29 @@ class StandardWebhook:
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise unless one listed signature matches a trusted key within the tolerance."""
-        msg_id = _require(headers, "webhook-id")
-        stamp = _require(headers, "webhook-timestamp")
-        listed = _require(headers, "webhook-signature")
-        _check_window(_timestamp(stamp, "webhook-timestamp"), now, self.tolerance, "the webhook")
+        # The exact lower-case names first (what frameworks hand over); _require does the
+        # case-insensitive search and raises for a missing or empty field, in this order.
+        get = headers.get
+        msg_id = get("webhook-id") or _require(headers, "webhook-id")
+        stamp = get("webhook-timestamp") or _require(headers, "webhook-timestamp")
+        listed = get("webhook-signature") or _require(headers, "webhook-signature")
+        if stamp.isdigit() and stamp.isascii() and len(stamp) <= 12:
+            signed_at = int(stamp)  # what _timestamp returns, without the call
+        else:
+            signed_at = _timestamp(stamp, "webhook-timestamp")
+        age = now.timestamp() - signed_at
+        if age > self._limit or age < -self._limit:
+            _check_window(signed_at, now, self.tolerance, "the webhook")  # raises
         content = b"".join((msg_id.encode(), b".", stamp.encode(), b".", body))
         # Hot path: compare base64 text to base64 text, so the HMAC is computed once per
         # secret and nothing is decoded; a signature that is not canonical base64 just fails.
+        keyed = self._keys.keyed
         expected: list[bytes] | None = None
         for entry in listed.split(" "):
             version, _, signature = entry.partition(",")
-            if version == "v1" and self._keys.hmac:
+            if version == "v1" and keyed:
                 if expected is None:
-                    expected = [_b64_hmac(key, content) for key in self._keys.hmac]
+                    expected = [_b64_hmac(key, content) for key in keyed]
                 given = signature.encode("utf-8", "replace")
                 for candidate in expected:
                     if hmac.compare_digest(candidate, given):
@@ -246,16 +331,29 @@ class StripeWebhook:
     secrets: Sequence[str] = attrs.field(repr=False)
     tolerance: timedelta = attrs.field(default=DEFAULT_TOLERANCE, kw_only=True)
     header_name: str = attrs.field(default="stripe-signature", kw_only=True)
+    # Keyed HMAC states by secret text, made on first use (``secrets`` is read on every
+    # call, as before, so a caller's list stays the source of truth).
+    _keyed: dict[str, _KeyedSha256] = attrs.field(init=False, factory=dict, repr=False, eq=False)
+
+    _limit: float = attrs.field(init=False, repr=False, eq=False)  # the tolerance in seconds
 
     def __attrs_post_init__(self) -> None:
         if not self.secrets or not all(self.secrets):
             raise ConfigurationError("a Stripe webhook verifier needs non-empty secrets")
+        object.__setattr__(self, "_limit", self.tolerance.total_seconds())
+
+    def _hexmac(self, secret: str, content: bytes) -> str:
+        """``hmac.new(secret.encode(), content, "sha256").hexdigest()``."""
+        keyed = self._keyed.get(secret)
+        if keyed is None:
+            keyed = self._keyed[secret] = _KeyedSha256.of(secret.encode())
+        return keyed.mac(content).hex()
 
     def sign(self, timestamp: datetime | int, body: bytes) -> str:
         """The ``Stripe-Signature`` header value, one ``v1`` per secret."""
         stamp = _unix(timestamp)
         content = f"{stamp}.".encode() + body
-        v1 = [hmac.new(s.encode(), content, "sha256").hexdigest() for s in self.secrets]
+        v1 = [self._hexmac(s, content) for s in self.secrets]
         return ",".join([f"t={stamp}", *(f"v1={sig}" for sig in v1)])
 
     def verify(self, header: str | None, body: bytes, now: datetime) -> None:
@@ -273,12 +371,17 @@ class StripeWebhook:
             raise SignatureMismatchError(f"{self.header_name} must carry exactly one 't='")
         if not given:
             raise SignatureMissingError(f"{self.header_name} carries no v1 signature")
-        _check_window(_timestamp(stamps[0], "t"), now, self.tolerance, "the webhook")
-        content = f"{stamps[0]}.".encode() + body
+        stamp = stamps[0]
+        signed_at = _timestamp(stamp, "t")
+        age = now.timestamp() - signed_at
+        if age > self._limit or age < -self._limit:
+            _check_window(signed_at, now, self.tolerance, "the webhook")  # raises
+        content = f"{stamp}.".encode() + body
         for secret in self.secrets:
-            expected = hmac.new(secret.encode(), content, "sha256").hexdigest().encode()
-            if any(hmac.compare_digest(expected, candidate) for candidate in given):
-                return
+            expected = self._hexmac(secret, content).encode()
+            for candidate in given:
+                if hmac.compare_digest(expected, candidate):
+                    return
         raise SignatureMismatchError("no v1 signature matches a trusted secret")
 
     def verify_headers(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
@@ -349,13 +452,14 @@ class WeChatPayVerifier:
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise unless ``Wechatpay-Signature`` verifies over ``timestamp\\nnonce\\nbody\\n``."""
-        kind = _header(headers, "wechatpay-signature-type")
+        fields = _Fields(headers)
+        kind = fields.get("wechatpay-signature-type")
         if kind is not None and kind != WECHATPAY_SCHEME:
             raise AlgorithmNotAllowedError(f"signature type {kind!r} is not {WECHATPAY_SCHEME}")
-        stamp = _require(headers, "wechatpay-timestamp")
-        nonce = _require(headers, "wechatpay-nonce")
-        signature = _require(headers, "wechatpay-signature")
-        serial = _require(headers, "wechatpay-serial")
+        stamp = fields.require("wechatpay-timestamp")
+        nonce = fields.require("wechatpay-nonce")
+        signature = fields.require("wechatpay-signature")
+        serial = fields.require("wechatpay-serial")
         _check_window(_timestamp(stamp, "Wechatpay-Timestamp"), now, self.tolerance, "the reply")
         key = self.platform_keys.get(serial.upper())
         if key is None:
