@@ -73,7 +73,7 @@ JSON_BODY = (
     b'{"Data":{"Initiation":{"InstructionIdentification":"ACME412","EndToEndIdentification":'
     b'"FRESCO.21302.GFX.20","InstructedAmount":{"Amount":"165.88","Currency":"GBP"}}},'
     b'"Risk":{"PaymentContextCode":"EcommerceGoods"}}'
-) * 4  # ~680 bytes, the size of a typical payment or webhook body
+) * 4  # 852 bytes, the size of a typical payment or webhook body
 SHA256 = hashes.SHA256()
 PKCS1 = padding.PKCS1v15()
 PSS256 = padding.PSS(mgf=padding.MGF1(SHA256), salt_length=32)

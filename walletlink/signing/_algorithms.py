@@ -135,10 +135,10 @@ def _hmac(
     name: str,
 ) -> tuple[Callable[[SigningKey, bytes], bytes], Callable[[SigningKey, bytes, bytes], None]]:
     def sign(key: SigningKey, data: bytes) -> bytes:
-        return hmac.new(key.require_secret(), data, name).digest()
+        return hmac.digest(key.require_secret(), data, name)
 
     def verify(key: SigningKey, data: bytes, signature: bytes) -> None:
-        expected = hmac.new(key.require_secret(), data, name).digest()
+        expected = hmac.digest(key.require_secret(), data, name)
         if not hmac.compare_digest(expected, signature):
             raise InvalidSignature
 
