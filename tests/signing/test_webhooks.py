@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -419,3 +420,11 @@ def test_wechatpay_get_request_message_ends_with_an_empty_body_line() -> None:
     message = _request_message("get", "https://h/v3/certificates", "1", "N", b"")
 
     assert message == b"GET\n/v3/certificates\n1\nN\n\n"
+
+
+@given(st.binary(max_size=200), st.binary(max_size=2000))
+def test_keyed_hmac_equals_the_standard_library(secret: bytes, message: bytes) -> None:
+    from walletlink.signing.webhooks import _KeyedSha256
+
+    expected = hmac.digest(secret, message, "sha256")
+    assert _KeyedSha256.of(secret).mac(message) == expected
