@@ -1,3 +1,5 @@
+import json
+
 import attrs
 import pytest
 
@@ -104,3 +106,15 @@ def test_transaction_signed_amount() -> None:
     assert debit.signed_amount == Money("-5", "EUR")
     with pytest.raises(InvalidAmountError):
         Transaction(amount=Money("-5", "EUR"), direction=Direction.CREDIT)
+
+
+def test_canonical_json_is_cached_but_never_stale() -> None:
+    original = request()
+    assert original.canonical_json() == json.dumps(
+        original.canonical(), sort_keys=True, separators=(",", ":")
+    )
+    assert original.canonical_json() is original.canonical_json()
+    changed = attrs.evolve(original, remittance="Invoice 2")
+    assert '"remittance":"Invoice 2"' in changed.canonical_json()
+    assert changed == attrs.evolve(changed)
+    assert "canonical_json" not in repr(original)

@@ -235,6 +235,11 @@ class TransferRequest:
         factory=_new_idempotency_key, validator=_check_text(255, "an idempotency key")
     )
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict)
+    # The canonical JSON is needed by the journal, the fingerprint and most adapters' bodies
+    # for every transfer: computed once, on first use.
+    _canonical_json: str | None = attrs.field(
+        init=False, default=None, eq=False, repr=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.amount.is_positive():
@@ -262,10 +267,18 @@ class TransferRequest:
             "metadata": dict(sorted(self.metadata.items())),
         }
 
+    def canonical_json(self) -> str:
+        """:meth:`canonical` as JSON with sorted keys and no spaces: the exact text that is
+        hashed, journalled and (by JSON adapters) sent, so a retry sends the same bytes."""
+        if self._canonical_json is None:
+            text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+            object.__setattr__(self, "_canonical_json", text)
+            return text
+        return self._canonical_json
+
     def fingerprint(self) -> str:
-        """SHA-256 over the canonical JSON (sorted keys, no spaces): stable across runs."""
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """SHA-256 over :meth:`canonical_json`: stable across runs and processes."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
     @classmethod
     def from_canonical(cls, raw: Mapping[str, Any], idempotency_key: str) -> TransferRequest:

@@ -126,12 +126,16 @@ class GenericRestAdapter(Adapter):
     # -- payments ---------------------------------------------------------------------------
 
     def create_transfer(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]:
-        payload = request.canonical()
-        response = yield PreparedRequest.json(
-            "POST",
-            "/v1/transfers",
-            payload,
-            headers={**self._auth, "Idempotency-Key": request.idempotency_key},
+        # The wire body is the canonical JSON itself (docs/generic_rest.md), byte for byte.
+        response = yield PreparedRequest(
+            method="POST",
+            path="/v1/transfers",
+            headers={
+                **self._auth,
+                "Content-Type": "application/json",
+                "Idempotency-Key": request.idempotency_key,
+            },
+            body=request.canonical_json().encode(),
             idempotent=True,
             operation="create_transfer",
         )

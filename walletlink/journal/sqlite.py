@@ -292,7 +292,7 @@ class SQLiteJournal:
         self, *, bank_id: str, request: TransferRequest, transfer_id: str, now: datetime
     ) -> tuple[JournalRecord, bool]:
         key = request.idempotency_key
-        request_json = _canonical(request.canonical())
+        request_json = request.canonical_json()
         request_hash = hashlib.sha256(request_json.encode()).hexdigest()
         stamp = utc_iso(now)
         row: Row = (key, transfer_id, bank_id, request_hash, request_json)
