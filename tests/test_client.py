@@ -303,3 +303,38 @@ def test_resolve_unknown_keeps_going_when_a_lookup_fails(bank: MockBank, client:
     resolved = client.resolve_unknown("acme")
     assert sorted(t.amount.minor_units for t in resolved) == [100, 200]
     assert bank.duplicates_at_bank == 0
+
+
+def test_concurrent_submits_of_the_same_transfers_pay_each_once(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal
+) -> None:
+    """Reliability scenario T3 in small: 25 keys, each submitted by 4 threads at once, over
+    loopback. Exactly 25 transfers reach the bank; no call pays twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with bank.serve() as served:
+        client = Client(
+            [served.config()],
+            journal=journal,
+            retry=RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(3)),
+            clock=clock.now,
+        )
+        batch = [request("1.00") for _ in range(25)]
+
+        def submit(pending: TransferRequest) -> str:
+            try:
+                return client.transfer("acme", pending).id
+            except UnknownOutcomeError:
+                return "unknown"  # a loser saw the winner still in flight: resolved below
+
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                outcomes = list(pool.map(submit, [r for r in batch for _ in range(4)]))
+            client.resolve_unknown("acme")
+        finally:
+            client.close()
+    assert len(bank.transfers()) == 25
+    assert bank.duplicates_at_bank == 0
+    assert not journal.unresolved()
+    ids = {journal.get(r.idempotency_key).transfer_id for r in batch}  # type: ignore[union-attr]
+    assert set(outcomes) - {"unknown"} <= ids
