@@ -338,3 +338,41 @@ def test_concurrent_submits_of_the_same_transfers_pay_each_once(
     assert not journal.unresolved()
     ids = {journal.get(r.idempotency_key).transfer_id for r in batch}  # type: ignore[union-attr]
     assert set(outcomes) - {"unknown"} <= ids
+
+
+@pytest.mark.parametrize("trust", ["none", "other_ca", "wrong_host"])
+def test_untrusted_bank_certificates_are_refused(
+    trust: str, bank: MockBank, clock: FakeClock, journal: SQLiteJournal, tmp_path: Path
+) -> None:
+    """Reliability scenario T16: a certificate the client cannot trust is never accepted,
+    and nothing is sent; with the bank's CA pinned the same server is reached."""
+    import trustme
+
+    from walletlink import TransportError
+    from walletlink.testing import ServerTLS
+
+    ca = trustme.CA()
+    name = "mock.bank.test" if trust == "wrong_host" else "127.0.0.1"
+    leaf = ca.issue_cert(name)
+    tls = ServerTLS(
+        cert_chain_pem=b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+        key_pem=leaf.private_key_pem.bytes(),
+    )
+    right = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(right))
+    other = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    pinned = {"none": None, "other_ca": str(other), "wrong_host": str(right)}[trust]
+    with bank.serve(tls=tls) as served:
+        assert served.url.startswith("https://")
+        refused = Client([served.config(ca_bundle=pinned)], journal=journal, clock=clock.now)
+        trusted = Client([served.config(ca_bundle=str(right))], journal=journal, clock=clock.now)
+        try:
+            with pytest.raises(TransportError, match="TLS"):
+                refused.balances("acme", DEBTOR)
+            if trust != "wrong_host":
+                assert trusted.balances("acme", DEBTOR)
+        finally:
+            refused.close()
+            trusted.close()
+    assert bank.transfers() == []
