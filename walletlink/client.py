@@ -540,14 +540,8 @@ class Client:
         document where the protocol offers several (``"camt.054"``).
         """
         bank = self._require(bank_id, Capability.STATEMENTS)
-        adapter = cast(Statements, bank.adapter)
-        flow = (
-            adapter.statement(account, day)
-            if kind is None
-            else adapter.statement(  # type: ignore[call-arg]
-                account, day, kind
-            )
-        )
+        options = {} if kind is None else {"kind": kind}
+        flow = cast(Statements, bank.adapter).statement(account, day, **options)
         raw: bytes = self._run(bank, flow)
         return raw
 
