@@ -20,8 +20,9 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from walletlink._retry import RetryEvent, RetryPolicy
@@ -39,7 +40,7 @@ from walletlink.journal import SQLiteJournal
 from walletlink.models import Capability, Party, Transfer, TransferRequest, TransferStatus
 from walletlink.money import Money
 from walletlink.testing.clock import FakeClock
-from walletlink.testing.faults import FaultPlan
+from walletlink.testing.faults import FaultKind, FaultPlan
 from walletlink.testing.mockbank import MockBank, ServedBank
 
 __all__ = ["AdapterConformance"]
@@ -126,16 +127,15 @@ class AdapterConformance:
             opened[id(bank)] = self.accounts(bank)
         return opened[id(bank)]
 
-    def _request(self, bank: MockBank, **changes: object) -> TransferRequest:
+    def _request(self, bank: MockBank, **changes: Any) -> TransferRequest:
         debtor, creditor = self._accounts(bank)
-        fields: dict[str, object] = {
-            "amount": Money("12.30", self.currency),
-            "debtor_account": debtor,
-            "creditor": creditor,
-            "remittance": "Conformance",
-        }
-        fields.update(changes)
-        return TransferRequest(**fields)  # type: ignore[arg-type]
+        base = TransferRequest(
+            amount=Money("12.30", self.currency),
+            debtor_account=debtor,
+            creditor=creditor,
+            remittance="Conformance",
+        )
+        return attrs.evolve(base, **changes) if changes else base
 
     def _settle(self, bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
         transfer = self.complete_action(bank, client, transfer)
@@ -190,7 +190,7 @@ class AdapterConformance:
         self, bank: MockBank, client: Client, fault: str
     ) -> None:
         request = self._request(bank)
-        bank.set_faults(FaultPlan(**{fault: 1.0}, only_methods=frozenset({"POST"})))  # type: ignore[arg-type]
+        bank.set_faults(FaultPlan.of(FaultKind(fault), only_methods=frozenset({"POST"})))
         with pytest.raises(UnknownOutcomeError):
             client.transfer(bank.bank_id, request)
         bank.set_faults(FaultPlan.none())
@@ -317,7 +317,9 @@ class AdapterConformance:
             event = client.handle_notification(bank.bank_id, headers, body)
             assert not event.duplicate
             assert client.handle_notification(bank.bank_id, headers, body).duplicate
-            assert client.journal.get(transfer.idempotency_key).status is TransferStatus.SETTLED  # type: ignore[union-attr]
+            record = client.journal.get(transfer.idempotency_key)
+            assert record is not None
+            assert record.status is TransferStatus.SETTLED
             with pytest.raises(SignatureError):
                 client.handle_notification(bank.bank_id, headers, self.tamper(body))
         finally:
