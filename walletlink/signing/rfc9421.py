@@ -17,7 +17,7 @@ import binascii
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, MutableSet
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 
@@ -36,6 +36,8 @@ from walletlink.signing._components import Component, component_value, to_compon
 from walletlink.signing._message import HttpMessage, replace_headers
 from walletlink.signing.digest import content_digest, verify_content_digest
 from walletlink.signing.keys import KeyRing, SigningKey
+
+_P = TypeVar("_P", int, str)
 
 __all__ = [
     "RFC9421_ALGORITHMS",
@@ -98,7 +100,7 @@ class SignatureInput:
         inner = " ".join(c.identifier for c in self.components)
         return f"({inner}){_sf.serialize_params(self.params)}"
 
-    def _param(self, name: str, kind: type) -> object:
+    def _param(self, name: str, kind: type[_P]) -> _P | None:
         value = self.params.get(name)
         if value is None or type(value) is kind:  # the common case, decided without isinstance
             return value
@@ -108,27 +110,27 @@ class SignatureInput:
 
     @property
     def created(self) -> int | None:
-        return self._param("created", int)  # type: ignore[return-value]
+        return self._param("created", int)
 
     @property
     def expires(self) -> int | None:
-        return self._param("expires", int)  # type: ignore[return-value]
+        return self._param("expires", int)
 
     @property
     def nonce(self) -> str | None:
-        return self._param("nonce", str)  # type: ignore[return-value]
+        return self._param("nonce", str)
 
     @property
     def keyid(self) -> str | None:
-        return self._param("keyid", str)  # type: ignore[return-value]
+        return self._param("keyid", str)
 
     @property
     def alg(self) -> str | None:
-        return self._param("alg", str)  # type: ignore[return-value]
+        return self._param("alg", str)
 
     @property
     def tag(self) -> str | None:
-        return self._param("tag", str)  # type: ignore[return-value]
+        return self._param("tag", str)
 
 
 def signature_base(message: HttpMessage, signature_input: SignatureInput) -> bytes:
