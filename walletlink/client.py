@@ -33,6 +33,8 @@ from walletlink.adapters.base import (
     Payments,
     PreparedRequest,
     RawResponse,
+    RequestSigner,
+    ResponseVerifier,
     Statements,
     TransferRef,
 )
@@ -86,6 +88,8 @@ class _Bank:
     adapter: Adapter
     budget: RetryBudget
     breaker: CircuitBreaker
+    signer: RequestSigner | None
+    verifier: ResponseVerifier | None
 
 
 def _payments(bank: _Bank) -> Payments:
@@ -138,6 +142,9 @@ class Client:
                 adapter=adapter,
                 budget=RetryBudget(clock=self.retry.clock),
                 breaker=CircuitBreaker(clock=self.retry.clock, bank_id=config.bank_id),
+                # Asked once, not per request: the hooks are fixed for an adapter's life.
+                signer=adapter.signer(),
+                verifier=adapter.response_verifier(),
             )
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -200,8 +207,7 @@ class Client:
         """One logical request: signed per attempt, retried by policy, verified, mapped."""
         config, adapter = bank.config, bank.adapter
         url = self._transport.url_for(config, request)
-        signer = adapter.signer()
-        verifier = adapter.response_verifier()
+        signer, verifier = bank.signer, bank.verifier
 
         def attempt() -> RawResponse:
             outgoing = signer(request, url, self.clock()) if signer else request

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from walletlink.adapters._wire import mapped_status
 from walletlink.errors import (
     AuthenticationError,
     BankRejectedError,
@@ -105,7 +106,7 @@ TPP_ERRORS: Final[Mapping[str, type[WalletLinkError]]] = {
 
 def map_status(raw: object) -> TransferStatus:
     """A ``transactionStatus`` nobody mapped is UNKNOWN, never REJECTED."""
-    return STATUS_MAP.get(str(raw), TransferStatus.UNKNOWN)
+    return mapped_status(STATUS_MAP, raw)
 
 
 def map_reason(raw: str) -> ReasonCode:

@@ -12,11 +12,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from walletlink.errors import ProtocolError, WalletLinkError
+from walletlink.models import TransferStatus
 from walletlink.money import Money
 
 __all__ = [
     "field",
     "list_of",
+    "mapped_status",
     "money",
     "object_of",
     "parse_date",
@@ -81,6 +83,12 @@ def parse_date(value: object) -> date | None:
             raise ProtocolError(f"malformed date {value!r}") from None
     moment = parse_time(value)
     return moment.date() if moment else None
+
+
+def mapped_status(table: Mapping[str, TransferStatus], raw: object) -> TransferStatus:
+    """The bank's status through an adapter's table. A status nobody mapped is UNKNOWN, to
+    be looked up again later: never REJECTED, which would write off money that may move."""
+    return table.get(str(raw), TransferStatus.UNKNOWN)
 
 
 def money(amount: object, currency: object, where: str = "reply") -> Money:

@@ -242,11 +242,15 @@ class Adapter:
         self.config = config
 
     def signer(self) -> RequestSigner | None:
-        """The hook that signs outgoing requests, or ``None`` when the protocol has none."""
+        """The hook that signs outgoing requests, or ``None`` when the protocol has none.
+
+        The client asks once, when it starts, and calls the hook on every attempt."""
         return None
 
     def response_verifier(self) -> ResponseVerifier | None:
-        """The hook that verifies signed replies, or ``None`` when replies are not signed."""
+        """The hook that verifies signed replies, or ``None`` when replies are not signed.
+
+        Like :meth:`signer`, asked once when the client starts."""
         return None
 
     def error_for(self, response: RawResponse) -> Exception | None:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink.accounts import AccountId, LocalAccount
-from walletlink.adapters._wire import text_field
+from walletlink.adapters._wire import mapped_status, text_field
 from walletlink.adapters.base import Adapter, Flow, Page, PreparedRequest, RawResponse, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -156,7 +156,7 @@ _FORM: Final = "application/x-www-form-urlencoded;charset=utf-8"
 
 def map_status(raw: object) -> TransferStatus:
     """A gateway transfer status nobody mapped is UNKNOWN, never REJECTED."""
-    return STATUS_MAP.get(str(raw), TransferStatus.UNKNOWN)
+    return mapped_status(STATUS_MAP, raw)
 
 
 def map_reason(code: str | None, message: str = "") -> Reason:

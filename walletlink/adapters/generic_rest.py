@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from walletlink.accounts import AccountId
-from walletlink.adapters._wire import field, money, parse_date, parse_time
+from walletlink.adapters._wire import field, mapped_status, money, parse_date, parse_time
 from walletlink.adapters.base import (
     Adapter,
     Flow,
@@ -96,7 +96,7 @@ def _reason(raw: object) -> Reason | None:
 
 def map_status(raw: object) -> TransferStatus:
     """A bank status nobody mapped is UNKNOWN: looked up again later, never written off."""
-    return STATUS_MAP.get(str(raw), TransferStatus.UNKNOWN)
+    return mapped_status(STATUS_MAP, raw)
 
 
 class GenericRestAdapter(Adapter):

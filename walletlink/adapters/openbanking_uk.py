@@ -39,7 +39,7 @@ from walletlink.adapters._obie_wire import (
     payment_reason,
     signed_direction,
 )
-from walletlink.adapters._wire import field, parse_date, parse_time
+from walletlink.adapters._wire import field, mapped_status, parse_date, parse_time
 from walletlink.adapters.base import (
     Adapter,
     Flow,
@@ -430,7 +430,7 @@ class OpenBankingUkAdapter(Adapter):
         request: TransferRequest,
         transfer_id: str,
     ) -> Transfer:
-        status = CONSENT_STATUS.get(status_code, TransferStatus.UNKNOWN)
+        status = mapped_status(CONSENT_STATUS, status_code)
         next_action = reason = None
         if status is TransferStatus.REQUIRES_ACTION:
             url = self.authorisation_url(consent_id, state=transfer_id)
@@ -460,7 +460,7 @@ class OpenBankingUkAdapter(Adapter):
     ) -> Transfer:
         payment_id = str(field(data, "DomesticPaymentId", "payment"))
         self._check_initiation(data, request)
-        status = PAYMENT_STATUS.get(str(field(data, "Status", "payment")), TransferStatus.UNKNOWN)
+        status = mapped_status(PAYMENT_STATUS, field(data, "Status", "payment"))
         return Transfer(
             id=transfer_id,
             bank_id=self.config.bank_id,
