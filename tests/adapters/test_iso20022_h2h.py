@@ -268,12 +268,11 @@ def bank() -> MockBank:
 
 @pytest.fixture
 def client(bank: MockBank) -> Iterator[Client]:
-    server = bank.server
-    assert isinstance(server, Iso20022H2HServer)
+    assert isinstance(bank.server, Iso20022H2HServer)
     clock = bank.clock
     retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
     with Client(
-        [bank.config(**server.client_config_fields())],
+        [bank.config()],
         journal=MemoryJournal(),
         retry=retry,
         clock=clock.now,

@@ -36,10 +36,9 @@ BASE = "https://mockbank.test"
 
 
 def h2h_config(bank: MockBank, **overrides: object) -> BankConfig:
-    server = bank.server
-    assert isinstance(server, Iso20022H2HServer)
-    fields = server.client_config_fields()
-    return bank.config(**{**fields, **overrides})
+    # MockBank.config() already carries the server's client fields (signing key, options).
+    assert isinstance(bank.server, Iso20022H2HServer)
+    return bank.config(**overrides)
 
 
 class TestIso20022H2HConformance(AdapterConformance):
