@@ -345,19 +345,13 @@ class OpenBankingUkAdapter(Adapter):
 
     def create_transfer(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]:
         """POST the consent (also how a lost reply is recovered: the same key replays it)."""
-        payload = {"Data": {"Initiation": initiation(request)}, "Risk": {}}
-        token = yield from self._token("payments")
-        response = yield PreparedRequest.json(
-            "POST",
-            self._pisp("domestic-payment-consents"),
-            payload,
-            headers=self._headers(
-                token, idempotency_key=_idempotency_key("consent", request.idempotency_key)
-            ),
-            idempotent=True,
-            operation="create_consent",
+        data = yield from self._post_pisp(
+            "domestic-payment-consents",
+            {"Initiation": initiation(request)},
+            _idempotency_key("consent", request.idempotency_key),
+            "create_consent",
         )
-        transfer = yield from self._advance_consent(self._data(response), request, transfer_id)
+        transfer = yield from self._advance_consent(data, request, transfer_id)
         return transfer
 
     def get_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
@@ -408,19 +402,28 @@ class OpenBankingUkAdapter(Adapter):
     def _submit_payment(
         self, consent_id: str, request: TransferRequest, transfer_id: str
     ) -> Flow[Transfer]:
-        payload = {"Data": {"ConsentId": consent_id, "Initiation": initiation(request)}, "Risk": {}}
+        data = yield from self._post_pisp(
+            "domestic-payments",
+            {"ConsentId": consent_id, "Initiation": initiation(request)},
+            _idempotency_key("payment", request.idempotency_key),
+            "create_payment",
+        )
+        return self._payment_transfer(data, request, transfer_id)
+
+    def _post_pisp(
+        self, resource: str, data: Mapping[str, Any], idempotency_key: str, operation: str
+    ) -> Flow[Mapping[str, Any]]:
+        """POST one PISP resource under its derived ``x-idempotency-key``; its ``Data``."""
         token = yield from self._token("payments")
         response = yield PreparedRequest.json(
             "POST",
-            self._pisp("domestic-payments"),
-            payload,
-            headers=self._headers(
-                token, idempotency_key=_idempotency_key("payment", request.idempotency_key)
-            ),
+            self._pisp(resource),
+            {"Data": data, "Risk": {}},
+            headers=self._headers(token, idempotency_key=idempotency_key),
             idempotent=True,
-            operation="create_payment",
+            operation=operation,
         )
-        return self._payment_transfer(self._data(response), request, transfer_id)
+        return self._data(response)
 
     def _consent_transfer(
         self,
