@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from walletlink.accounts import AccountId, Iban, LocalAccount, SortCodeAccount
-from walletlink.adapters._wire import field, parse_time
+from walletlink.adapters._wire import field
 from walletlink.adapters._wire import money as wire_money
 from walletlink.errors import (
     AuthenticationError,
@@ -47,11 +47,9 @@ __all__ = [
     "BankRef",
     "account_json",
     "error_for",
-    "field",
     "initiation",
     "matches_account",
     "money",
-    "parse_time",
     "payment_reason",
 ]
 
