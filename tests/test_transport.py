@@ -12,7 +12,6 @@ import requests.adapters
 import urllib3.exceptions
 
 from walletlink._transport import Transport
-from walletlink.adapters.base import PreparedRequest
 from walletlink.config import BankConfig
 from walletlink.errors import (
     ConnectError,
@@ -20,6 +19,7 @@ from walletlink.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from walletlink.http import PreparedRequest
 
 CONFIG = BankConfig(bank_id="acme", protocol="generic_rest", base_url="https://bank.example/api")
 

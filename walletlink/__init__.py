@@ -8,7 +8,7 @@ This module is the public surface: everything a wallet backend needs is importab
 
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
-from walletlink.adapters.base import Adapter, PreparedRequest, RawResponse, TransferRef
+from walletlink.adapters.base import Adapter, TransferRef
 from walletlink.adapters.registry import available_protocols, register_adapter
 from walletlink.client import Client, Hooks
 from walletlink.config import BankConfig, Credentials
@@ -31,6 +31,7 @@ from walletlink.errors import (
     ValidationError,
     WalletLinkError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.journal import Journal, MemoryJournal, SQLiteJournal
 from walletlink.models import (
     Balance,

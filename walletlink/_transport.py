@@ -21,7 +21,6 @@ import requests
 import urllib3.exceptions
 
 from walletlink._redact import RedactingFilter, redact_headers
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.config import BankConfig
 from walletlink.errors import (
     ConnectError,
@@ -29,6 +28,7 @@ from walletlink.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 
 __all__ = ["Transport", "logger"]
 

@@ -31,8 +31,6 @@ from walletlink.adapters.base import (
     Flow,
     Notifications,
     Payments,
-    PreparedRequest,
-    RawResponse,
     RequestSigner,
     ResponseVerifier,
     Statements,
@@ -54,6 +52,7 @@ from walletlink.errors import (
     ValidationError,
     WalletLinkError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.journal import Journal, JournalRecord, MemoryJournal, new_transfer_id
 from walletlink.models import (
     Balance,

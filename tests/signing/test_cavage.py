@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from walletlink.adapters.base import PreparedRequest
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     CertificateMismatchError,
@@ -24,6 +23,7 @@ from walletlink.errors import (
     SignatureMismatchError,
     SignatureMissingError,
 )
+from walletlink.http import PreparedRequest
 from walletlink.signing import (
     BerlinGroupSigner,
     BerlinGroupVerifier,

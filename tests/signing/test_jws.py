@@ -18,7 +18,6 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 from joserfc.jws import JWSRegistry
 from joserfc.registry import HeaderParameter
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     ClaimError,
@@ -28,6 +27,7 @@ from walletlink.errors import (
     SignatureMismatchError,
     SignatureMissingError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing._b64 import b64url_decode, b64url_encode
 from walletlink.signing.jws import (
     OB_CLAIM_IAT,

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     DigestMismatchError,
@@ -23,6 +22,7 @@ from walletlink.errors import (
     SignatureMismatchError,
     SignatureMissingError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing import (
     Component,
     HttpMessage,

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     CertificateMismatchError,
@@ -29,6 +28,7 @@ from walletlink.errors import (
     SignatureMissingError,
     ValidationError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing.webhooks import (
     StandardWebhook,
     StripeWebhook,

@@ -13,6 +13,7 @@ import requests
 import trustme
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
+from tests.protocols.generic_rest.conftest import API_KEY, BASE, make_bank, make_body, post_transfer
 from walletlink.testing import (
     FaultKind,
     FaultPlan,
@@ -22,8 +23,6 @@ from walletlink.testing import (
     ServerTLS,
     register_protocol_server,
 )
-
-from .conftest import API_KEY, BASE, make_bank, make_body, post_transfer
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

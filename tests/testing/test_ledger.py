@@ -5,6 +5,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from tests.protocols.generic_rest.conftest import CREDITOR, DEBTOR, EXTERNAL
 from walletlink.accounts import Iban, LocalAccount
 from walletlink.errors import CurrencyMismatchError
 from walletlink.models import Direction, ReasonCode, TransferStatus
@@ -15,8 +16,6 @@ from walletlink.testing.ledger import (
     TransferInstruction,
     TransferNotCancellableError,
 )
-
-from .conftest import CREDITOR, DEBTOR, EXTERNAL
 
 
 def eur(amount: str) -> Money:

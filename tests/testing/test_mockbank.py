@@ -14,12 +14,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from tests.protocols.generic_rest.conftest import (
+    API_KEY,
+    BASE,
+    CREDITOR,
+    DEBTOR,
+    WEBHOOK_SECRET,
+    make_bank,
+    post_transfer,
+)
 from walletlink.accounts import Iban, LocalAccount
 from walletlink.errors import ConfigurationError
 from walletlink.money import Money
 from walletlink.testing import FaultPlan, MockBank, MockRequest, protocol_servers
-
-from .conftest import API_KEY, BASE, CREDITOR, DEBTOR, WEBHOOK_SECRET, make_bank, post_transfer
 
 
 def test_unknown_protocol_is_a_configuration_error() -> None:

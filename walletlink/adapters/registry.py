@@ -19,11 +19,11 @@ __all__ = ["BUILTIN_ADAPTERS", "available_protocols", "get_adapter_class", "regi
 
 #: Dotted paths of the adapters that ship with walletlink.
 BUILTIN_ADAPTERS: Final[dict[str, str]] = {
-    "berlin_group": "walletlink.adapters.berlin_group:BerlinGroupAdapter",
-    "generic_rest": "walletlink.adapters.generic_rest:GenericRestAdapter",
-    "cn_openapi": "walletlink.adapters.cn_openapi:CnOpenApiAdapter",
-    "iso20022_h2h": "walletlink.adapters.iso20022_h2h:Iso20022H2HAdapter",
-    "openbanking_uk": "walletlink.adapters.openbanking_uk:OpenBankingUkAdapter",
+    "berlin_group": "walletlink.protocols.berlin_group.adapter:BerlinGroupAdapter",
+    "generic_rest": "walletlink.protocols.generic_rest.adapter:GenericRestAdapter",
+    "cn_openapi": "walletlink.protocols.cn_openapi.adapter:CnOpenApiAdapter",
+    "iso20022_h2h": "walletlink.protocols.iso20022_h2h.adapter:Iso20022H2HAdapter",
+    "openbanking_uk": "walletlink.protocols.openbanking_uk.adapter:OpenBankingUkAdapter",
 }
 
 _ENTRY_POINT_GROUP: Final = "walletlink.adapters"

@@ -14,8 +14,8 @@ from urllib.parse import SplitResult, urlencode, urlsplit
 
 import attrs
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import ValidationError
+from walletlink.http import PreparedRequest, RawResponse
 
 __all__ = ["HttpMessage", "full_url", "replace_headers"]
 

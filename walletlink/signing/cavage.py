@@ -27,7 +27,6 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from walletlink.adapters.base import PreparedRequest
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     CertificateMismatchError,
@@ -35,6 +34,7 @@ from walletlink.errors import (
     SignatureExpiredError,
     SignatureMissingError,
 )
+from walletlink.http import PreparedRequest
 from walletlink.signing._algorithms import Algorithm, algorithm
 from walletlink.signing._message import HttpMessage, replace_headers
 from walletlink.signing.digest import legacy_digest, verify_legacy_digest

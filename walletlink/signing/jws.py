@@ -36,7 +36,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     ClaimError,
@@ -46,6 +45,7 @@ from walletlink.errors import (
     SignatureMismatchError,
     SignatureMissingError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing._b64 import b64url_bytes, b64url_decode, b64url_encode
 from walletlink.signing.keys import KeyRing, SigningKey
 

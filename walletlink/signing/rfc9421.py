@@ -21,7 +21,6 @@ from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     ParseError,
@@ -30,6 +29,7 @@ from walletlink.errors import (
     SignatureExpiredError,
     SignatureMissingError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing import _sf
 from walletlink.signing._algorithms import Algorithm, algorithm, default_algorithm
 from walletlink.signing._components import Component, component_value, to_component

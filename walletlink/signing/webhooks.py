@@ -29,7 +29,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from walletlink.adapters.base import PreparedRequest, RawResponse
 from walletlink.errors import (
     AlgorithmNotAllowedError,
     CertificateMismatchError,
@@ -40,6 +39,7 @@ from walletlink.errors import (
     SignatureMissingError,
     ValidationError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing._b64 import b64decode, b64encode
 
 if TYPE_CHECKING:

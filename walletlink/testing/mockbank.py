@@ -87,11 +87,11 @@ ProtocolServerFactory: TypeAlias = Callable[..., ProtocolServer]
 """Called as ``factory(bank, **protocol_options)``."""
 
 _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
-    "berlin_group": "walletlink.testing.berlin_group:BerlinGroupServer",
-    "generic_rest": "walletlink.testing.generic_rest:GenericRestServer",
-    "cn_openapi": "walletlink.testing.cn_openapi:CnOpenApiServer",
-    "iso20022_h2h": "walletlink.testing.iso20022_h2h:Iso20022H2HServer",
-    "openbanking_uk": "walletlink.testing.openbanking_uk:OpenBankingUkServer",
+    "berlin_group": "walletlink.protocols.berlin_group.mock:BerlinGroupServer",
+    "generic_rest": "walletlink.protocols.generic_rest.mock:GenericRestServer",
+    "cn_openapi": "walletlink.protocols.cn_openapi.mock:CnOpenApiServer",
+    "iso20022_h2h": "walletlink.protocols.iso20022_h2h.mock:Iso20022H2HServer",
+    "openbanking_uk": "walletlink.protocols.openbanking_uk.mock:OpenBankingUkServer",
 }
 _REGISTRY_LOCK = threading.Lock()
 

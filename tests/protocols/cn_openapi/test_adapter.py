@@ -18,15 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from walletlink._retry import RetryPolicy
 from walletlink.accounts import AccountId, Iban, LocalAccount
-from walletlink.adapters.base import Flow, PreparedRequest, RawResponse, TransferRef
-from walletlink.adapters.cn_openapi import (
-    REASON_MAP,
-    STATUS_MAP,
-    CnOpenApiAdapter,
-    identity_type,
-    map_reason,
-    map_status,
-)
+from walletlink.adapters.base import Flow, TransferRef
 from walletlink.client import Client, Hooks
 from walletlink.errors import (
     AuthenticationError,
@@ -39,8 +31,18 @@ from walletlink.errors import (
     UnknownOutcomeError,
     ValidationError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import Party, ReasonCode, Transfer, TransferRequest, TransferStatus
 from walletlink.money import Money
+from walletlink.protocols.cn_openapi.adapter import (
+    REASON_MAP,
+    STATUS_MAP,
+    CnOpenApiAdapter,
+    identity_type,
+    map_reason,
+    map_status,
+)
+from walletlink.protocols.cn_openapi.mock import CnOpenApiServer, GatewayFailure, cn_openapi_config
 from walletlink.signing.params import (
     china_timestamp,
     sign_content,
@@ -48,7 +50,6 @@ from walletlink.signing.params import (
     verify_notification_form,
 )
 from walletlink.testing.clock import FakeClock
-from walletlink.testing.cn_openapi import CnOpenApiServer, GatewayFailure, cn_openapi_config
 from walletlink.testing.conformance import AdapterConformance
 from walletlink.testing.mockbank import MockBank
 

@@ -14,14 +14,7 @@ from urllib.parse import quote
 
 from walletlink.accounts import AccountId
 from walletlink.adapters._wire import field, mapped_status, money, parse_date, parse_time
-from walletlink.adapters.base import (
-    Adapter,
-    Flow,
-    Page,
-    PreparedRequest,
-    RawResponse,
-    TransferRef,
-)
+from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
     AuthenticationError,
@@ -32,6 +25,7 @@ from walletlink.errors import (
     ProtocolError,
     RateLimitedError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import (
     Balance,
     BalanceType,

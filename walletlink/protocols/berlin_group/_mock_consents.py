@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import attrs
 
-from walletlink.testing._bg_security import TppRefusal
+from walletlink.protocols.berlin_group._mock_security import TppRefusal
 
 __all__ = ["ConsentStore", "StoredConsent"]
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink.accounts import AccountId, LocalAccount
 from walletlink.adapters._wire import mapped_status, text_field
-from walletlink.adapters.base import Adapter, Flow, Page, PreparedRequest, RawResponse, TransferRef
+from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
     AuthenticationError,
@@ -40,6 +40,7 @@ from walletlink.errors import (
     ValidationError,
     WalletLinkError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import (
     Balance,
     BalanceType,

@@ -14,20 +14,20 @@ import xmlschema
 
 from walletlink._retry import RetryPolicy
 from walletlink.accounts import Iban
-from walletlink.adapters.base import PreparedRequest
-from walletlink.adapters.iso20022_h2h import Iso20022H2HAdapter
 from walletlink.client import Client
 from walletlink.config import BankConfig
 from walletlink.formats import parse_camt, parse_pain002
+from walletlink.http import PreparedRequest
 from walletlink.journal import MemoryJournal
 from walletlink.models import BalanceType, Party, TransferRequest, TransferStatus
 from walletlink.money import Money
+from walletlink.protocols.iso20022_h2h.adapter import Iso20022H2HAdapter
+from walletlink.protocols.iso20022_h2h.mock import Iso20022H2HServer
 from walletlink.signing.keys import generate_ed25519_key, generate_rsa_key
 from walletlink.testing import FakeClock, FaultPlan, MockBank, ServedBank, ServerTLS
 from walletlink.testing.conformance import AdapterConformance
-from walletlink.testing.iso20022_h2h import Iso20022H2HServer
 
-SCHEMAS = Path(__file__).parents[1] / "formats" / "schemas"
+SCHEMAS = Path(__file__).parents[2] / "formats" / "schemas"
 PAIN001_XSD = SCHEMAS / "pain.001.001.09.xsd"
 CAMT053_XSD = SCHEMAS / "camt.053.001.08.xsd"
 DEBTOR = "DE89370400440532013000"

@@ -13,12 +13,12 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from walletlink.adapters.base import PreparedRequest
+from walletlink.http import PreparedRequest
+from walletlink.protocols.berlin_group.mock import BerlinGroupServer
 from walletlink.signing.cavage import BerlinGroupSigner
 from walletlink.signing.digest import legacy_digest
 from walletlink.signing.keys import SigningKey, TestCA
 from walletlink.testing import FakeClock, FaultPlan, MockBank, MockRequest, MockResponse
-from walletlink.testing.berlin_group import BerlinGroupServer
 
 BASE = "https://mockbank.test"
 DEBTOR = "DE89370400440532013000"

@@ -11,8 +11,8 @@ from typing import Any, Final
 from walletlink.accounts import AccountId, Iban, LocalAccount, SortCodeAccount
 from walletlink.errors import WalletLinkError
 from walletlink.money import Money
+from walletlink.protocols.openbanking_uk._mock_security import ObFail
 from walletlink.testing._http import MockRequest
-from walletlink.testing._obie_security import ObFail
 from walletlink.testing.ledger import AccountView, LedgerEntry, TransferInstruction
 
 __all__ = [

@@ -24,28 +24,11 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 from walletlink.accounts import AccountId
-from walletlink.adapters._obie_auth import TOKEN_OPERATION, ObRequestSigner, TokenCache
-from walletlink.adapters._obie_auth import request_object as build_request_object
-from walletlink.adapters._obie_wire import (
-    BALANCE_TYPES,
-    CONSENT_STATUS,
-    PAYMENT_STATUS,
-    BankRef,
-    booking_status,
-    error_for,
-    initiation,
-    matches_account,
-    money,
-    payment_reason,
-    signed_direction,
-)
 from walletlink.adapters._wire import field, mapped_status, parse_date, parse_time
 from walletlink.adapters.base import (
     Adapter,
     Flow,
     Page,
-    PreparedRequest,
-    RawResponse,
     RequestSigner,
     ResponseVerifier,
     TransferRef,
@@ -58,6 +41,7 @@ from walletlink.errors import (
     ProtocolError,
     WalletLinkError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import (
     Balance,
     Capability,
@@ -69,6 +53,21 @@ from walletlink.models import (
     Transfer,
     TransferRequest,
     TransferStatus,
+)
+from walletlink.protocols.openbanking_uk._auth import TOKEN_OPERATION, ObRequestSigner, TokenCache
+from walletlink.protocols.openbanking_uk._auth import request_object as build_request_object
+from walletlink.protocols.openbanking_uk._wire import (
+    BALANCE_TYPES,
+    CONSENT_STATUS,
+    PAYMENT_STATUS,
+    BankRef,
+    booking_status,
+    error_for,
+    initiation,
+    matches_account,
+    money,
+    payment_reason,
+    signed_direction,
 )
 from walletlink.signing.jws import JwsVerifyingKey, OBJwsSigner, OBJwsVerifier, OBVersion
 from walletlink.signing.keys import KeyRing, SigningKey, load_pem

@@ -13,12 +13,7 @@ import xmlschema
 
 from walletlink._retry import RetryPolicy
 from walletlink.accounts import Iban
-from walletlink.adapters.base import Flow, PreparedRequest, RawResponse, TransferRef
-from walletlink.adapters.iso20022_h2h import (
-    Iso20022H2HAdapter,
-    instruction_id_for,
-    message_id_for,
-)
+from walletlink.adapters.base import Flow, TransferRef
 from walletlink.client import Client
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -41,6 +36,7 @@ from walletlink.formats import (
     parse_pain001,
     write_pain002,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.journal import MemoryJournal
 from walletlink.models import (
     BalanceType,
@@ -52,11 +48,16 @@ from walletlink.models import (
     TransferStatus,
 )
 from walletlink.money import Money
+from walletlink.protocols.iso20022_h2h.adapter import (
+    Iso20022H2HAdapter,
+    instruction_id_for,
+    message_id_for,
+)
+from walletlink.protocols.iso20022_h2h.mock import Iso20022H2HServer
 from walletlink.signing.keys import generate_ed25519_key, generate_hmac_key
 from walletlink.testing import FakeClock, FaultPlan, MockBank
-from walletlink.testing.iso20022_h2h import Iso20022H2HServer
 
-PAIN001_XSD = Path(__file__).parents[1] / "formats" / "schemas" / "pain.001.001.09.xsd"
+PAIN001_XSD = Path(__file__).parents[2] / "formats" / "schemas" / "pain.001.001.09.xsd"
 DEBTOR = "DE89370400440532013000"
 SECOND_DEBTOR = "DE02120300000000202051"
 CREDITOR = "GB33BUKB20201555555555"

@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from walletlink.accounts import SortCodeAccount
-from walletlink.adapters._obie_auth import client_assertion, request_object
 from walletlink.money import Money
+from walletlink.protocols.openbanking_uk._auth import client_assertion, request_object
 from walletlink.signing.jws import OBVersion, sign_ob_detached, verify_ob_detached
 from walletlink.signing.keys import SigningKey, TestCA, generate_rsa_key
 from walletlink.testing import FakeClock, FaultPlan, MockBank

@@ -17,9 +17,7 @@ from hypothesis import strategies as st
 
 from walletlink._retry import RetryPolicy
 from walletlink.accounts import AccountId, Iban, LocalAccount, SortCodeAccount
-from walletlink.adapters._obie_wire import BankRef, error_for
-from walletlink.adapters.base import PreparedRequest, RawResponse, TransferRef
-from walletlink.adapters.openbanking_uk import OpenBankingUkAdapter
+from walletlink.adapters.base import TransferRef
 from walletlink.client import Client, Hooks
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -37,6 +35,7 @@ from walletlink.errors import (
     TransportTimeoutError,
     WalletLinkError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import (
     BalanceType,
     NextAction,
@@ -47,6 +46,8 @@ from walletlink.models import (
     TransferStatus,
 )
 from walletlink.money import Money
+from walletlink.protocols.openbanking_uk._wire import BankRef, error_for
+from walletlink.protocols.openbanking_uk.adapter import OpenBankingUkAdapter
 from walletlink.signing.jws import OBVersion, verify_ob_detached
 from walletlink.testing import FakeClock, FaultPlan, MockBank, MockRequest, MockResponse
 from walletlink.testing.conformance import AdapterConformance

@@ -15,6 +15,7 @@ import pytest
 
 from walletlink.accounts import LocalAccount
 from walletlink.money import Money
+from walletlink.protocols.cn_openapi.mock import CnOpenApiServer
 from walletlink.signing.params import (
     alipay_request_params,
     decrypt_content,
@@ -23,7 +24,6 @@ from walletlink.signing.params import (
 )
 from walletlink.testing._http import MockRequest
 from walletlink.testing.clock import FakeClock
-from walletlink.testing.cn_openapi import CnOpenApiServer
 from walletlink.testing.faults import FaultKind
 from walletlink.testing.mockbank import MockBank
 

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import attrs
 
-from walletlink.adapters.base import PreparedRequest
+from walletlink.http import PreparedRequest
 from walletlink.signing.jws import JwsSigningKey, OBJwsSigner, sign_compact
 
 __all__ = [

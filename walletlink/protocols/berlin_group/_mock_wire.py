@@ -15,7 +15,7 @@ from walletlink.accounts import AccountId, Bic, Iban, LocalAccount
 from walletlink.errors import InvalidAccountError, ValidationError
 from walletlink.models import Direction, ReasonCode
 from walletlink.money import CURRENCY_EXPONENTS, Money
-from walletlink.testing._bg_security import TppRefusal
+from walletlink.protocols.berlin_group._mock_security import TppRefusal
 from walletlink.testing.ledger import BankTransferView, LedgerEntry, TransferInstruction
 
 __all__ = [

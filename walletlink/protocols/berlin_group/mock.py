@@ -1,8 +1,8 @@
 """The server side of Berlin Group NextGenPSD2 1.3 for ``MockBank("berlin_group")``.
 
-It verifies every request as an ASPSP does (:mod:`walletlink.testing._bg_security`),
-enforces AIS consents (:mod:`walletlink.testing._bg_consents`), holds payments until the
-PSU authorises them at the SCA redirect, and leaves the money to the shell's ledger, which
+It verifies every request as an ASPSP does (:mod:`._mock_security`), enforces AIS consents
+(:mod:`._mock_consents`), holds payments until the PSU authorises them at the SCA redirect,
+and leaves the money to the shell's ledger, which
 settles on the bank's clock. ``docs/berlin_group.md`` documents the wire format, the
 approve/deny API and the two things a real ASPSP may not offer: de-duplication on
 ``endToEndIdentification`` and the payment lookup by it.
@@ -33,18 +33,17 @@ from urllib.parse import unquote, urlencode
 import attrs
 
 from walletlink.accounts import AccountId
-from walletlink.adapters.berlin_group import PAYMENT_PRODUCTS
 from walletlink.errors import CurrencyMismatchError
 from walletlink.models import TransferStatus
-from walletlink.testing._bg_consents import ConsentStore
-from walletlink.testing._bg_security import (
+from walletlink.protocols.berlin_group._mock_consents import ConsentStore
+from walletlink.protocols.berlin_group._mock_security import (
     TestPki,
     TppAuthenticator,
     TppCredentials,
     TppRefusal,
     tpp_identity,
 )
-from walletlink.testing._bg_wire import (
+from walletlink.protocols.berlin_group._mock_wire import (
     ISO_REASONS,
     account_json,
     json_object,
@@ -52,6 +51,7 @@ from walletlink.testing._bg_wire import (
     pending_json,
     transaction_json,
 )
+from walletlink.protocols.berlin_group.adapter import PAYMENT_PRODUCTS
 from walletlink.testing._http import MockRequest, MockResponse
 from walletlink.testing._routing import NoRoute, find_route
 from walletlink.testing.faults import FaultKind

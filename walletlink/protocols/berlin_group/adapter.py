@@ -27,17 +27,8 @@ from urllib.parse import quote, urlsplit
 import attrs
 
 from walletlink.accounts import AccountId, Iban, mask
-from walletlink.adapters._bg_codes import BALANCE_TYPES, map_reason, map_status, tpp_error
 from walletlink.adapters._wire import field, money, object_of, parse_date
-from walletlink.adapters.base import (
-    Adapter,
-    Flow,
-    Page,
-    PreparedRequest,
-    RawResponse,
-    RequestSigner,
-    TransferRef,
-)
+from walletlink.adapters.base import Adapter, Flow, Page, RequestSigner, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
     BankRejectedError,
@@ -48,6 +39,7 @@ from walletlink.errors import (
     ValidationError,
     WalletLinkError,
 )
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import (
     Balance,
     BookingStatus,
@@ -62,6 +54,12 @@ from walletlink.models import (
     TransferStatus,
 )
 from walletlink.money import Money
+from walletlink.protocols.berlin_group._codes import (
+    BALANCE_TYPES,
+    map_reason,
+    map_status,
+    tpp_error,
+)
 from walletlink.signing.cavage import BerlinGroupSigner, resolve_algorithm
 from walletlink.signing.keys import SigningKey, load_pem
 

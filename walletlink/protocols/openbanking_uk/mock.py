@@ -32,9 +32,7 @@ from cryptography import x509
 
 from walletlink.errors import InvalidTransitionError, SignatureError
 from walletlink.models import ReasonCode, TransferStatus
-from walletlink.signing.jws import OBVersion, sign_ob_detached, verify_compact
-from walletlink.testing._http import MockRequest, MockResponse, ServerTLS
-from walletlink.testing._obie_resources import (
+from walletlink.protocols.openbanking_uk._mock_resources import (
     AIS_PERMISSIONS,
     account_entries,
     account_json,
@@ -45,7 +43,7 @@ from walletlink.testing._obie_resources import (
     transactions_window,
     validate_initiation,
 )
-from walletlink.testing._obie_security import (
+from walletlink.protocols.openbanking_uk._mock_security import (
     ObFail,
     ObieTestMaterial,
     TokenIssuer,
@@ -53,6 +51,8 @@ from walletlink.testing._obie_security import (
     test_material,
     verify_request_signature,
 )
+from walletlink.signing.jws import OBVersion, sign_ob_detached, verify_compact
+from walletlink.testing._http import MockRequest, MockResponse, ServerTLS
 from walletlink.testing._routing import NoRoute, find_route
 from walletlink.testing.faults import FaultKind
 from walletlink.testing.idempotency import ClaimState, IdempotencyStore, request_fingerprint

@@ -13,9 +13,6 @@ import pytest
 
 from walletlink._retry import RetryPolicy
 from walletlink.accounts import Iban
-from walletlink.adapters._bg_codes import STATUS_MAP, map_status
-from walletlink.adapters.base import RawResponse
-from walletlink.adapters.berlin_group import BerlinGroupAdapter
 from walletlink.client import Client
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -32,6 +29,7 @@ from walletlink.errors import (
     ValidationError,
     WalletLinkError,
 )
+from walletlink.http import RawResponse
 from walletlink.models import (
     BalanceType,
     BookingStatus,
@@ -44,8 +42,10 @@ from walletlink.models import (
     TransferStatus,
 )
 from walletlink.money import Money
+from walletlink.protocols.berlin_group._codes import STATUS_MAP, map_status
+from walletlink.protocols.berlin_group.adapter import BerlinGroupAdapter
+from walletlink.protocols.berlin_group.mock import BerlinGroupServer
 from walletlink.testing import FakeClock, FaultPlan, MockRequest
-from walletlink.testing.berlin_group import BerlinGroupServer
 from walletlink.testing.conformance import AdapterConformance
 from walletlink.testing.mockbank import MockBank, ServedBank
 

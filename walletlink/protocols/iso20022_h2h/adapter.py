@@ -24,15 +24,7 @@ import attrs
 
 from walletlink.accounts import AccountId, Bic
 from walletlink.adapters._wire import list_of, text_field
-from walletlink.adapters.base import (
-    Adapter,
-    Flow,
-    Page,
-    PreparedRequest,
-    RawResponse,
-    RequestSigner,
-    TransferRef,
-)
+from walletlink.adapters.base import Adapter, Flow, Page, RequestSigner, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
     AuthenticationError,
@@ -55,6 +47,7 @@ from walletlink.formats import (
     parse_pain002,
 )
 from walletlink.formats.pain002 import REASON_CODES
+from walletlink.http import PreparedRequest, RawResponse
 from walletlink.models import (
     Balance,
     Capability,

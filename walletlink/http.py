@@ -1,0 +1,99 @@
+"""The HTTP message types every layer shares: what an adapter wants sent, what came back.
+
+They sit below adapters, signing and the transport alike, so none of those imports another
+to speak of a request: adapters build :class:`PreparedRequest`, signers sign it, the transport
+sends it and hands back a :class:`RawResponse`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from walletlink.errors import ProtocolError
+
+__all__ = ["PreparedRequest", "RawResponse"]
+
+
+def _headers(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class PreparedRequest:
+    """One HTTP request an adapter wants sent.
+
+    ``path`` is relative to ``BankConfig.base_url`` (or absolute, for a ``next`` link).
+    ``body`` is the exact bytes to send: the client never re-serialises it, so a retry sends
+    identical bytes and a signature over them stays valid. ``idempotent`` tells the retry
+    policy whether re-sending after the bank may have seen it is safe (GET, or a write that
+    carries an idempotency key the bank honours).
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
+    body: bytes | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    idempotent: bool = False
+    operation: str = ""
+    #: Non-2xx statuses the flow wants to see itself (e.g. 404 on a lookup means "absent").
+    accept_status: frozenset[int] = frozenset()
+
+    @classmethod
+    def json(
+        cls,
+        method: str,
+        path: str,
+        payload: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> PreparedRequest:
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        merged = {"Content-Type": "application/json", **(headers or {})}
+        return cls(method=method, path=path, headers=merged, body=body, **options)
+
+    def with_headers(self, extra: Mapping[str, str]) -> PreparedRequest:
+        return attrs.evolve(self, headers={**self.headers, **extra})
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse:
+    """What came back: status, headers (case-insensitive lookup via ``header``) and bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str = ""
+    request: PreparedRequest | None = None
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return default
+
+    def json(self) -> Any:
+        """The body as JSON; a malformed body is a :class:`ProtocolError`, not a crash."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProtocolError(
+                f"malformed JSON from the bank ({type(exc).__name__})", http_status=self.status
+            ) from None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; anything else is a :class:`ProtocolError`."""
+        value = self.json()
+        if not isinstance(value, dict):
+            raise ProtocolError("expected a JSON object from the bank", http_status=self.status)
+        return value

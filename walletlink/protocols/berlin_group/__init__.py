@@ -1,0 +1,6 @@
+"""Berlin Group NextGenPSD2 (JSON + draft-cavage HTTP signatures with a QSealC).
+
+Every piece of the protocol lives here: ``adapter`` (the sans-I/O translator the client
+drives), ``mock`` (the mock bank's protocol server, verifying requests as the real bank
+does), private wire and code helpers, and the guide at ``docs/berlin_group.md``.
+"""
