@@ -1,35 +1,63 @@
 # Two entry points: `make demo` and `make test`. Both work on a fresh machine that has only
-# Python >= 3.11 and make: the virtualenv is created on first use.
+# Python >= 3.11 and make: the virtualenv is created on first use. The demo needs only the
+# runtime dependencies, so it installs nothing else; the tests install the dev extra.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench dist clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(RUNTIME_STAMP) $(DEV_STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/walletlink demo
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check walletlink tests examples benchmarks
 	$(BIN)/ruff format --check walletlink tests examples benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy walletlink
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/pytest -m slow benchmarks -s
 
+# Build the sdist and the wheel (the wheel from the sdist, so a file missing from the sdist
+# breaks the build), check their metadata, then install the wheel into a clean virtualenv
+# and run every example against it, outside the source tree.
+dist: $(DEV_STAMP)
+	rm -rf dist build/dist-venv build/dist-run
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	for member in LICENSE CHANGELOG.md docs/index.md examples/quickstart.py tests/test_client.py; do \
+		tar tzf dist/walletlink-*.tar.gz | grep -q "^walletlink-[^/]*/$$member$$" \
+			|| { echo "sdist lacks $$member"; exit 1; }; \
+	done
+	$(PYTHON) -m venv build/dist-venv
+	build/dist-venv/bin/python -m pip install --quiet dist/walletlink-*.whl
+	mkdir -p build/dist-run
+	for example in examples/*.py; do \
+		(cd build/dist-run && ../dist-venv/bin/python ../../$$example > /dev/null) \
+			|| { echo "$$example failed against the wheel"; exit 1; }; \
+	done
+	@echo "dist: sdist and wheel built, checked, installed and every example ran"
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
