@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import tracemalloc
+import zlib
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 import requests
 import requests.adapters
+import urllib3
 import urllib3.exceptions
 
 from walletlink._transport import Transport
@@ -16,6 +21,7 @@ from walletlink.config import BankConfig
 from walletlink.errors import (
     ConnectError,
     ConnectionLostError,
+    ProtocolError,
     TransportError,
     TransportTimeoutError,
 )
@@ -38,13 +44,22 @@ class Scripted(requests.adapters.BaseAdapter):
         pass
 
 
+def reply(
+    request: requests.PreparedRequest, body: bytes, headers: dict[str, str] | None = None
+) -> requests.Response:
+    """A response streaming ``body`` as a socket would, undecoded until it is read."""
+    raw = urllib3.HTTPResponse(
+        body=io.BytesIO(body),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        status=200,
+        preload_content=False,
+        decode_content=False,
+    )
+    return requests.adapters.HTTPAdapter().build_response(request, raw)
+
+
 def ok(request: requests.PreparedRequest) -> requests.Response:
-    response = requests.Response()
-    response.status_code = 200
-    response._content = b'{"ok": true}'
-    response.headers["Content-Type"] = "application/json"
-    response.url = request.url or ""
-    return response
+    return reply(request, b'{"ok": true}')
 
 
 def raising(exc: BaseException) -> Callable[[requests.PreparedRequest], requests.Response]:
@@ -127,3 +142,74 @@ def test_debug_logs_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     assert "topsecret" not in caplog.text
     assert "GB33BUKB20201555555555" not in caplog.text
     assert "…5555" in caplog.text
+
+
+# -- reply size cap -------------------------------------------------------------------------
+
+SMALL_CAP = attrs.evolve(CONFIG, max_response_bytes=1024 * 1024)
+
+
+def bomb(encoding: str, expanded: int) -> bytes:
+    """``expanded`` zero bytes compressed as ``encoding``, built without holding them."""
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}[encoding]
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    block = bytes(1024 * 1024)
+    parts = [packer.compress(block) for _ in range(expanded // len(block))]
+    return b"".join(parts) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compression_bomb_is_refused_in_bounded_memory(encoding: str) -> None:
+    """64 MiB that travel as ~64 KiB: refused once the decoded bytes pass the cap, with a
+    memory peak near the cap, not near the expanded size."""
+    wire = bomb(encoding, 64 * 1024 * 1024)
+    assert len(wire) < 100 * 1024
+    transport, _ = transport_with(lambda r: reply(r, wire, {"Content-Encoding": encoding}))
+    request = PreparedRequest(method="GET", path="/v1/statement")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="exceeds the 1048576-byte limit") as info:
+            transport.send(SMALL_CAP, request, transport.url_for(SMALL_CAP, request))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.bank_id == "acme"
+    assert peak < 8 * 1024 * 1024
+
+
+def test_a_declared_length_over_the_cap_is_refused_unread() -> None:
+    class Untouchable(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise AssertionError("the body was read")
+
+        def read1(self, size: int = -1) -> bytes:
+            raise AssertionError("the body was read")
+
+    def huge(request: requests.PreparedRequest) -> requests.Response:
+        response = reply(request, b"", {"Content-Length": str(2 * 1024 * 1024)})
+        response.raw._fp = Untouchable()
+        return response
+
+    transport, _ = transport_with(huge)
+    request = PreparedRequest(method="GET", path="/v1/x")
+    with pytest.raises(ProtocolError, match="declares 2097152 bytes"):
+        transport.send(SMALL_CAP, request, transport.url_for(SMALL_CAP, request))
+
+
+def test_a_reply_at_the_cap_passes_and_one_byte_more_is_refused() -> None:
+    cap = SMALL_CAP.max_response_bytes
+    request = PreparedRequest(method="GET", path="/v1/x")
+    exact, _ = transport_with(lambda r: reply(r, b"x" * cap))
+    assert cap == len(exact.send(SMALL_CAP, request, exact.url_for(SMALL_CAP, request)).body)
+    over, _ = transport_with(lambda r: reply(r, b"x" * (cap + 1)))
+    with pytest.raises(ProtocolError, match="max_response_bytes"):
+        over.send(SMALL_CAP, request, over.url_for(SMALL_CAP, request))
+
+
+def test_a_compressed_reply_under_the_cap_is_decoded() -> None:
+    transport, _ = transport_with(
+        lambda r: reply(r, bomb("gzip", 1024 * 1024), {"Content-Encoding": "gzip"})
+    )
+    request = PreparedRequest(method="GET", path="/v1/x")
+    response = transport.send(CONFIG, request, transport.url_for(CONFIG, request))
+    assert bytes(1024 * 1024) == response.body
