@@ -21,10 +21,12 @@ from typing import Final
 from walletlink.errors import ConfigurationError
 
 __all__ = [
+    "abrupt_close_hint",
     "check_ca_bundle",
     "check_client_cert",
     "describe_tls_failure",
     "find_ssl_error",
+    "is_abrupt_close",
     "is_handshake_refusal",
 ]
 
@@ -67,7 +69,20 @@ def is_handshake_refusal(error: ssl.SSLError | None) -> bool:
     return error is not None and error.reason in _CLIENT_SIDE
 
 
-def describe_tls_failure(exc: BaseException, *, client_cert_configured: bool) -> str:
+def is_abrupt_close(error: ssl.SSLError | None) -> bool:
+    """Whether the bank just hung up mid-TLS: ambiguous, since it may follow a served request
+    (a bank dying mid-reply) as well as a refused handshake (a TLS 1.3 bank that wants a
+    client certificate may close without an alert)."""
+    return isinstance(error, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError)
+
+
+def abrupt_close_hint(*, client_cert_configured: bool) -> str:
+    if client_cert_configured:
+        return "if it happens on every request, the bank may be refusing client_cert"
+    return "no client_cert is configured, and a bank that requires one may do this"
+
+
+def describe_tls_failure(exc: BaseException) -> str:
     """Why the TLS handshake failed, e.g. ``"certificate expired (certificate has expired)"``."""
     found = find_ssl_error(exc)
     if isinstance(found, ssl.SSLCertVerificationError):
@@ -82,12 +97,6 @@ def describe_tls_failure(exc: BaseException, *, client_cert_configured: bool) ->
     reason = getattr(found, "reason", None)
     if isinstance(reason, str) and reason in _CLIENT_SIDE:
         return f"{_CLIENT_SIDE[reason]} ({reason})"
-    if isinstance(found, ssl.SSLEOFError | ssl.SSLZeroReturnError) and not client_cert_configured:
-        # A TLS 1.3 server that wants a client certificate may just hang up.
-        return (
-            "the bank closed the connection during the handshake; no client_cert is "
-            "configured and the bank may require one"
-        )
     if isinstance(reason, str):
         return f"TLS error {reason}"
     return f"TLS error {type(found or exc).__name__}"

@@ -8,7 +8,10 @@ because that mapping decides what is safe to retry:
 * sent, then no reply in time → :class:`TransportTimeoutError`;
 * sent, then the connection dropped → :class:`ConnectionLostError`;
 * TLS failures → :class:`TransportError` (never retried: a bad certificate stays bad), whose
-  message names the reason (untrusted CA, expired, wrong host, client certificate wanted).
+  message names the reason (untrusted CA, expired, wrong host, client certificate wanted)
+  and whose ``__cause__`` is the ``requests`` error holding the ``ssl`` one; a bank that
+  hangs up mid-TLS without saying why is a :class:`ConnectionLostError`, because that may
+  happen after it served the request.
 
 TLS verification has no off switch: ``verify`` is ``True`` or a CA bundle path.
 
@@ -27,7 +30,13 @@ import requests
 import urllib3.exceptions
 
 from walletlink._redact import RedactingFilter, redact_headers
-from walletlink._tls import describe_tls_failure, find_ssl_error, is_handshake_refusal
+from walletlink._tls import (
+    abrupt_close_hint,
+    describe_tls_failure,
+    find_ssl_error,
+    is_abrupt_close,
+    is_handshake_refusal,
+)
 from walletlink.config import BankConfig
 from walletlink.errors import (
     ConnectError,
@@ -102,15 +111,20 @@ def _tls_error(
     exc: requests.exceptions.RequestException, config: BankConfig
 ) -> TransportError | None:
     """A TLS failure with its reason, or None when ``exc`` is not about TLS."""
+    found = find_ssl_error(exc)
+    with_cert = config.client_cert is not None
     # A TLS 1.3 client writes its request before the bank has judged its certificate, so
-    # the bank's refusal can surface as a ConnectionError. Only such a refusal proves that
-    # the request was never served; any other ssl error there may follow a served request
-    # and stays a ConnectionLostError.
-    if not isinstance(exc, requests.exceptions.SSLError) and not is_handshake_refusal(
-        find_ssl_error(exc)
-    ):
+    # the bank's refusal can surface as a ConnectionError: such a refusal proves that the
+    # request was never served. Any other ssl error there may follow a served request.
+    if not isinstance(exc, requests.exceptions.SSLError) and not is_handshake_refusal(found):
         return None
-    reason = describe_tls_failure(exc, client_cert_configured=config.client_cert is not None)
+    if is_abrupt_close(found):
+        hint = abrupt_close_hint(client_cert_configured=with_cert)
+        return ConnectionLostError(
+            f"the bank closed the TLS connection before the reply ({hint})",
+            bank_id=config.bank_id,
+        )
+    reason = describe_tls_failure(exc)
     return TransportError(f"TLS handshake failed: {reason}", bank_id=config.bank_id)
 
 
