@@ -24,12 +24,12 @@ its expanded size. urllib3 (>= 2.6) bounds each decompression step to the chunk 
 from __future__ import annotations
 
 import logging
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import requests
 import urllib3.exceptions
 
-from walletlink._redact import RedactingFilter, redact_headers
+from walletlink._redact import RedactingFilter, redact_headers, redact_url
 from walletlink._tls import (
     abrupt_close_hint,
     describe_tls_failure,
@@ -155,12 +155,15 @@ class Transport:
 
     def send(self, config: BankConfig, request: PreparedRequest, url: str) -> RawResponse:
         """Perform exactly one attempt; the caller owns retries."""
+        shown = ""
         if logger.isEnabledFor(logging.DEBUG):
+            query = f"?{urlencode(request.params)}" if request.params else ""
+            shown = redact_url(url + query, request.sensitive)
             logger.debug(
                 "→ %s %s %s headers=%s",
                 config.bank_id,
                 request.method,
-                url,
+                shown,
                 redact_headers(request.headers),
             )
         try:
@@ -198,7 +201,7 @@ class Transport:
                 "← %s %s %s headers=%s",
                 config.bank_id,
                 response.status,
-                url,
+                shown,
                 redact_headers(response.headers),
             )
         return response
