@@ -343,3 +343,21 @@ def test_a_bank_hanging_up_mid_tls_is_a_lost_connection(
     with pytest.raises(ConnectionLostError, match=hint) as info:
         transport.send(config, request, transport.url_for(config, request))
     assert info.value.__cause__ is hung_up
+
+
+def test_a_reply_cut_short_is_a_lost_connection() -> None:
+    """The status line came, so the bank served the request: the reply is lost, not refused."""
+    transport, _ = transport_with(lambda r: reply(r, b'{"id": "t', {"Content-Length": "200"}))
+    request = PreparedRequest(method="POST", path="/v1/transfers")
+    with pytest.raises(ConnectionLostError, match="while the reply was read") as info:
+        transport.send(CONFIG, request, transport.url_for(CONFIG, request))
+    assert info.value.http_status == 200
+
+
+def test_a_reply_that_is_not_the_gzip_it_claims_is_a_protocol_error() -> None:
+    transport, _ = transport_with(
+        lambda r: reply(r, b"definitely not gzip", {"Content-Encoding": "gzip"})
+    )
+    request = PreparedRequest(method="GET", path="/v1/x")
+    with pytest.raises(ProtocolError, match="not valid gzip"):
+        transport.send(CONFIG, request, transport.url_for(CONFIG, request))

@@ -96,14 +96,30 @@ def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
             http_status=reply.status_code,
         )
     body = bytearray()
-    for chunk in reply.iter_content(chunk_size=_CHUNK):
-        body += chunk
-        if len(body) > cap:
-            raise ProtocolError(
-                f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
-                bank_id=config.bank_id,
-                http_status=reply.status_code,
-            )
+    try:
+        for chunk in reply.iter_content(chunk_size=_CHUNK):
+            body += chunk
+            if len(body) > cap:
+                raise ProtocolError(
+                    f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
+                    bank_id=config.bank_id,
+                    http_status=reply.status_code,
+                )
+    except requests.exceptions.ContentDecodingError:
+        encoding = reply.headers.get("Content-Encoding", "")
+        raise ProtocolError(
+            f"the bank's reply is not valid {encoding or 'encoded'} data",
+            bank_id=config.bank_id,
+            http_status=reply.status_code,
+        ) from None
+    except requests.exceptions.RequestException:
+        # The bank answered (the status line is in), so it served the request: whatever
+        # broke the body (a reset, a short read, a TLS record error, a stall) loses a reply.
+        raise ConnectionLostError(
+            "the connection dropped while the reply was read",
+            bank_id=config.bank_id,
+            http_status=reply.status_code,
+        ) from None
     return bytes(body)
 
 
