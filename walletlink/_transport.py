@@ -95,11 +95,13 @@ def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
             bank_id=config.bank_id,
             http_status=reply.status_code,
         )
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     try:
         for chunk in reply.iter_content(chunk_size=_CHUNK):
-            body += chunk
-            if len(body) > cap:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
                 raise ProtocolError(
                     f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
                     bank_id=config.bank_id,
@@ -120,7 +122,7 @@ def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
             bank_id=config.bank_id,
             http_status=reply.status_code,
         ) from None
-    return bytes(body)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _tls_error(
