@@ -1,4 +1,8 @@
+import os
+from pathlib import Path
+
 import pytest
+import trustme
 
 from walletlink.config import BankConfig, Credentials
 from walletlink.errors import ConfigurationError
@@ -43,3 +47,96 @@ def test_timeout_is_validated() -> None:
 def test_credentials_require_names_the_missing_key() -> None:
     with pytest.raises(ConfigurationError, match="'api_key'"):
         Credentials({}).require("api_key", "acme")
+
+
+def test_max_response_bytes_defaults_to_ten_mib_and_is_validated() -> None:
+    config = BankConfig(bank_id="a", protocol="p", base_url="https://x.example")
+    assert config.max_response_bytes == 10 * 1024 * 1024
+    for bad in (0, 1023, True, 2.5e6):
+        with pytest.raises(ConfigurationError, match="max_response_bytes"):
+            BankConfig(
+                bank_id="a",
+                protocol="p",
+                base_url="https://x.example",
+                max_response_bytes=bad,  # type: ignore[arg-type]
+            )
+
+
+# -- TLS material is loaded when the config is built ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Real trustme material, plus files that only look like it."""
+    directory = tmp_path_factory.mktemp("pem")
+    ca, other = trustme.CA(), trustme.CA()
+    leaf, stranger = ca.issue_cert("wallet.example"), other.issue_cert("wallet.example")
+    files = {
+        "ca": ca.cert_pem.bytes(),
+        "combined": leaf.private_key_and_cert_chain_pem.bytes(),
+        "cert": leaf.cert_chain_pems[0].bytes(),
+        "key": leaf.private_key_pem.bytes(),
+        "other_key": stranger.private_key_pem.bytes(),
+        "garbage": b"not a certificate\n",
+    }
+    paths = {}
+    for name, content in files.items():
+        path = directory / f"{name}.pem"
+        path.write_bytes(content)
+        paths[name] = str(path)
+    paths["missing"] = str(directory / "missing.pem")
+    return paths
+
+
+def tls_config(**fields: object) -> BankConfig:
+    return BankConfig(bank_id="a", protocol="p", base_url="https://x.example", **fields)  # type: ignore[arg-type]
+
+
+def test_good_tls_material_is_accepted(pem: dict[str, str]) -> None:
+    assert tls_config(client_cert=pem["combined"], ca_bundle=pem["ca"]).ca_bundle == pem["ca"]
+    assert tls_config(client_cert=(pem["cert"], pem["key"])).client_cert == (
+        pem["cert"],
+        pem["key"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"client_cert": "missing"}, "client_cert: no file at"),
+        ({"client_cert": ("cert", "missing")}, "client_cert key: no file at"),
+        ({"client_cert": "garbage"}, "client_cert: .* must hold a PEM certificate"),
+        ({"client_cert": "cert"}, "client_cert: .* must hold a PEM certificate"),
+        ({"client_cert": ("cert", "garbage")}, "client_cert: .* must hold a PEM certificate"),
+        ({"client_cert": ("cert", "other_key")}, "the key does not match the certificate"),
+        ({"ca_bundle": "missing"}, "ca_bundle: no file at"),
+        ({"ca_bundle": "garbage"}, "ca_bundle: .* holds no PEM certificate"),
+        ({"ca_bundle": "key"}, "ca_bundle: .* holds no PEM certificate"),
+    ],
+)
+def test_bad_tls_material_is_a_configuration_error(
+    pem: dict[str, str], fields: dict[str, object], message: str
+) -> None:
+    """Refused when the config is built, naming the setting and never the key's bytes."""
+    resolved = {
+        name: pem[value] if isinstance(value, str) else tuple(pem[v] for v in value)  # type: ignore[attr-defined]
+        for name, value in fields.items()
+    }
+    with pytest.raises(ConfigurationError, match=message) as info:
+        tls_config(**resolved)
+    key_body = Path(pem["key"]).read_text().splitlines()[1]
+    assert key_body not in str(info.value)
+
+
+def test_a_client_cert_that_is_not_a_path_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="client_cert must be"):
+        tls_config(client_cert=("a", "b", "c"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_ca_bundle_is_refused(pem: dict[str, str], tmp_path: Path) -> None:
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(Path(pem["ca"]).read_bytes())
+    locked.chmod(0)
+    with pytest.raises(ConfigurationError, match=r"ca_bundle: .* is not readable"):
+        tls_config(ca_bundle=str(locked))

@@ -1,15 +1,29 @@
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import attrs
 import pytest
 
-from walletlink.accounts import Bic, Iban, LocalAccount
+import walletlink
+import walletlink.journal
+from walletlink import Hooks, RetryEvent, RetryPolicy, TransferRef
+from walletlink.accounts import Bic, Iban, LocalAccount, SortCodeAccount
+from walletlink.config import BankConfig, Credentials
 from walletlink.errors import InvalidAmountError, InvalidTransitionError, ValidationError
+from walletlink.http import PreparedRequest, RawResponse
+from walletlink.journal import JournalRecord, JournalState
 from walletlink.models import (
+    Balance,
+    BalanceType,
     Direction,
+    Event,
     NextAction,
     Party,
+    Reason,
+    ReasonCode,
     Transaction,
+    TransactionDetail,
     Transfer,
     TransferRequest,
     TransferStatus,
@@ -118,3 +132,142 @@ def test_canonical_json_is_cached_but_never_stale() -> None:
     assert '"remittance":"Invoice 2"' in changed.canonical_json()
     assert changed == attrs.evolve(changed)
     assert "canonical_json" not in repr(original)
+
+
+# -- reprs mask account numbers ---------------------------------------------------------------
+
+IBAN = "GB33BUKB20201555555555"
+UK_NUMBER = "31926819"  # 8 digits: no pattern tells it from any other number
+CN_CARD = "6222021234567890123"
+WALLET_ID = "wlt_48213957"
+FULL_NUMBERS = (IBAN, UK_NUMBER, CN_CARD, WALLET_ID)
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _transfer_request() -> TransferRequest:
+    return TransferRequest(
+        amount=Money("10.00", "EUR"),
+        debtor_account=SortCodeAccount("401276", UK_NUMBER),
+        creditor=Party(name="Li Lei", account=LocalAccount(CN_CARD), agent=Bic("BUKBGB22")),
+        remittance=f"refund to {IBAN}",
+        metadata={"wallet": WALLET_ID},
+    )
+
+
+def _transfer() -> Transfer:
+    return Transfer(
+        id="wl_1",
+        bank_id="acme",
+        bank_transfer_id="bt-1",
+        end_to_end_id="e2e-1",
+        idempotency_key="key-1",
+        amount=Money("10.00", "EUR"),
+        status=TransferStatus.REJECTED,
+        reason=Reason(ReasonCode.ACCOUNT_CLOSED, "AC04", f"account {IBAN} is closed"),
+        next_action=NextAction(
+            kind="redirect", url="https://bank.example/sca", data={"iban": IBAN}
+        ),
+    )
+
+
+def _transaction() -> Transaction:
+    detail = TransactionDetail(
+        amount=Money("1.00", "EUR"), counterparty_account=CN_CARD, remittance=f"to {IBAN}"
+    )
+    return Transaction(
+        amount=Money("1.00", "EUR"),
+        direction=Direction.DEBIT,
+        account=LocalAccount(WALLET_ID),
+        counterparty_account=UK_NUMBER,
+        remittance=f"from {IBAN}",
+        details=(detail,),
+    )
+
+
+def _journal_record() -> JournalRecord:
+    request = _transfer_request()
+    return JournalRecord(
+        idempotency_key=request.idempotency_key,
+        request_hash=request.fingerprint(),
+        bank_id="acme",
+        transfer_id="wl_1",
+        request=request.canonical(),
+        state=JournalState.DONE,
+        status=TransferStatus.REJECTED,
+        transfer=_transfer(),
+        attempts=1,
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+def _prepared() -> PreparedRequest:
+    return PreparedRequest(
+        method="GET", path=f"/v1/accounts/{UK_NUMBER}/balances", sensitive=(UK_NUMBER,)
+    )
+
+
+#: One instance per attrs class of the public surface, holding real-looking numbers.
+MODEL_FACTORIES: dict[str, Callable[[], object]] = {
+    "Balance": lambda: Balance(
+        account=LocalAccount(UK_NUMBER), amount=Money("1.00", "EUR"), type=BalanceType.EXPECTED
+    ),
+    "BankConfig": lambda: BankConfig(
+        bank_id="acme",
+        protocol="generic_rest",
+        base_url="https://bank.example",
+        credentials={"api_key": WALLET_ID},
+    ),
+    "Bic": lambda: Bic("BUKBGB22"),
+    "Credentials": lambda: Credentials({"account": UK_NUMBER}),
+    "Event": lambda: Event(
+        id="ev-1", bank_id="acme", type="transfer.settled", data={"account": UK_NUMBER}
+    ),
+    "Hooks": Hooks,
+    "Iban": lambda: Iban(IBAN),
+    "JournalRecord": _journal_record,
+    "LocalAccount": lambda: LocalAccount(CN_CARD, scheme="card"),
+    "Money": lambda: Money("1.00", "EUR"),
+    "NextAction": lambda: NextAction(kind="redirect", data={"iban": IBAN}),
+    "Party": lambda: Party(name="Bob", account=Iban(IBAN)),
+    "PreparedRequest": _prepared,
+    "RawResponse": lambda: RawResponse(
+        status=200,
+        headers={},
+        body=UK_NUMBER.encode(),
+        url=f"https://bank.example/v1/accounts/{UK_NUMBER}/balances",
+        request=_prepared(),
+    ),
+    "Reason": lambda: Reason(ReasonCode.ACCOUNT_CLOSED, "AC04", f"account {IBAN} closed"),
+    "RetryEvent": lambda: RetryEvent(attempt=1, delay=0.5, reason="status_503", status=503),
+    "RetryPolicy": RetryPolicy,
+    "SortCodeAccount": lambda: SortCodeAccount("401276", UK_NUMBER),
+    "Transaction": _transaction,
+    "TransactionDetail": lambda: TransactionDetail(counterparty_account=UK_NUMBER),
+    "Transfer": _transfer,
+    "TransferRef": lambda: TransferRef(transfer_id="wl_1", bank_transfer_id="bt-1"),
+    "TransferRequest": _transfer_request,
+}
+
+
+def _public_attrs_classes() -> dict[str, type]:
+    found: dict[str, type] = {}
+    for module in (walletlink, walletlink.journal):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type) and attrs.has(value):
+                found[name] = value
+    return found
+
+
+def test_every_public_model_has_a_repr_check() -> None:
+    """A model added to the public surface must be added to MODEL_FACTORIES below."""
+    assert sorted(_public_attrs_classes()) == sorted(MODEL_FACTORIES)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_FACTORIES))
+def test_model_reprs_show_no_full_account_number(name: str) -> None:
+    model = MODEL_FACTORIES[name]()
+    assert type(model) is _public_attrs_classes()[name]
+    for shown in (repr(model), str(model)):
+        assert [n for n in FULL_NUMBERS if n in shown] == []

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from walletlink._redact import REDACTED, RedactingFilter, redact_headers, redact_text
+from walletlink._redact import REDACTED, RedactingFilter, redact_headers, redact_text, redact_url
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,13 @@ def test_filter_rewrites_records_and_drops_args() -> None:
     assert RedactingFilter().filter(record)
     assert record.getMessage() == f"key {REDACTED}"
     assert record.args is None
+
+
+def test_redact_url_masks_the_listed_values_in_every_encoding() -> None:
+    url = "https://bank.example/v1/accounts/12345678/x?acct=AB+12%2F34&o=AB%2012%2F34&id=123"
+    shown = redact_url(url, ("12345678", "AB 12/34", "123"))
+    assert shown == "https://bank.example/v1/accounts/…5678/x?acct=…2/34&o=…2/34&id=123"
+
+
+def test_redact_url_masks_a_longer_value_whole() -> None:
+    assert redact_url("/a/987654321/b/4321", ("4321", "987654321")) == "/a/…4321/b/…"

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
+from urllib.parse import quote, quote_plus
 
-__all__ = ["REDACTED", "RedactingFilter", "redact_headers", "redact_text"]
+from walletlink.accounts import mask
+
+__all__ = ["REDACTED", "RedactingFilter", "redact_headers", "redact_text", "redact_url"]
 
 REDACTED: Final = "[redacted]"
 
@@ -69,6 +72,22 @@ def redact_text(text: str) -> str:
         text = pattern.sub(replacement, text)
     text = _IBAN.sub(_mask_match, text)
     return _LONG_DIGITS.sub(_mask_match, text)
+
+
+def redact_url(url: str, sensitive: Iterable[str] = ()) -> str:
+    """``url`` safe to log: each ``sensitive`` value (as given, percent- or form-encoded) is
+    masked to its last four, then the text patterns run over the rest."""
+    # Values under four characters would show in full anyway and could match innocent
+    # parts of the URL. One pass, longest form first: a value containing another is masked
+    # whole, and a mask already written is never matched again.
+    masks: dict[str, str] = {}
+    for value in (v for v in sensitive if len(v) >= 4):
+        for form in (value, quote(value, safe=""), quote(value), quote_plus(value)):
+            masks.setdefault(form, mask(value))
+    if masks:
+        pattern = "|".join(re.escape(form) for form in sorted(masks, key=len, reverse=True))
+        url = re.sub(pattern, lambda match: masks[match.group(0)], url)
+    return redact_text(url)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -7,24 +7,41 @@ because that mapping decides what is safe to retry:
 * the connection could not be opened → :class:`ConnectError` (the bank never saw it);
 * sent, then no reply in time → :class:`TransportTimeoutError`;
 * sent, then the connection dropped → :class:`ConnectionLostError`;
-* TLS failures → :class:`TransportError` (never retried: a bad certificate stays bad).
+* TLS failures → :class:`TransportError` (never retried: a bad certificate stays bad), whose
+  message names the reason (untrusted CA, expired, wrong host, client certificate wanted)
+  and whose ``__cause__`` is the ``requests`` error holding the ``ssl`` one; a bank that
+  hangs up mid-TLS without saying why is a :class:`ConnectionLostError`, because that may
+  happen after it served the request.
 
 TLS verification has no off switch: ``verify`` is ``True`` or a CA bundle path.
+
+Replies are streamed and their *decoded* bytes counted: a body beyond
+``BankConfig.max_response_bytes`` (or a ``Content-Length`` declaring one) is refused with
+:class:`ProtocolError` before it is held in memory, so a gzip bomb costs a few chunks, not
+its expanded size. urllib3 (>= 2.6) bounds each decompression step to the chunk asked for.
 """
 
 from __future__ import annotations
 
 import logging
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import requests
 import urllib3.exceptions
 
-from walletlink._redact import RedactingFilter, redact_headers
+from walletlink._redact import RedactingFilter, redact_headers, redact_url
+from walletlink._tls import (
+    abrupt_close_hint,
+    describe_tls_failure,
+    find_ssl_error,
+    is_abrupt_close,
+    is_handshake_refusal,
+)
 from walletlink.config import BankConfig
 from walletlink.errors import (
     ConnectError,
     ConnectionLostError,
+    ProtocolError,
     TransportError,
     TransportTimeoutError,
 )
@@ -43,6 +60,8 @@ _USER_AGENT = "walletlink/0.1"
 # Connect fast, read patiently: a slow connect means the bank is unreachable, while a slow
 # read may be a payment being executed.
 _CONNECT_TIMEOUT = 5.0
+# Decoded bytes taken per read: the most a single step of a hostile reply can cost.
+_CHUNK = 64 * 1024
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
@@ -66,6 +85,83 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return False
 
 
+def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
+    """The decoded body, refused once it passes ``config.max_response_bytes``."""
+    cap = config.max_response_bytes
+    declared = reply.headers.get("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > cap:
+        raise ProtocolError(
+            f"the bank's reply declares {int(declared)} bytes, over the {cap}-byte limit",
+            bank_id=config.bank_id,
+            http_status=reply.status_code,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in reply.iter_content(chunk_size=_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                raise ProtocolError(
+                    f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
+                    bank_id=config.bank_id,
+                    http_status=reply.status_code,
+                )
+    except requests.exceptions.ContentDecodingError:
+        encoding = reply.headers.get("Content-Encoding", "")
+        raise ProtocolError(
+            f"the bank's reply is not valid {encoding or 'encoded'} data",
+            bank_id=config.bank_id,
+            http_status=reply.status_code,
+        ) from None
+    except requests.exceptions.RequestException:
+        # The bank answered (the status line is in), so it served the request: whatever
+        # broke the body (a reset, a short read, a TLS record error, a stall) loses a reply.
+        raise ConnectionLostError(
+            "the connection dropped while the reply was read",
+            bank_id=config.bank_id,
+            http_status=reply.status_code,
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _tls_error(
+    exc: requests.exceptions.RequestException, config: BankConfig
+) -> TransportError | None:
+    """A TLS failure with its reason, or None when ``exc`` is not about TLS."""
+    found = find_ssl_error(exc)
+    with_cert = config.client_cert is not None
+    # A TLS 1.3 client writes its request before the bank has judged its certificate, so
+    # the bank's refusal can surface as a ConnectionError: such a refusal proves that the
+    # request was never served. Any other ssl error there may follow a served request.
+    if not isinstance(exc, requests.exceptions.SSLError) and not is_handshake_refusal(found):
+        return None
+    if is_abrupt_close(found):
+        hint = abrupt_close_hint(client_cert_configured=with_cert)
+        return ConnectionLostError(
+            f"the bank closed the TLS connection before the reply ({hint})",
+            bank_id=config.bank_id,
+        )
+    reason = describe_tls_failure(exc)
+    return TransportError(f"TLS handshake failed: {reason}", bank_id=config.bank_id)
+
+
+def _transport_error(
+    exc: requests.exceptions.RequestException, config: BankConfig
+) -> TransportError:
+    """The error-tree member for a non-TLS ``requests`` failure."""
+    bank_id = config.bank_id
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return TransportTimeoutError("sent, but the bank did not answer in time", bank_id=bank_id)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if _never_connected(exc):
+            return ConnectError("could not connect to the bank", bank_id=bank_id)
+        return ConnectionLostError(
+            "sent, but the connection dropped before the reply", bank_id=bank_id
+        )
+    return TransportError(f"HTTP request failed: {type(exc).__name__}", bank_id=bank_id)
+
+
 class Transport:
     """Sends prepared requests for one client. Thread-safe as ``requests.Session`` is."""
 
@@ -77,12 +173,15 @@ class Transport:
 
     def send(self, config: BankConfig, request: PreparedRequest, url: str) -> RawResponse:
         """Perform exactly one attempt; the caller owns retries."""
+        shown = ""
         if logger.isEnabledFor(logging.DEBUG):
+            query = f"?{urlencode(request.params)}" if request.params else ""
+            shown = redact_url(url + query, request.sensitive)
             logger.debug(
                 "→ %s %s %s headers=%s",
                 config.bank_id,
                 request.method,
-                url,
+                shown,
                 redact_headers(request.headers),
             )
         try:
@@ -96,31 +195,22 @@ class Transport:
                 verify=config.ca_bundle or True,
                 cert=config.client_cert,
                 allow_redirects=False,
+                stream=True,
             )
-        except requests.exceptions.SSLError as exc:
-            raise TransportError(
-                f"TLS handshake failed: {type(exc).__name__}", bank_id=config.bank_id
-            ) from None
-        except requests.exceptions.ReadTimeout:
-            raise TransportTimeoutError(
-                "sent, but the bank did not answer in time", bank_id=config.bank_id
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ConnectError(
-                    "could not connect to the bank", bank_id=config.bank_id
-                ) from None
-            raise ConnectionLostError(
-                "sent, but the connection dropped before the reply", bank_id=config.bank_id
-            ) from None
+            try:
+                body = _read_capped(reply, config)
+            finally:
+                reply.close()
         except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"HTTP request failed: {type(exc).__name__}", bank_id=config.bank_id
-            ) from None
+            tls = _tls_error(exc, config)
+            if tls is not None:
+                raise tls from exc  # the ssl error is the operator's full diagnosis
+            # Other requests errors would add nothing but the URL, which may hold an account.
+            raise _transport_error(exc, config) from None
         response = RawResponse(
             status=reply.status_code,
             headers=dict(reply.headers),
-            body=reply.content,
+            body=body,
             url=url,
             request=request,
         )
@@ -129,7 +219,7 @@ class Transport:
                 "← %s %s %s headers=%s",
                 config.bank_id,
                 response.status,
-                url,
+                shown,
                 redact_headers(response.headers),
             )
         return response

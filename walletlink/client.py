@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 import attrs
 import requests
 
+from walletlink._redact import redact_url
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy, RetrySignal
 from walletlink._transport import Transport, logger
 from walletlink.accounts import AccountId
@@ -221,7 +222,7 @@ class Client:
             logger.info(
                 "retrying %s %s at %s (%s), attempt %d in %.2fs",
                 request.method,
-                request.operation or request.path,
+                request.operation or redact_url(request.path, request.sensitive),
                 config.bank_id,
                 event.reason,
                 event.attempt + 1,

@@ -7,14 +7,15 @@ values, so a config can be logged or shown in a traceback without leaking anythi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import attrs
 
+from walletlink._tls import check_ca_bundle, check_client_cert
 from walletlink.errors import ConfigurationError
 
-__all__ = ["BankConfig", "Credentials"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "BankConfig", "Credentials"]
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -77,12 +78,46 @@ def _check_timeout(instance: BankConfig, attribute: object, value: float) -> Non
         raise ConfigurationError("timeout must be between 0 and 300 seconds")
 
 
+def _check_client_cert(
+    instance: BankConfig, attribute: object, value: str | tuple[str, str] | None
+) -> None:
+    if value is None:
+        return
+    if not (
+        isinstance(value, str)
+        or (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value))
+    ):
+        raise ConfigurationError("client_cert must be a PEM path or a (cert, key) pair of paths")
+    check_client_cert(value)
+
+
+def _check_ca_bundle(instance: BankConfig, attribute: object, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ConfigurationError("ca_bundle must be a path to a PEM file or directory")
+    check_ca_bundle(value)
+
+
+#: Default cap on a decoded reply body. JSON replies are kilobytes; see
+#: ``docs/security.md`` for statements, which need more.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
+
+
+def _check_max_response_bytes(instance: BankConfig, attribute: object, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise ConfigurationError("max_response_bytes must be an integer of at least 1024")
+
+
 @attrs.frozen(kw_only=True)
 class BankConfig:
     """How to reach one bank.
 
     ``client_cert`` is a PEM path (or ``(cert, key)`` paths) for mTLS; ``ca_bundle`` pins the
-    bank's CA. TLS verification itself has no switch: it is always on.
+    bank's CA; both are loaded when the config is built, so a missing or malformed file is a
+    :class:`ConfigurationError` here rather than an ``OSError`` on the first request. TLS
+    verification itself has no switch: it is always on. ``max_response_bytes`` caps every
+    reply's *decoded* body: a larger reply is refused with ``ProtocolError`` while it streams.
     """
 
     bank_id: str = attrs.field(validator=_check_bank_id)
@@ -90,9 +125,14 @@ class BankConfig:
     base_url: str = attrs.field(converter=_strip_slash, validator=_check_base_url)
     credentials: Credentials = attrs.field(factory=Credentials, converter=_credentials)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    client_cert: str | tuple[str, str] | None = None
-    ca_bundle: str | None = None
+    client_cert: str | tuple[str, str] | None = attrs.field(
+        default=None, validator=_check_client_cert
+    )
+    ca_bundle: str | None = attrs.field(default=None, validator=_check_ca_bundle)
     timeout: float = attrs.field(default=30.0, validator=_check_timeout)
+    max_response_bytes: int = attrs.field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_check_max_response_bytes
+    )
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)

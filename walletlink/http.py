@@ -8,11 +8,12 @@ sends it and hands back a :class:`RawResponse`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from walletlink._redact import redact_url
 from walletlink.errors import ProtocolError
 
 __all__ = ["PreparedRequest", "RawResponse"]
@@ -22,7 +23,11 @@ def _headers(value: Mapping[str, str]) -> dict[str, str]:
     return dict(value)
 
 
-@attrs.frozen(kw_only=True)
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(item) for item in value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class PreparedRequest:
     """One HTTP request an adapter wants sent.
 
@@ -30,7 +35,10 @@ class PreparedRequest:
     ``body`` is the exact bytes to send: the client never re-serialises it, so a retry sends
     identical bytes and a signature over them stays valid. ``idempotent`` tells the retry
     policy whether re-sending after the bank may have seen it is safe (GET, or a write that
-    carries an idempotency key the bank honours).
+    carries an idempotency key the bank honours). ``sensitive`` lists the identifiers the
+    adapter put into ``path`` or ``params`` (account numbers, the bank's resource ids for
+    accounts, consent ids): wherever the client logs the URL they show only their last four,
+    whatever their shape (an 8-digit UK account number looks like nothing to a pattern).
     """
 
     method: str
@@ -42,6 +50,7 @@ class PreparedRequest:
     operation: str = ""
     #: Non-2xx statuses the flow wants to see itself (e.g. 404 on a lookup means "absent").
     accept_status: frozenset[int] = frozenset()
+    sensitive: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @classmethod
     def json(
@@ -60,8 +69,17 @@ class PreparedRequest:
     def with_headers(self, extra: Mapping[str, str]) -> PreparedRequest:
         return attrs.evolve(self, headers={**self.headers, **extra})
 
+    def __repr__(self) -> str:
+        # Hooks receive requests, and a repr ends up in logs and tracebacks: the headers
+        # carry credentials and the body account numbers, so neither is shown.
+        return (
+            f"PreparedRequest(method={self.method!r}, "
+            f"path={redact_url(self.path, self.sensitive)!r}, operation={self.operation!r}, "
+            f"body=<{len(self.body or b'')} bytes>)"
+        )
 
-@attrs.frozen(kw_only=True)
+
+@attrs.frozen(kw_only=True, repr=False)
 class RawResponse:
     """What came back: status, headers (case-insensitive lookup via ``header``) and bytes."""
 
@@ -70,6 +88,13 @@ class RawResponse:
     body: bytes
     url: str = ""
     request: PreparedRequest | None = None
+
+    def __repr__(self) -> str:
+        sensitive = self.request.sensitive if self.request is not None else ()
+        return (
+            f"RawResponse(status={self.status}, url={redact_url(self.url, sensitive)!r}, "
+            f"body=<{len(self.body)} bytes>)"
+        )
 
     def header(self, name: str, default: str | None = None) -> str | None:
         lowered = name.lower()

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 import attrs
 
-from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
+from walletlink._redact import redact_text
+from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount, mask
 from walletlink.errors import (
     CurrencyMismatchError,
     InvalidAmountError,
@@ -133,13 +134,33 @@ class ReasonCode(enum.StrEnum):
     OTHER = "other"
 
 
+# -- reprs ---------------------------------------------------------------------------------
+# Models end up in logs, tracebacks and debuggers. Typed accounts mask themselves; these
+# formatters cover the plain-text fields that may hold an account number or wallet id.
+
+
+def _masked_repr(value: str | None) -> str:
+    """An account number held as text: only its last four."""
+    return "None" if value is None else repr(mask(value))
+
+
+def _text_repr(value: object) -> str:
+    """Free text from a bank or a user: IBANs and long digit runs masked."""
+    return redact_text(repr(value))
+
+
+def _keys_repr(value: Mapping[str, Any]) -> str:
+    """A payload of arbitrary values (ids, accounts, wallet ids): its keys only."""
+    return f"<keys: {', '.join(sorted(map(str, value)))}>"
+
+
 @attrs.frozen
 class Reason:
     """Why a transfer was rejected, returned or cancelled."""
 
     code: ReasonCode = attrs.field(converter=ReasonCode)
     raw_code: str | None = None
-    message: str = ""
+    message: str = attrs.field(default="", repr=_text_repr)
 
 
 def _as_dict(value: Mapping[str, str]) -> dict[str, str]:
@@ -155,8 +176,8 @@ class NextAction:
     """
 
     kind: str
-    url: str | None = None
-    data: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict)
+    url: str | None = attrs.field(default=None, repr=_text_repr)
+    data: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict, repr=_text_repr)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "url": self.url, "data": dict(self.data)}
@@ -298,6 +319,15 @@ class TransferRequest:
             metadata=raw.get("metadata") or {},
         )
 
+    def __repr__(self) -> str:
+        # Written out rather than per field, so validation changes to the fields stay apart.
+        return (
+            f"TransferRequest(amount={self.amount!r}, debtor_account={self.debtor_account!r}, "
+            f"creditor={self.creditor!r}, remittance={_text_repr(self.remittance)}, "
+            f"end_to_end_id={self.end_to_end_id!r}, idempotency_key={self.idempotency_key!r}, "
+            f"metadata={_keys_repr(self.metadata)})"
+        )
+
 
 @attrs.frozen(kw_only=True)
 class Transfer:
@@ -373,8 +403,8 @@ class TransactionDetail:
     instruction_id: str | None = None
     payment_information_id: str | None = None
     counterparty_name: str | None = None
-    counterparty_account: str | None = None
-    remittance: str | None = None
+    counterparty_account: str | None = attrs.field(default=None, repr=_masked_repr)
+    remittance: str | None = attrs.field(default=None, repr=_text_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -397,8 +427,8 @@ class Transaction:
     bank_reference: str | None = None
     customer_reference: str | None = None
     counterparty_name: str | None = None
-    counterparty_account: str | None = None
-    remittance: str | None = None
+    counterparty_account: str | None = attrs.field(default=None, repr=_masked_repr)
+    remittance: str | None = attrs.field(default=None, repr=_text_repr)
     reversal: bool = False
     batch_id: str | None = None
     details: tuple[TransactionDetail, ...] = ()
@@ -437,5 +467,5 @@ class Event:
     end_to_end_id: str | None = None
     status: TransferStatus | None = None
     reason: Reason | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
+    data: Mapping[str, Any] = attrs.field(factory=dict, repr=_keys_repr)
     duplicate: bool = False

@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from walletlink._redact import redact_text
+from walletlink.accounts import mask
 from walletlink.models import (
     NextAction,
     Reason,
@@ -55,6 +57,28 @@ def new_transfer_id() -> str:
     return f"wl_{uuid.uuid4().hex}"
 
 
+def _masked(value: Any) -> Any:
+    """The canonical request with what a log must not show masked: account values (the
+    ``{"scheme", "value"}`` dicts of :func:`~walletlink.models.account_to_dict`) to their
+    last four, free text by pattern, and metadata (wallet ids, anything) to its keys."""
+    if isinstance(value, Mapping):
+        if set(value) == {"scheme", "value"}:
+            return {"scheme": value["scheme"], "value": mask(str(value["value"]))}
+        return {
+            key: f"<keys: {', '.join(sorted(item))}>"
+            if key == "metadata" and isinstance(item, Mapping)
+            else _masked(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return redact_text(value) if isinstance(value, str) else value
+
+
+def _request_repr(request: Mapping[str, Any]) -> str:
+    return repr(_masked(request))
+
+
 @attrs.frozen(kw_only=True)
 class JournalRecord:
     """One logical transfer, as the journal knows it."""
@@ -63,7 +87,7 @@ class JournalRecord:
     request_hash: str  # TransferRequest.fingerprint()
     bank_id: str
     transfer_id: str  # walletlink id, e.g. "wl_<uuid hex>"
-    request: Mapping[str, Any]  # TransferRequest.canonical()
+    request: Mapping[str, Any] = attrs.field(repr=_request_repr)  # TransferRequest.canonical()
     state: JournalState
     status: TransferStatus  # PENDING until the bank answers; UNKNOWN after an unknown outcome
     transfer: Transfer | None  # last accepted bank view

@@ -421,6 +421,7 @@ class BerlinGroupAdapter(Adapter):
             headers=self._headers(),
             idempotent=True,
             operation="consent_status",
+            sensitive=(consent_id,),
         )
         return self._consent(response.json_object(), consent_id)
 
@@ -431,6 +432,7 @@ class BerlinGroupAdapter(Adapter):
             headers=self._headers(),
             idempotent=True,
             operation="delete_consent",
+            sensitive=(consent_id,),
         )
         with self._lock:
             if self._consent_id == consent_id:
@@ -508,6 +510,7 @@ class BerlinGroupAdapter(Adapter):
             headers=self._headers(Consent_ID=consent),
             idempotent=True,
             operation="balances",
+            sensitive=(account.value, resource),
         )
         listed = field(response.json_object(), "balances")
         if not isinstance(listed, list):
@@ -547,7 +550,14 @@ class BerlinGroupAdapter(Adapter):
                 ),
                 headers=self._headers(Consent_ID=consent),
             )
-        response = yield attrs.evolve(request, idempotent=True, operation="transactions")
+        with self._lock:
+            resource_id = self._resource_ids.get(account.value, "")
+        response = yield attrs.evolve(
+            request,
+            idempotent=True,
+            operation="transactions",
+            sensitive=(account.value, resource_id),  # a next link holds the resource id too
+        )
         report = object_of(field(response.json_object(), "transactions"), "'transactions'")
         items = [
             self._transaction(object_of(item, "a transaction"), account, status)

@@ -215,6 +215,7 @@ class GenericRestAdapter(Adapter):
             headers=self._auth,
             idempotent=True,
             operation="balances",
+            sensitive=(account.value,),
         )
         data = field(response.json_object(), "data")
         if not isinstance(data, list):
@@ -245,6 +246,7 @@ class GenericRestAdapter(Adapter):
             headers=self._auth,
             idempotent=True,
             operation="transactions",
+            sensitive=(account.value,),
         )
         body = response.json_object()
         data = field(body, "data")

@@ -371,6 +371,7 @@ class Iso20022H2HAdapter(Adapter):
             headers={"Accept": XML_TYPE},
             idempotent=True,
             operation="balances",
+            sensitive=(account.value,),
         )
         self._check_kind(response, FileFormat.CAMT053.value)
         statements = self._camt(response)
@@ -412,6 +413,7 @@ class Iso20022H2HAdapter(Adapter):
             idempotent=True,
             operation="statement",
             accept_status=frozenset(accept),
+            sensitive=(account.value,),
         )
 
     def _check_kind(self, response: RawResponse, kind: str) -> None:

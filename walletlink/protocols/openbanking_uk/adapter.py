@@ -508,7 +508,9 @@ class OpenBankingUkAdapter(Adapter):
             )
         else:
             path = self._aisp("account-access-consents", self._ais_consent_id)
-            response = yield self._get(token, path, "get_account_access_consent")
+            response = yield self._get(
+                token, path, "get_account_access_consent", sensitive=(self._ais_consent_id,)
+            )
         data = self._data(response)
         consent_id = str(field(data, "ConsentId", "consent"))
         status = str(field(data, "Status", "consent"))
@@ -548,7 +550,10 @@ class OpenBankingUkAdapter(Adapter):
         token = yield from self._ais_token()
         account_id = yield from self._account_id(token, account)
         response = yield self._get(
-            token, self._aisp("accounts", account_id, "balances"), "balances"
+            token,
+            self._aisp("accounts", account_id, "balances"),
+            "balances",
+            sensitive=(account_id, account.value),
         )
         entries = self._data(response).get("Balance") or []
         if not isinstance(entries, list):
@@ -576,16 +581,18 @@ class OpenBankingUkAdapter(Adapter):
     ) -> Flow[Page[Transaction]]:
         """One page; the cursor is the bank's ``Links.Next`` URL, followed as given."""
         token = yield from self._ais_token()
+        # The bank's AccountId is in the path and in every Links.Next it sends.
+        account_id = yield from self._account_id(token, account)
+        sensitive = (account_id, account.value)
         if cursor is not None:
-            request = self._get(token, cursor, "transactions")
+            request = self._get(token, cursor, "transactions", sensitive=sensitive)
         else:
-            account_id = yield from self._account_id(token, account)
             window = (
                 ("fromBookingDateTime", f"{date_from.isoformat()}T00:00:00"),
                 ("toBookingDateTime", f"{date_to.isoformat()}T23:59:59"),
             )
             path = self._aisp("accounts", account_id, "transactions")
-            request = self._get(token, path, "transactions", params=window)
+            request = self._get(token, path, "transactions", params=window, sensitive=sensitive)
         response = yield request
         body = response.json_object()
         entries = field(body, "Data").get("Transaction") or []
