@@ -28,6 +28,7 @@ SEPA Latin character set (:func:`sepa_text`), applied by the pain.001 builder.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Final, NoReturn
 
@@ -56,6 +57,11 @@ _BIDI_CONTROLS: Final = frozenset(
     "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )  # fmt: skip
 _REFUSED_FORMAT: Final = frozenset("\u2028\u2029\ufeff")
+_ASCII_REFUSED: Final = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_REFUSED_IN_LINES: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_NOT_VISIBLE_ASCII: Final = re.compile(r"[^!-~]")
+# NFC never makes text more than a few times shorter; a longer value cannot fit its limit.
+_MAX_EXPANSION: Final = 4
 
 
 def describe(char: str) -> str:
@@ -109,12 +115,13 @@ class TextPolicy:
             raise InvalidTextError(
                 f"{self.field} must be a str, got {type(value).__name__}", field=self.field
             )
-        for position, char in enumerate(value):
-            reason = _why_refused(char, self.lines)
-            if reason is None and self.visible_ascii and not "!" <= char <= "~":
-                reason = "is not visible ASCII"
-            if reason is not None:
-                self._fail(f": character {position} ({describe(char)}) {reason}", position)
+        if len(value) > _MAX_EXPANSION * self.max_length:
+            # Too long whatever NFC does: refused before walking megabytes of it.
+            self._fail(f" has at most {self.max_length} characters, got {len(value)}", None)
+        found = self._first_refused(value)
+        if found is not None:
+            position, reason = found
+            self._fail(f": character {position} ({describe(value[position])}) {reason}", position)
         text = value if value.isascii() else unicodedata.normalize("NFC", value)
         if len(text) > self.max_length:
             self._fail(f" has at most {self.max_length} characters, got {len(text)}", None)
@@ -124,6 +131,26 @@ class TextPolicy:
             where = 0 if text[0].isspace() else len(text) - 1
             self._fail(" must not start or end with white space", where)
         return text
+
+    def _first_refused(self, value: str) -> tuple[int, str] | None:
+        if value.isascii():
+            # The common case: only controls (and, for header values, spaces) can be wrong.
+            pattern = _NOT_VISIBLE_ASCII if self.visible_ascii else _ASCII_REFUSED
+            if self.lines and not self.visible_ascii:
+                pattern = _ASCII_REFUSED_IN_LINES
+            match = pattern.search(value)
+            if match is None:
+                return None
+            char = match.group()
+            reason = _why_refused(char, self.lines) or "is not visible ASCII"
+            return match.start(), reason
+        for position, char in enumerate(value):
+            why = _why_refused(char, self.lines)
+            if why is None and self.visible_ascii and not "!" <= char <= "~":
+                why = "is not visible ASCII"
+            if why is not None:
+                return position, why
+        return None
 
     def _fail(self, problem: str, position: int | None) -> NoReturn:
         raise InvalidTextError(f"{self.field}{problem}", field=self.field, position=position)
