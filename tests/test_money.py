@@ -221,3 +221,16 @@ def test_negative_zero_is_zero(value: object) -> None:
 
 def test_surrounding_ascii_spaces_are_ignored_and_trailing_zeros_fit() -> None:
     assert Money("12.30", "EUR") == Money(" 12.300 ", "EUR")
+
+
+@pytest.mark.parametrize("code", ["ＥＵＲ", "EU", "EURO", "E1R", "x" * 10_000])
+def test_a_currency_is_three_ascii_letters(code: str) -> None:
+    with pytest.raises(CurrencyError, match="three-letter") as info:
+        Money("1", code)
+    assert len(str(info.value)) < 100
+
+
+def test_an_error_never_prints_a_huge_amount() -> None:
+    with pytest.raises(InvalidAmountError) as info:
+        Money(Decimal("0." + "1" * 5000), "EUR")
+    assert len(str(info.value)) < 100

@@ -124,6 +124,12 @@ def _parse_text(value: str) -> Decimal:
     return Decimal(text)
 
 
+def _shown(amount: Decimal) -> str:
+    """An amount for an error message: a Decimal input may carry thousands of digits."""
+    text = str(amount)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
     """The exact sum of ``amounts``; ``InvalidAmountError`` when it needs more than 38 digits.
 
@@ -141,7 +147,11 @@ def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
 def _currency(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("currency must be an ISO 4217 code string")
-    code = value.strip().upper()
+    code = value.strip()
+    # ASCII letters only: "ｅｕｒ".upper() or a folded "ſ" must not become a currency code.
+    if len(code) != 3 or not (code.isascii() and code.isalpha()):
+        raise CurrencyError(f"a currency is a three-letter ISO 4217 code, got {code[:8]!r}")
+    code = code.upper()
     exponent_of(code)
     return code
 
@@ -169,7 +179,7 @@ class Money:
             scaled = self.amount.quantize(_QUANTA[exponent], context=_QUANTIZE_CONTEXT)
         except decimal.Inexact:
             raise InvalidAmountError(
-                f"{self.currency} allows {exponent} decimal places, got {self.amount}"
+                f"{self.currency} allows {exponent} decimal places, got {_shown(self.amount)}"
             ) from None
         except decimal.InvalidOperation:
             raise InvalidAmountError(
