@@ -245,7 +245,7 @@ def _is_country(instance: object, attribute: object, value: Any) -> None:
 
 
 def _party_name(value: object) -> str:
-    return PARTY_NAME.named("party name").check(value)
+    return PARTY_NAME.check(value)
 
 
 @attrs.frozen

@@ -159,7 +159,7 @@ class TextPolicy:
 REMITTANCE: Final = TextPolicy("remittance", 140)
 END_TO_END_ID: Final = TextPolicy("end_to_end_id", 35, min_length=1, identifier=True)
 IDEMPOTENCY_KEY: Final = TextPolicy("idempotency_key", 255, min_length=1, visible_ascii=True)
-PARTY_NAME: Final = TextPolicy("name", 140, min_length=1)
+PARTY_NAME: Final = TextPolicy("party name", 140, min_length=1)
 METADATA_KEY: Final = TextPolicy("metadata key", 40, min_length=1, identifier=True)
 METADATA_VALUE: Final = TextPolicy("metadata value", 500, lines=True)
 #: Every field's base policy by field name (metadata also allows at most 50 entries).
