@@ -209,5 +209,7 @@ def test_metadata_keys_and_values_are_checked() -> None:
         request(metadata={" order": "1"})
     with pytest.raises(InvalidTextError, match="must be a str"):
         request(metadata={"order": 42})
+    with pytest.raises(InvalidTextError, match="twice"):
+        request(metadata={"café": "1", "cafe\u0301": "2"})
     with pytest.raises(InvalidTextError, match="50 entries"):
         request(metadata={f"k{n}": "v" for n in range(51)})

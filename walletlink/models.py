@@ -299,6 +299,9 @@ def _metadata(value: object) -> dict[str, str]:
     checked: dict[str, str] = {}
     for key, item in value.items():
         name = METADATA_KEY.check(key)
+        if name in checked:
+            # Two spellings of one key (NFC and not): keeping either would drop the other.
+            raise InvalidTextError(f"metadata key {name!r} is given twice", field="metadata key")
         checked[name] = METADATA_VALUE.named(f"metadata[{name!r}]").check(item)
     return checked
 
