@@ -74,3 +74,49 @@ def test_any_correct_check_digits_validate_and_any_single_digit_change_fails(bba
     changed = good[:10] + str((int(good[10]) + 1) % 10) + good[11:]
     with pytest.raises(InvalidAccountError):
         Iban(changed)
+
+
+# -- identifiers are ASCII: no Unicode case folding or digits -----------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ſE4550000000058398257466",  # long s: "ſ".upper() == "S", a valid Swedish IBAN
+        "GB33BUKB20201555555555".replace("B", "ｂ"),  # fullwidth b
+        "GB33BUKB2020155555555٥",  # Arabic-Indic five
+        "GB33\u00a0BUKB20201555555555",  # no-break space
+    ],
+)
+def test_iban_refuses_non_ascii_without_folding_it(value: str) -> None:
+    with pytest.raises(InvalidAccountError, match="ASCII") as info:
+        Iban(value)
+    assert "20201555555555" not in str(info.value)
+
+
+def test_bic_refuses_non_ascii() -> None:
+    with pytest.raises(InvalidAccountError, match="ASCII"):
+        Bic("DEUTDEFſ")
+
+
+@pytest.mark.parametrize(
+    ("sort_code", "number"),
+    [("２０0000", "55555555"), ("200000", "5555555٥"), ("20000²", "55555555")],
+)
+def test_sort_code_account_refuses_non_ascii_digits(sort_code: str, number: str) -> None:
+    with pytest.raises(InvalidAccountError, match="ASCII digits"):
+        SortCodeAccount(sort_code, number)
+
+
+@pytest.mark.parametrize("value", ["acct\x00_1", "acct\n1", "wället-1", "acct\u202e1"])
+def test_local_account_is_printable_ascii(value: str) -> None:
+    with pytest.raises(InvalidAccountError, match="printable ASCII"):
+        LocalAccount(value)
+
+
+def test_local_account_scheme_is_a_short_ascii_name() -> None:
+    assert LocalAccount("10020030/0123456789", scheme="bban").scheme == "bban"
+    with pytest.raises(InvalidAccountError, match="scheme"):
+        LocalAccount("a", scheme="wal let")
+    with pytest.raises(InvalidAccountError, match="scheme"):
+        LocalAccount("a", scheme="")

@@ -1,6 +1,7 @@
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import attrs
 import pytest
@@ -10,7 +11,13 @@ import walletlink.journal
 from walletlink import Hooks, RetryEvent, RetryPolicy, TransferRef
 from walletlink.accounts import Bic, Iban, LocalAccount, SortCodeAccount
 from walletlink.config import BankConfig, Credentials
-from walletlink.errors import InvalidAmountError, InvalidTransitionError, ValidationError
+from walletlink.errors import (
+    InvalidAccountError,
+    InvalidAmountError,
+    InvalidTextError,
+    InvalidTransitionError,
+    ValidationError,
+)
 from walletlink.http import PreparedRequest, RawResponse
 from walletlink.journal import JournalRecord, JournalState
 from walletlink.models import (
@@ -271,3 +278,91 @@ def test_model_reprs_show_no_full_account_number(name: str) -> None:
     assert type(model) is _public_attrs_classes()[name]
     for shown in (repr(model), str(model)):
         assert [n for n in FULL_NUMBERS if n in shown] == []
+
+
+# -- typed errors at the door -------------------------------------------------------------
+
+
+def test_a_str_debtor_account_is_refused_without_showing_it() -> None:
+    with pytest.raises(InvalidAccountError, match=r"debtor_account.*Iban") as info:
+        request(debtor_account="DE89370400440532013000")
+    assert "0532013000" not in str(info.value)
+
+
+def test_a_str_creditor_account_is_refused_without_showing_it() -> None:
+    with pytest.raises(InvalidAccountError, match=r"account.*Iban") as info:
+        Party(name="Bob", account="GB33BUKB20201555555555")  # type: ignore[arg-type]
+    assert "20201555555555" not in str(info.value)
+
+
+def test_a_str_agent_is_refused() -> None:
+    with pytest.raises(InvalidAccountError, match="Bic"):
+        Party(name="Bob", account=LocalAccount("b"), agent="BUKBGB22")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("amount", [10.5, "10.00", 10, Decimal("10.00")])
+def test_an_amount_that_is_not_money_names_the_field(amount: object) -> None:
+    with pytest.raises(InvalidAmountError, match="amount must be a Money"):
+        request(amount=amount)
+
+
+def test_a_creditor_that_is_not_a_party_is_refused() -> None:
+    with pytest.raises(ValidationError, match="creditor must be a Party"):
+        request(creditor=Iban("GB33BUKB20201555555555"))
+
+
+@pytest.mark.parametrize("country", ["de", "DEU", "D1", "ＤＥ"])
+def test_party_country_is_an_alpha_2_code(country: str) -> None:
+    with pytest.raises(ValidationError, match="ISO 3166"):
+        Party(name="Bob", account=LocalAccount("b"), country=country)
+
+
+# -- text policies on every text field ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "position"),
+    [
+        ("remittance", "Invoice\x001", 7),
+        ("remittance", "Invoice \ud800", 8),
+        ("remittance", "line one\nline two", 8),
+        ("remittance", "pay \u202egnp.exe", 4),
+        ("end_to_end_id", "e2e\r", 3),
+        ("end_to_end_id", " e2e", 0),
+        ("idempotency_key", "key 1", 3),
+        ("idempotency_key", "kéy", 1),
+    ],
+)
+def test_refused_text_names_the_field_and_position(field: str, value: str, position: int) -> None:
+    with pytest.raises(InvalidTextError) as info:
+        request(**{field: value})
+    assert (field, position) == (info.value.field, info.value.position)
+    assert value not in str(info.value)
+
+
+def test_party_name_is_checked() -> None:
+    with pytest.raises(InvalidTextError, match="party name: character 3"):
+        Party(name="Bob\x85", account=LocalAccount("b"))
+    with pytest.raises(InvalidTextError, match="non-blank"):
+        Party(name="   ", account=LocalAccount("b"))
+
+
+def test_text_is_stored_in_nfc_so_equivalent_spellings_fingerprint_alike() -> None:
+    decomposed = request(remittance="Cafe\u0301", creditor=Party("Jose\u0301", LocalAccount("b")))
+    composed = request(remittance="Café", creditor=Party("José", LocalAccount("b")))
+    assert (decomposed.remittance, decomposed.creditor.name) == ("Café", "José")
+    assert composed.fingerprint() == decomposed.fingerprint()
+
+
+def test_metadata_keys_and_values_are_checked() -> None:
+    assert request(metadata={"note": "two\nlines"}).metadata == {"note": "two\nlines"}
+    with pytest.raises(InvalidTextError, match="metadata\\['note'\\]: character 1"):
+        request(metadata={"note": "a\x00"})
+    with pytest.raises(InvalidTextError, match="metadata key"):
+        request(metadata={" order": "1"})
+    with pytest.raises(InvalidTextError, match="must be a str"):
+        request(metadata={"order": 42})
+    with pytest.raises(InvalidTextError, match="twice"):
+        request(metadata={"café": "1", "cafe\u0301": "2"})
+    with pytest.raises(InvalidTextError, match="50 entries"):
+        request(metadata={f"k{n}": "v" for n in range(51)})

@@ -3,6 +3,12 @@
 Account numbers are personal data. Each identifier keeps its full value in ``.value`` for the
 wire, but its ``repr`` and ``str`` show only the last four characters, so an f-string or a log
 line never spills a full number by accident.
+
+Identifiers are ASCII: an IBAN or BIC has ASCII letters and digits only, a sort code and a UK
+account number ASCII digits only, and a local account id printable ASCII. Anything else is
+refused before any case folding, because ``str.upper()`` and ``str.isdigit()`` are Unicode-wide:
+``"ſ".upper()`` is ``"S"`` and ``"١".isdigit()`` is true, so an IBAN or a sort code could
+otherwise be spelled with characters no bank would read the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ _IBAN_LENGTHS: Final[dict[str, int]] = {
 }  # fmt: skip
 _IBAN_SHAPE: Final = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 _BIC_SHAPE: Final = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
+# Printable ASCII, no surrounding spaces (stripped first): what a bank-local id may contain.
+_LOCAL_ID: Final = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_SCHEME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,34}")
 
 
 def mask(value: str, visible: int = 4) -> str:
@@ -47,6 +56,8 @@ def _iban_checksum_ok(iban: str) -> bool:
 def _normalise_iban(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("an IBAN is a string")
+    if not value.isascii():
+        raise InvalidAccountError("an IBAN has ASCII letters and digits only")
     iban = value.replace(" ", "").upper()
     if not _IBAN_SHAPE.fullmatch(iban):
         raise InvalidAccountError(f"malformed IBAN ending {mask(iban)}")
@@ -87,6 +98,8 @@ class Iban:
 def _normalise_bic(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("a BIC is a string")
+    if not value.isascii():
+        raise InvalidAccountError("a BIC has ASCII letters and digits only")
     bic = value.replace(" ", "").upper()
     if not _BIC_SHAPE.fullmatch(bic):
         raise InvalidAccountError(f"malformed BIC {bic!r}: expected 8 or 11 characters")
@@ -112,8 +125,8 @@ def _digits(length: int, what: str) -> Callable[[object], str]:
         if not isinstance(value, str):
             raise TypeError(f"a {what} is a string")
         text = value.replace("-", "").replace(" ", "")
-        if len(text) != length or not text.isdigit():
-            raise InvalidAccountError(f"a {what} has {length} digits")
+        if len(text) != length or not (text.isascii() and text.isdigit()):
+            raise InvalidAccountError(f"a {what} has {length} ASCII digits")
         return text
 
     return convert
@@ -154,7 +167,18 @@ def _non_empty(value: object) -> str:
         raise InvalidAccountError("an account id must be a non-empty string")
     if len(value) > 70:
         raise InvalidAccountError("an account id has at most 70 characters")
-    return value.strip()
+    text = value.strip()
+    if not _LOCAL_ID.fullmatch(text):
+        raise InvalidAccountError("an account id has printable ASCII characters only")
+    return text
+
+
+def _scheme(value: object) -> str:
+    if not isinstance(value, str) or not _SCHEME.fullmatch(value):
+        raise InvalidAccountError(
+            "an account scheme has 1 to 35 ASCII letters, digits, '_', '.', ':' or '-'"
+        )
+    return value
 
 
 @attrs.frozen(repr=False)
@@ -162,7 +186,7 @@ class LocalAccount:
     """A bank-local account id (the bank's own numbering, or a wallet's virtual account)."""
 
     value: str = attrs.field(converter=_non_empty)
-    scheme: str = "local"
+    scheme: str = attrs.field(default="local", converter=_scheme)
 
     @property
     def masked(self) -> str:

@@ -11,7 +11,8 @@ below is for everything that stops a call from producing an answer at all::
     │   ├── InvalidAmountError          too many decimals, non-finite, float, negative transfer
     │   ├── CurrencyError               unknown ISO 4217 code
     │   ├── CurrencyMismatchError       arithmetic or comparison across currencies
-    │   └── InvalidAccountError         IBAN checksum, BIC shape, sort code, account number
+    │   ├── InvalidAccountError         IBAN checksum, BIC shape, sort code, account number
+    │   └── InvalidTextError            a name, reference or text its field's policy refuses
     ├── UnsupportedOperationError       the adapter lacks the capability; nothing was sent
     ├── IdempotencyMismatchError        same idempotency key, different request; nothing sent
     ├── InvalidTransitionError          a transfer status may not move that way
@@ -70,6 +71,7 @@ __all__ = [
     "IdempotencyMismatchError",
     "InvalidAccountError",
     "InvalidAmountError",
+    "InvalidTextError",
     "InvalidTransitionError",
     "JournalIntegrityError",
     "KeyNotFoundError",
@@ -155,6 +157,28 @@ class CurrencyMismatchError(ValidationError):
 
 class InvalidAccountError(ValidationError):
     """An IBAN, BIC, sort code or account number that is malformed or fails its checksum."""
+
+
+class InvalidTextError(ValidationError):
+    """Text a field's policy refuses (see :mod:`walletlink.text`).
+
+    ``field`` names the field (``"remittance"``, ``"creditor.name"``…) and ``position`` is the
+    0-based index of the first offending character, or ``None`` when the whole value is at
+    fault (its type or length). The message shows that character's code point, never the
+    text itself, which may be personal data.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        position: int | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.field = field
+        self.position = position
 
 
 class UnsupportedOperationError(WalletLinkError):

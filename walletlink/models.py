@@ -20,11 +20,22 @@ from walletlink._redact import redact_text
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount, mask
 from walletlink.errors import (
     CurrencyMismatchError,
+    InvalidAccountError,
     InvalidAmountError,
+    InvalidTextError,
     InvalidTransitionError,
     ValidationError,
 )
 from walletlink.money import Money
+from walletlink.text import (
+    END_TO_END_ID,
+    IDEMPOTENCY_KEY,
+    METADATA_ENTRIES,
+    METADATA_KEY,
+    METADATA_VALUE,
+    PARTY_NAME,
+    REMITTANCE,
+)
 
 __all__ = [
     "Balance",
@@ -214,26 +225,106 @@ def account_from_dict(raw: Mapping[str, str]) -> AccountId:
     return LocalAccount(raw["value"], scheme=scheme)
 
 
-@attrs.frozen
-class Party:
-    """A creditor or debtor: a name, an account and optionally the bank (agent) holding it."""
-
-    name: str
-    account: AccountId
-    agent: Bic | None = None
-    country: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if not self.name.strip() or len(self.name) > 140:
-            raise ValidationError("a party name has 1 to 140 characters")
+_ACCOUNT_TYPES: Final = (Iban, SortCodeAccount, LocalAccount)
 
 
-def _check_text(limit: int, what: str) -> Callable[[object, object, str | None], None]:
-    def check(instance: object, attribute: object, value: str | None) -> None:
-        if value is not None and len(value) > limit:
-            raise ValidationError(f"{what} has at most {limit} characters")
+def _is_account(what: str) -> Callable[[object, object, Any], None]:
+    """An attrs validator: ``value`` is an account object, never a bare string.
+
+    A ``str`` is refused rather than guessed at (an IBAN? a local id?), and the message never
+    repeats it: it may be a full account number.
+    """
+
+    def check(instance: object, attribute: object, value: Any) -> None:
+        if not isinstance(value, _ACCOUNT_TYPES):
+            raise InvalidAccountError(
+                f"{what} must be an Iban, SortCodeAccount or LocalAccount, got"
+                f" {type(value).__name__}: pass Iban('...') (or the matching type)"
+            )
 
     return check
+
+
+def _is_bic(instance: object, attribute: object, value: Any) -> None:
+    if value is not None and not isinstance(value, Bic):
+        raise InvalidAccountError(
+            f"a party's agent must be a Bic or None, got {type(value).__name__}: pass Bic('...')"
+        )
+
+
+def _is_country(instance: object, attribute: object, value: Any) -> None:
+    if value is None:
+        return
+    if not (
+        isinstance(value, str)
+        and len(value) == 2
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
+    ):
+        raise ValidationError("a party's country is an ISO 3166 alpha-2 code such as 'DE'")
+
+
+def _party_name(value: object) -> str:
+    return PARTY_NAME.check(value)
+
+
+@attrs.frozen
+class Party:
+    """A creditor or debtor: a name, an account and optionally the bank (agent) holding it.
+
+    The name follows :data:`walletlink.text.PARTY_NAME` (1 to 140 characters, NFC).
+    """
+
+    name: str = attrs.field(converter=_party_name)
+    account: AccountId = attrs.field(validator=_is_account("a party's account"))
+    agent: Bic | None = attrs.field(default=None, validator=_is_bic)
+    country: str | None = attrs.field(default=None, validator=_is_country)
+
+
+def _is_money(instance: object, attribute: object, value: Any) -> None:
+    if not isinstance(value, Money):
+        raise InvalidAmountError(
+            f"amount must be a Money, got {type(value).__name__}: pass Money('10.00', 'EUR')"
+        )
+
+
+def _is_party(instance: object, attribute: object, value: Any) -> None:
+    if not isinstance(value, Party):
+        raise ValidationError(f"creditor must be a Party, got {type(value).__name__}")
+
+
+def _remittance(value: object) -> str:
+    return REMITTANCE.check(value)
+
+
+def _end_to_end_id(value: object) -> str:
+    return END_TO_END_ID.check(value)
+
+
+def _idempotency_key(value: object) -> str:
+    return IDEMPOTENCY_KEY.check(value)
+
+
+def _metadata(value: object) -> dict[str, str]:
+    """A private, checked copy: keys and values follow their policies, at most 50 entries."""
+    if not isinstance(value, Mapping):
+        raise InvalidTextError(
+            f"metadata must be a mapping, got {type(value).__name__}", field="metadata"
+        )
+    if len(value) > METADATA_ENTRIES:
+        raise InvalidTextError(
+            f"metadata has at most {METADATA_ENTRIES} entries, got {len(value)}",
+            field="metadata",
+        )
+    checked: dict[str, str] = {}
+    for key, item in value.items():
+        name = METADATA_KEY.check(key)
+        if name in checked:
+            # Two spellings of one key (NFC and not): keeping either would drop the other.
+            raise InvalidTextError(f"metadata key {name!r} is given twice", field="metadata key")
+        checked[name] = METADATA_VALUE.named(f"metadata[{name!r}]").check(item)
+    return checked
 
 
 @attrs.frozen(kw_only=True)
@@ -245,17 +336,14 @@ class TransferRequest:
     except the key, which is how a reused key with a different request is caught.
     """
 
-    amount: Money
-    debtor_account: AccountId
-    creditor: Party
-    remittance: str = attrs.field(default="", validator=_check_text(140, "remittance text"))
-    end_to_end_id: str = attrs.field(
-        factory=new_end_to_end_id, validator=_check_text(35, "an end-to-end id")
-    )
-    idempotency_key: str = attrs.field(
-        factory=_new_idempotency_key, validator=_check_text(255, "an idempotency key")
-    )
-    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict)
+    amount: Money = attrs.field(validator=_is_money)
+    debtor_account: AccountId = attrs.field(validator=_is_account("debtor_account"))
+    creditor: Party = attrs.field(validator=_is_party)
+    # Text fields follow their walletlink.text policies (converted to NFC, checked).
+    remittance: str = attrs.field(default="", converter=_remittance)
+    end_to_end_id: str = attrs.field(factory=new_end_to_end_id, converter=_end_to_end_id)
+    idempotency_key: str = attrs.field(factory=_new_idempotency_key, converter=_idempotency_key)
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_metadata)
     # The canonical JSON is needed by the journal, the fingerprint and most adapters' bodies
     # for every transfer: computed once, on first use.
     _canonical_json: str | None = attrs.field(

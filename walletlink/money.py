@@ -4,11 +4,23 @@ A float never becomes money: ``Money(0.1, "EUR")`` raises ``TypeError`` because 
 0.1 in binary. Amounts are built from strings, Decimals, ints (whole units) or minor units,
 and must fit their currency's exponent exactly: ``Money("1.005", "EUR")`` is an error, never a
 silent rounding. Arithmetic and comparison work only within one currency.
+
+Every computation runs in one private decimal context of 38 digits that traps ``Inexact``,
+``Rounded`` and ``Overflow``: a sum, a product or a conversion to minor units is exact or it
+raises :class:`~walletlink.errors.InvalidAmountError`. Python's default context (28 digits,
+no traps) is never used, so a thread's ``decimal.getcontext()`` changes nothing here.
+
+A string amount is a plain ASCII decimal: digits, an optional leading ``-`` and an optional
+``.`` followed by digits. Exponents (``1E+2``), a leading ``+``, underscores (``1_000``),
+non-ASCII digits (``١٢``, ``１２``) and ``NaN`` are refused, although ``Decimal()`` would take
+them. A ``Decimal`` value may use any exponent. Negative zero is stored as zero.
 """
 
 from __future__ import annotations
 
 import decimal
+import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -16,7 +28,7 @@ import attrs
 
 from walletlink.errors import CurrencyError, CurrencyMismatchError, InvalidAmountError
 
-__all__ = ["CURRENCY_EXPONENTS", "Money", "exponent_of", "parse_amount"]
+__all__ = ["CURRENCY_EXPONENTS", "Money", "exact_sum", "exponent_of", "parse_amount"]
 
 #: ISO 4217 minor-unit exponents of the active currencies (List One, 2024 amendment).
 #: Currencies not listed here are refused; funds codes and precious metals have no exponent.
@@ -40,8 +52,32 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
 }
 
 _QUANTA: Final[dict[int, Decimal]] = {e: Decimal(1).scaleb(-e) for e in range(5)}
-# Enough precision for any amount a bank can move, so that no operation rounds silently.
-_CONTEXT: Final = decimal.Context(prec=38, traps=[decimal.InvalidOperation, decimal.Inexact])
+#: Significant digits an amount may have: more than any bank moves, and every result that needs
+#: more raises instead of rounding.
+PRECISION: Final = 38
+# Used explicitly by every operation (context methods, ``context=``), never installed as the
+# thread's context: a caller's decimal settings can neither loosen nor break Money.
+_CONTEXT: Final = decimal.Context(
+    prec=PRECISION,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[
+        decimal.InvalidOperation,
+        decimal.Inexact,
+        decimal.Rounded,
+        decimal.Overflow,
+        decimal.DivisionByZero,
+    ],
+)
+# Fitting an amount to its currency's exponent drops zeros (1.000 → 1.00, a Rounded signal):
+# only a lost non-zero digit (Inexact) is an error there.
+_QUANTIZE_CONTEXT: Final = decimal.Context(
+    prec=PRECISION, traps=[decimal.InvalidOperation, decimal.Inexact]
+)
+_AMOUNT_TEXT: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# Far more than PRECISION digits (leading zeros included): refusing longer text first keeps
+# parsing and the error message small.
+_MAX_AMOUNT_TEXT: Final = 100
+_ARITHMETIC_ERRORS: Final = (decimal.Inexact, decimal.Rounded, decimal.Overflow)
 
 
 def exponent_of(currency: str) -> int:
@@ -56,7 +92,9 @@ def parse_amount(value: object) -> Decimal:
     """Turn a string, Decimal or int into a finite Decimal; refuse floats with ``TypeError``.
 
     Decimal commas, thousands separators and currency symbols are the caller's job: the
-    statement parsers know their own formats, and a guess here would hide errors.
+    statement parsers know their own formats, and a guess here would hide errors. A string
+    is a plain ASCII decimal (see the module docstring); surrounding ASCII spaces are ignored.
+    A ``Decimal`` may use any exponent (``Decimal("1E+2")`` is 100) but must be finite.
     """
     if isinstance(value, bool):
         raise TypeError("a bool is not an amount")
@@ -67,11 +105,7 @@ def parse_amount(value: object) -> Decimal:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip()
-        try:
-            amount = Decimal(text)
-        except decimal.InvalidOperation:
-            raise InvalidAmountError(f"not a decimal amount: {value!r}") from None
+        amount = _parse_text(value)
     else:
         raise TypeError(f"cannot make an amount from {type(value).__name__}")
     if not amount.is_finite():
@@ -79,10 +113,45 @@ def parse_amount(value: object) -> Decimal:
     return amount
 
 
+def _parse_text(value: str) -> Decimal:
+    text = value.strip(" \t\r\n")
+    if len(text) > _MAX_AMOUNT_TEXT or not _AMOUNT_TEXT.fullmatch(text):
+        shown = repr(text[:_MAX_AMOUNT_TEXT]) + ("…" if len(text) > _MAX_AMOUNT_TEXT else "")
+        raise InvalidAmountError(
+            f"not a plain decimal amount: {shown} (ASCII digits, optional '-' and '.' only)"
+        )
+    # Decimal(str) is exact whatever the context: the digits are kept, never rounded.
+    return Decimal(text)
+
+
+def _shown(amount: Decimal) -> str:
+    """An amount for an error message: a Decimal input may carry thousands of digits."""
+    text = str(amount)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """The exact sum of ``amounts``; ``InvalidAmountError`` when it needs more than 38 digits.
+
+    For totals across currencies (an ISO 20022 ``CtrlSum``), where :class:`Money` cannot add.
+    """
+    total = Decimal(0)
+    try:
+        for amount in amounts:
+            total = _CONTEXT.add(total, amount)
+    except _ARITHMETIC_ERRORS:
+        raise InvalidAmountError(f"a total needs more than {PRECISION} digits") from None
+    return total
+
+
 def _currency(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("currency must be an ISO 4217 code string")
-    code = value.strip().upper()
+    code = value.strip()
+    # ASCII letters only: "ｅｕｒ".upper() or a folded "ſ" must not become a currency code.
+    if len(code) != 3 or not (code.isascii() and code.isalpha()):
+        raise CurrencyError(f"a currency is a three-letter ISO 4217 code, got {code[:8]!r}")
+    code = code.upper()
     exponent_of(code)
     return code
 
@@ -107,13 +176,18 @@ class Money:
     def __attrs_post_init__(self) -> None:
         exponent = CURRENCY_EXPONENTS[self.currency]
         try:
-            scaled = self.amount.quantize(_QUANTA[exponent], context=_CONTEXT)
+            scaled = self.amount.quantize(_QUANTA[exponent], context=_QUANTIZE_CONTEXT)
         except decimal.Inexact:
             raise InvalidAmountError(
-                f"{self.currency} allows {exponent} decimal places, got {self.amount}"
+                f"{self.currency} allows {exponent} decimal places, got {_shown(self.amount)}"
             ) from None
         except decimal.InvalidOperation:
-            raise InvalidAmountError("amount too large") from None
+            raise InvalidAmountError(
+                f"amount too large: at most {PRECISION} digits in {self.currency}"
+            ) from None
+        if scaled.is_zero() and scaled.is_signed():
+            # -0 equals 0 but would print "-0.00" into a bank's body.
+            scaled = scaled.copy_abs()
         # Normalise the representation so that equal amounts hash and print alike.
         object.__setattr__(self, "amount", scaled)
 
@@ -123,7 +197,11 @@ class Money:
         if isinstance(minor_units, bool) or not isinstance(minor_units, int):
             raise TypeError("minor units must be an int")
         code = _currency(currency)
-        return cls(Decimal(minor_units).scaleb(-CURRENCY_EXPONENTS[code]), code)
+        try:
+            amount = Decimal(minor_units).scaleb(-CURRENCY_EXPONENTS[code], context=_CONTEXT)
+        except _ARITHMETIC_ERRORS:
+            raise InvalidAmountError(f"amount too large: at most {PRECISION} digits") from None
+        return cls(amount, code)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -136,7 +214,8 @@ class Money:
     @property
     def minor_units(self) -> int:
         """The amount as an integer count of minor units (cents, fils, yen)."""
-        return int(self.amount.scaleb(self.exponent))
+        # scaleb in the default context would round past 28 digits; ours is exact (38 digits).
+        return int(self.amount.scaleb(self.exponent, context=_CONTEXT))
 
     def to_decimal_string(self) -> str:
         """The amount as the plain decimal string banks expect: ``"12.30"``, ``"1234"``."""
@@ -158,23 +237,46 @@ class Money:
             raise CurrencyMismatchError(f"cannot combine {self.currency} with {other.currency}")
         return other
 
+    def _exact(self, operation: str, left: Decimal, right: Decimal) -> Money:
+        try:
+            if operation == "add":
+                result = _CONTEXT.add(left, right)
+            elif operation == "subtract":
+                result = _CONTEXT.subtract(left, right)
+            else:
+                result = _CONTEXT.multiply(left, right)
+        except _ARITHMETIC_ERRORS:
+            raise InvalidAmountError(
+                f"result needs more than {PRECISION} digits in {self.currency}"
+            ) from None
+        return Money(result, self.currency)
+
     def __add__(self, other: Money) -> Money:
-        return Money(self.amount + self._same(other).amount, self.currency)
+        return self._exact("add", self.amount, self._same(other).amount)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(self.amount - self._same(other).amount, self.currency)
+        return self._exact("subtract", self.amount, self._same(other).amount)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(self.amount.copy_negate(), self.currency)
 
     def __abs__(self) -> Money:
-        return Money(abs(self.amount), self.currency)
+        return Money(self.amount.copy_abs(), self.currency)
 
     def __mul__(self, factor: int) -> Money:
         # Only integer factors: a rate multiplication needs a rounding rule the caller owns.
         if isinstance(factor, bool) or not isinstance(factor, int):
             raise TypeError("Money can only be multiplied by an int")
-        return Money(self.amount * factor, self.currency)
+        return self._exact("multiply", self.amount, Decimal(factor))
+
+    @classmethod
+    def sum(cls, items: Iterable[Money], currency: str) -> Money:
+        """The exact total of ``items``, all in ``currency`` (zero when there are none)."""
+        code = _currency(currency)
+        total = cls.zero(code)
+        for item in items:
+            total = total + total._same(item)
+        return total
 
     __rmul__ = __mul__
 

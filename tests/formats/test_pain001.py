@@ -13,34 +13,41 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from walletlink.accounts import Bic, Iban, LocalAccount, SortCodeAccount
-from walletlink.errors import ParseError, ValidationError
+from walletlink.errors import InvalidAmountError, InvalidTextError, ParseError, ValidationError
 from walletlink.formats import build_pain001, parse_pain001
 from walletlink.models import Party, TransferRequest
 from walletlink.money import Money
+from walletlink.text import SEPA_CHARACTERS
 
 DATA = Path(__file__).parent / "data"
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "schemas" / "pain.001.001.09.xsd")
 DEBTOR = Iban("DE40100100103307118608")
-CREDITOR = Party("Merchant & Co <GmbH>", Iban("DE02100100109307118603"), Bic("PBNKDEFFXXX"), "DE")
+# The SEPA Latin set has no & < > or ": the apostrophe is the one character XML escapes.
+CREDITOR = Party("O'Neil + Co (GmbH)", Iban("DE02100100109307118603"), Bic("PBNKDEFFXXX"), "DE")
 
 
 def _request(
-    amount: str, currency: str = "EUR", debtor: object = DEBTOR, **kw: object
+    amount: str,
+    currency: str = "EUR",
+    debtor: object = DEBTOR,
+    creditor: Party = CREDITOR,
+    **kw: object,
 ) -> TransferRequest:
     return TransferRequest(
-        amount=Money(amount, currency), debtor_account=debtor, creditor=CREDITOR, **kw
+        amount=Money(amount, currency), debtor_account=debtor, creditor=creditor, **kw
     )  # type: ignore[arg-type]
 
 
-def _build(requests: list[TransferRequest], agent: Bic | None = None) -> bytes:
-    return build_pain001(
-        requests,
-        message_id="MSG-1",
-        debtor_name="Wallet Inc",
-        created_at=datetime(2024, 1, 15, 10, 0),
-        execution_date=date(2024, 1, 16),
-        debtor_agent=agent,
-    )
+def _build(requests: list[TransferRequest], agent: Bic | None = None, **kw: object) -> bytes:
+    arguments: dict[str, object] = {
+        "message_id": "MSG-1",
+        "debtor_name": "Wallet Inc",
+        "created_at": datetime(2024, 1, 15, 10, 0),
+        "execution_date": date(2024, 1, 16),
+        "debtor_agent": agent,
+        **kw,
+    }
+    return build_pain001(requests, **arguments)  # type: ignore[arg-type]
 
 
 def test_grouped_by_debtor_and_currency_with_counts_and_sums() -> None:
@@ -155,9 +162,7 @@ requests_strategy = st.lists(
         st.integers(1, 10**12),
         st.sampled_from(["EUR", "GBP", "JPY", "KWD"]),
         st.from_regex(r"[A-Za-z0-9-]{1,35}", fullmatch=True),
-        st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=140).map(
-            str.strip
-        ),
+        st.text(st.sampled_from(sorted(SEPA_CHARACTERS)), max_size=140).map(str.strip),
     ),
     min_size=1,
     max_size=8,
@@ -189,3 +194,129 @@ def test_mutated_documents_raise_only_parse_errors(data: st.DataObject) -> None:
     )
     with contextlib.suppress(ParseError):
         parse_pain001(mutated)
+
+
+# -- the SEPA Latin character set, lengths and amounts: raised, never cut or replaced -------
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "position"),
+    [
+        ({"remittance": "Rechnung Nr. 7 für März"}, "transfers[1].remittance", 16),
+        ({"end_to_end_id": "E2E#2"}, "transfers[1].end_to_end_id", 3),
+        ({"end_to_end_id": "/E2E-2"}, "transfers[1].end_to_end_id", 0),
+        ({"end_to_end_id": "E2E//2"}, "transfers[1].end_to_end_id", 3),
+        ({"end_to_end_id": "E2E-2/"}, "transfers[1].end_to_end_id", 5),
+        ({"metadata": {"instruction_id": "I_2"}}, "transfers[1].metadata['instruction_id']", 1),
+        (
+            {"creditor": Party("Bob & Alice", Iban("DE02100100109307118603"))},
+            "transfers[1].creditor.name",
+            4,
+        ),
+        (
+            {"debtor": LocalAccount("acct_2", scheme="wallet")},
+            "transfers[1].debtor_account",
+            4,
+        ),
+    ],
+)
+def test_text_outside_the_sepa_rules_names_the_field_and_position(
+    change: dict[str, object], field: str, position: int
+) -> None:
+    with pytest.raises(InvalidTextError) as caught:
+        _build([_request("1.00", end_to_end_id="E2E-1"), _request("2.00", **change)])
+    assert (field, position) == (caught.value.field, caught.value.position)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "field"),
+    [
+        ("debtor_name", "Wallet\x00Inc", "debtor_name"),
+        ("debtor_name", "W" * 71, "debtor_name"),
+        ("initiating_party", "Wallet & Sons", "initiating_party"),
+        ("message_id", "MSG//1", "message_id"),
+        ("message_id", "", "message_id"),
+    ],
+)
+def test_builder_arguments_follow_the_same_rules(argument: str, value: str, field: str) -> None:
+    """Before, a 141-character debtor name was cut to 140 and a control character written."""
+    with pytest.raises(InvalidTextError) as caught:
+        _build([_request("1.00", end_to_end_id="E")], **{argument: value})
+    assert field == caught.value.field
+
+
+def test_an_instruction_id_too_long_is_refused_not_cut() -> None:
+    with pytest.raises(InvalidTextError, match="at most 35"):
+        _build([_request("1.00", end_to_end_id="E", metadata={"instruction_id": "I" * 36})])
+
+
+def test_a_creditor_name_past_the_epc_70_characters_is_refused() -> None:
+    long_name = Party("N" * 71, Iban("DE02100100109307118603"))
+    with pytest.raises(InvalidTextError, match="at most 70"):
+        _build([_request("1.00", end_to_end_id="E", creditor=long_name)])
+
+
+def test_amounts_and_sums_past_18_digits_are_refused() -> None:
+    """The schema's amounts have at most 18 digits; before, the file was schema-invalid."""
+    huge = "1" + "0" * 16 + ".00"  # 19 digits
+    with pytest.raises(InvalidAmountError, match=r"transfers\[0\]\.amount"):
+        _build([_request(huge, end_to_end_id="A")])
+    half = "6" + "0" * 15 + ".00"  # 18 digits each, 19 together
+    with pytest.raises(InvalidAmountError, match="CtrlSum"):
+        _build([_request(half, end_to_end_id="A"), _request(half, end_to_end_id="B")])
+
+
+def test_transliteration_is_opt_in_and_spells_names_and_remittance() -> None:
+    creditor = Party("Jürgen Weiß", Iban("DE02100100109307118603"))
+    request = _request("1.00", end_to_end_id="E", creditor=creditor, remittance="Café crème")
+    with pytest.raises(InvalidTextError, match="transliterate=True"):
+        _build([request])
+    data = _build([request], debtor_name="Société Générale", transliterate=True)
+    SCHEMA.validate(data)
+    [tx] = parse_pain001(data).transactions
+    assert (
+        tx.creditor.name,
+        tx.remittance,
+        tx.debtor_name,
+    ) == ("Jurgen Weiss", "Cafe creme", "Societe Generale")
+    assert request.creditor.name == "Jürgen Weiß"
+
+
+def test_references_are_never_transliterated() -> None:
+    """The bank echoes EndToEndId in its pain.002: a changed one would match nothing."""
+    with pytest.raises(InvalidTextError, match="end_to_end_id"):
+        _build([_request("1.00", end_to_end_id="Rückzahlung-1")], transliterate=True)
+
+
+def test_a_bad_text_raises_the_same_error_on_every_build() -> None:
+    """A dry run (Adapter.validate) sees the error the real build would raise: no fixing."""
+    requests = [
+        _request("1.00", end_to_end_id="A"),
+        _request("2.00", end_to_end_id="B", remittance="№ 5"),
+    ]
+    for _ in range(2):
+        with pytest.raises(InvalidTextError, match=r"transfers\[1\]\.remittance: character 0"):
+            _build(requests)
+
+
+# Mostly text that transliterates, with some that cannot (& € Greek) and some of anything.
+_mixed_text = st.text(
+    st.sampled_from(sorted(SEPA_CHARACTERS) + list("éÄßøŁñç’–&€Ω")) | st.characters(),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(_mixed_text, _mixed_text)
+def test_any_text_builds_a_schema_valid_file_or_raises_a_text_error(
+    remittance: str, name: str
+) -> None:
+    try:
+        creditor = Party(name, Iban("DE02100100109307118603"))
+        request = _request("1.00", end_to_end_id="E", remittance=remittance, creditor=creditor)
+        data = _build([request], transliterate=True)
+    except InvalidTextError:
+        return
+    SCHEMA.validate(data)
+    [tx] = parse_pain001(data).transactions
+    assert set(tx.creditor.name) | set(tx.remittance or "") <= SEPA_CHARACTERS

@@ -18,9 +18,10 @@ from typing import Final
 import attrs
 
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
-from walletlink.errors import ParseError, ValidationError
+from walletlink.errors import InvalidAmountError, InvalidTextError, ParseError, ValidationError
 from walletlink.models import Party, TransferRequest
-from walletlink.money import Money
+from walletlink.money import Money, exact_sum
+from walletlink.text import sepa_text
 
 from . import _iso
 from ._iso import fail, money_of, optional_ref, text_of
@@ -47,6 +48,7 @@ def build_pain001(
     execution_date: date,
     debtor_agent: Bic | None = None,
     initiating_party: str | None = None,
+    transliterate: bool = False,
 ) -> bytes:
     """One pain.001.001.09 document for ``transfers``, as UTF-8 bytes.
 
@@ -54,18 +56,30 @@ def build_pain001(
     ``<message_id>-1``, ``-2``… in first-seen order. ``InstrId`` is the transfer's
     ``metadata["instruction_id"]`` when given, else its end-to-end id. A missing debtor
     agent is written as ``Othr/Id NOTPROVIDED`` (the SEPA convention).
+
+    Every text is written in the SEPA Latin character set (:func:`walletlink.text.sepa_text`)
+    within the EPC's lengths (names 70, remittance 140, references 35, account ids 34), and
+    every reference follows the EPC slash rule. Nothing is cut or replaced silently: text
+    outside those rules raises :class:`~walletlink.errors.InvalidTextError` naming the field
+    and the first offending character, and an amount beyond the schema's 18 digits raises
+    :class:`~walletlink.errors.InvalidAmountError`. With ``transliterate=True`` accented
+    Latin in names and remittance is spelled in the set first (``é`` → ``e``, ``ß`` → ``ss``);
+    references are never transliterated, because the bank echoes them back in its pain.002
+    and they must match the journal.
     """
     if not transfers:
         raise ValidationError("a pain.001 needs at least one transfer")
-    if not 1 <= len(message_id) <= 35 or not debtor_name.strip():
-        raise ValidationError("message id has 1 to 35 characters; debtor name is required")
-    if len({t.end_to_end_id for t in transfers}) != len(transfers):
+    _reference(message_id, "message_id")
+    debtor = _name(debtor_name, "debtor_name", transliterate)
+    initiator = _name(initiating_party or debtor_name, "initiating_party", transliterate)
+    texts = [_texts(t, n, transliterate) for n, t in enumerate(transfers)]
+    if len({t.end_to_end_id for t in texts}) != len(texts):
         # pain.002 answers per end-to-end id: a repeated one could not be told apart.
         raise ValidationError("end-to-end ids must be unique within one pain.001")
-    groups: dict[tuple[str, str], list[TransferRequest]] = {}
-    for transfer in transfers:
+    groups: dict[tuple[str, str], list[tuple[TransferRequest, _TransactionText]]] = {}
+    for transfer, text in zip(transfers, texts, strict=True):
         key = (_account_key(transfer.debtor_account), transfer.amount.currency)
-        groups.setdefault(key, []).append(transfer)
+        groups.setdefault(key, []).append((transfer, text))
     root = ET.Element("Document", xmlns=PAIN001_NAMESPACE)
     initiation = ET.SubElement(root, "CstmrCdtTrfInitn")
     header = ET.SubElement(initiation, "GrpHdr")
@@ -73,21 +87,89 @@ def build_pain001(
     _leaf(header, "CreDtTm", created_at.isoformat(timespec="seconds"))
     _leaf(header, "NbOfTxs", str(len(transfers)))
     # ISO: the group control sum adds every amount "irrespective of currencies".
-    _leaf(header, "CtrlSum", _sum(transfers))
-    _leaf(ET.SubElement(header, "InitgPty"), "Nm", (initiating_party or debtor_name)[:140])
+    _leaf(header, "CtrlSum", _sum(transfers, "GrpHdr/CtrlSum"))
+    _leaf(ET.SubElement(header, "InitgPty"), "Nm", initiator)
     for number, group in enumerate(groups.values(), 1):
         block_id = f"{message_id[:30]}-{number}"
-        _payment_info(initiation, block_id, group, debtor_name, debtor_agent, execution_date)
+        _payment_info(initiation, block_id, group, debtor, debtor_agent, execution_date)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
+
+
+# EPC usage rules: names are limited to 70 characters; ISO: Max35Text references, Max34Text
+# Othr/Id, Max140Text Ustrd, amounts of at most 18 digits (5 after the point).
+_NAME_LENGTH: Final = 70
+_REFERENCE_LENGTH: Final = 35
+_ACCOUNT_ID_LENGTH: Final = 34
+_REMITTANCE_LENGTH: Final = 140
+_AMOUNT_DIGITS: Final = 18
+
+
+@attrs.frozen
+class _TransactionText:
+    """The texts of one transaction as they are written: checked, maybe transliterated."""
+
+    instruction_id: str
+    end_to_end_id: str
+    creditor_name: str
+    remittance: str
+
+
+def _reference(value: str, field: str) -> str:
+    if not value:
+        raise InvalidTextError(f"{field} has 1 to 35 characters", field=field)
+    return sepa_text(value, field=field, max_length=_REFERENCE_LENGTH, identifier=True)
+
+
+def _name(value: str, field: str, transliterate: bool) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidTextError(f"{field} is required", field=field)
+    return sepa_text(value, field=field, max_length=_NAME_LENGTH, transliterate=transliterate)
+
+
+def _texts(transfer: TransferRequest, index: int, transliterate: bool) -> _TransactionText:
+    where = f"transfers[{index}]"
+    _check_amount(transfer.amount.amount, f"{where}.amount")
+    _check_account(transfer.debtor_account, f"{where}.debtor_account")
+    _check_account(transfer.creditor.account, f"{where}.creditor.account")
+    end_to_end_id = _reference(transfer.end_to_end_id, f"{where}.end_to_end_id")
+    instruction = transfer.metadata.get("instruction_id")
+    return _TransactionText(
+        instruction_id=end_to_end_id
+        if instruction is None
+        else _reference(instruction, f"{where}.metadata['instruction_id']"),
+        end_to_end_id=end_to_end_id,
+        creditor_name=_name(transfer.creditor.name, f"{where}.creditor.name", transliterate),
+        remittance=sepa_text(
+            transfer.remittance,
+            field=f"{where}.remittance",
+            max_length=_REMITTANCE_LENGTH,
+            transliterate=transliterate,
+        ),
+    )
+
+
+def _check_account(account: AccountId, field: str) -> None:
+    # An IBAN and a sort code are ASCII letters and digits already; a local id may hold
+    # printable ASCII outside the set. The scheme travels as a walletlink code (SchmeNm/Prtry,
+    # e.g. "sort_code") that only walletlink's reader interprets, so it is not checked here.
+    if isinstance(account, LocalAccount):
+        sepa_text(account.value, field=field, max_length=_ACCOUNT_ID_LENGTH, identifier=True)
+
+
+def _check_amount(amount: Decimal, field: str) -> None:
+    if len(amount.as_tuple().digits) > _AMOUNT_DIGITS:
+        raise InvalidAmountError(f"{field}: a pain.001 amount has at most 18 digits")
 
 
 def _account_key(account: AccountId) -> str:
     return f"{type(account).__name__}:{account.value}"
 
 
-def _sum(transfers: Sequence[TransferRequest]) -> str:
-    return f"{sum((t.amount.amount for t in transfers), Decimal(0)):f}"
+def _sum(transfers: Sequence[TransferRequest], field: str) -> str:
+    total = exact_sum(t.amount.amount for t in transfers)
+    _check_amount(total, field)
+    return f"{total:f}"
 
 
 def _leaf(parent: ET.Element, tag: str, text: str) -> ET.Element:
@@ -99,23 +181,24 @@ def _leaf(parent: ET.Element, tag: str, text: str) -> ET.Element:
 def _payment_info(
     parent: ET.Element,
     block_id: str,
-    group: list[TransferRequest],
+    group: list[tuple[TransferRequest, _TransactionText]],
     debtor_name: str,
     debtor_agent: Bic | None,
     execution_date: date,
 ) -> None:
+    transfers = [transfer for transfer, _ in group]
     block = ET.SubElement(parent, "PmtInf")
     _leaf(block, "PmtInfId", block_id)
     _leaf(block, "PmtMtd", "TRF")
     _leaf(block, "NbOfTxs", str(len(group)))
-    _leaf(block, "CtrlSum", _sum(group))
+    _leaf(block, "CtrlSum", _sum(transfers, f"PmtInf {block_id}/CtrlSum"))
     _leaf(ET.SubElement(block, "ReqdExctnDt"), "Dt", execution_date.isoformat())
-    _leaf(ET.SubElement(block, "Dbtr"), "Nm", debtor_name[:140])
-    _account(ET.SubElement(block, "DbtrAcct"), group[0].debtor_account)
+    _leaf(ET.SubElement(block, "Dbtr"), "Nm", debtor_name)
+    _account(ET.SubElement(block, "DbtrAcct"), transfers[0].debtor_account)
     _agent(ET.SubElement(block, "DbtrAgt"), debtor_agent)
     _leaf(block, "ChrgBr", "SLEV")
-    for transfer in group:
-        _transaction(block, transfer)
+    for transfer, text in group:
+        _transaction(block, transfer, text)
 
 
 def _account(parent: ET.Element, account: AccountId) -> None:
@@ -138,24 +221,23 @@ def _agent(parent: ET.Element, bic: Bic | None) -> None:
         _leaf(ET.SubElement(institution, "Othr"), "Id", "NOTPROVIDED")
 
 
-def _transaction(block: ET.Element, transfer: TransferRequest) -> None:
+def _transaction(block: ET.Element, transfer: TransferRequest, text: _TransactionText) -> None:
     tx = ET.SubElement(block, "CdtTrfTxInf")
     payment_id = ET.SubElement(tx, "PmtId")
-    instruction = transfer.metadata.get("instruction_id", transfer.end_to_end_id)[:35]
-    _leaf(payment_id, "InstrId", instruction)
-    _leaf(payment_id, "EndToEndId", transfer.end_to_end_id)
+    _leaf(payment_id, "InstrId", text.instruction_id)
+    _leaf(payment_id, "EndToEndId", text.end_to_end_id)
     amount = _leaf(ET.SubElement(tx, "Amt"), "InstdAmt", transfer.amount.to_decimal_string())
     amount.set("Ccy", transfer.amount.currency)
     creditor = transfer.creditor
     if creditor.agent is not None:
         _agent(ET.SubElement(tx, "CdtrAgt"), creditor.agent)
     party = ET.SubElement(tx, "Cdtr")
-    _leaf(party, "Nm", creditor.name)
+    _leaf(party, "Nm", text.creditor_name)
     if creditor.country:
         _leaf(ET.SubElement(party, "PstlAdr"), "Ctry", creditor.country)
     _account(ET.SubElement(tx, "CdtrAcct"), creditor.account)
-    if transfer.remittance:
-        _leaf(ET.SubElement(tx, "RmtInf"), "Ustrd", transfer.remittance)
+    if text.remittance:
+        _leaf(ET.SubElement(tx, "RmtInf"), "Ustrd", text.remittance)
 
 
 @attrs.frozen(kw_only=True)

@@ -618,4 +618,4 @@ def test_non_cny_and_bad_out_biz_no_are_refused_before_io(bank: MockBank) -> Non
     with pytest.raises(ValidationError, match="CNY"):
         next(adapter.create_transfer(euros, "wl_1"))
     with pytest.raises(ValidationError, match="out_biz_no"):
-        next(adapter.create_transfer(_request(idempotency_key="has space"), "wl_1"))
+        next(adapter.create_transfer(_request(idempotency_key="has.dot"), "wl_1"))

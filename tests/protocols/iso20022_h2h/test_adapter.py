@@ -22,6 +22,7 @@ from walletlink.errors import (
     BankUnavailableError,
     ConfigurationError,
     IdempotencyMismatchError,
+    InvalidTextError,
     RateLimitedError,
     UnknownOutcomeError,
     UnsupportedOperationError,
@@ -152,6 +153,16 @@ def test_the_same_intents_make_the_same_bytes() -> None:
     assert first[0] == message_id_for([r.idempotency_key for r in batch])
     assert len(first[0]) == 35
     assert message_id_for([batch[1].idempotency_key, batch[0].idempotency_key]) != first[0]
+
+
+def test_transliteration_is_an_opt_in_option() -> None:
+    """Accented Latin is refused by default and spelled in the SEPA set when asked."""
+    accented = request(creditor=Party(name="Zoë Müller", account=Iban(CREDITOR)))
+    with pytest.raises(InvalidTextError, match=r"creditor\.name"):
+        Iso20022H2HAdapter(config()).payment_file([accented], WHEN)
+    options = {"debtor_name": "Wallet Ltd", "transliterate": True}
+    _, body = Iso20022H2HAdapter(config(options=options)).payment_file([accented], WHEN)
+    assert parse_pain001(body).transactions[0].creditor.name == "Zoe Muller"
 
 
 def test_uploads_are_signed_over_their_content_digest() -> None:

@@ -194,6 +194,8 @@ class Iso20022H2HAdapter(Adapter):
         self._debtor_name = debtor_name
         self._initiating_party = _option_text(config, "initiating_party", required=False)
         self._debtor_agent = _debtor_agent(config)
+        # Opt-in: spell accented Latin in names and remittance in the SEPA set (é → e).
+        self._transliterate = config.option("transliterate", False) is True
 
     def signer(self) -> RequestSigner:
         return self._signer
@@ -222,6 +224,7 @@ class Iso20022H2HAdapter(Adapter):
             execution_date=moment.date(),
             debtor_agent=self._debtor_agent,
             initiating_party=self._initiating_party,
+            transliterate=self._transliterate,
         )
         return message_id, document
 
