@@ -13,7 +13,6 @@ key of the wrong type can never verify (an HMAC secret never checks an RSA signa
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, MutableSet
@@ -254,7 +253,7 @@ def _parse_canonical(inputs: str, signatures: str) -> dict[str, _Parsed] | None:
     for match in signature_members:
         try:
             by_label[match.group(1)] = _sf.decode_byte_sequence(match.group(2))
-        except binascii.Error:
+        except ValueError:
             return None
     labels = [match.group(1) for match in input_members]
     if len(by_label) != len(signature_members) or set(labels) != set(by_label):
