@@ -226,8 +226,7 @@ def signing_string(
         if name == "(request-target)":
             if message.method is None:
                 raise SignatureError("(request-target) applies to requests")
-            parts = message.split_url
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            target = message.target.request_target
             lines.append(f"{name}: {message.method.lower()} {target}")
         elif name == "(created)":
             lines.append(_pseudo(name, created, algorithm_name))
@@ -293,7 +292,7 @@ class CavageSigner:
         if "date" in self.headers and not message.has_header("Date"):
             added["Date"] = format_datetime(now.astimezone(dt.UTC), usegmt=True)
         if "host" in self.headers and not message.has_header("Host"):
-            added["Host"] = message.split_url.netloc
+            added["Host"] = message.target.authority
         if self.digest and message.body is not None:
             added["Digest"] = legacy_digest(message.body, self.digest)
         message = message.with_headers(added)

@@ -20,7 +20,6 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import urlsplit
 
 import attrs
 from cryptography import x509
@@ -41,6 +40,7 @@ from walletlink.errors import (
 )
 from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing._b64 import b64decode, b64encode
+from walletlink.signing._message import target_of
 
 if TYPE_CHECKING:
     pass  # the hash-object type; typeshed's name, not a runtime one
@@ -531,8 +531,7 @@ def wechatpay_response_headers(
 
 
 def _request_message(method: str, url: str, stamp: str, nonce: str, body: bytes) -> bytes:
-    parts = urlsplit(url)
-    canonical = parts.path + (f"?{parts.query}" if parts.query else "")
+    canonical = target_of(url).request_target
     return f"{method.upper()}\n{canonical}\n{stamp}\n{nonce}\n".encode() + body + b"\n"
 
 
