@@ -8,14 +8,32 @@ sends it and hands back a :class:`RawResponse`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+import requests
 
-from walletlink.errors import ProtocolError
+from walletlink.errors import ProtocolError, ValidationError
 
-__all__ = ["PreparedRequest", "RawResponse"]
+__all__ = ["PreparedRequest", "RawResponse", "wire_url"]
+
+
+def wire_url(url: str, params: Iterable[tuple[str, str]] = ()) -> str:
+    """``url`` with ``params`` exactly as the transport puts it on the wire.
+
+    The transport hands ``url`` and ``params`` to ``requests``, which form-encodes the
+    params, appends them after any query ``url`` already has, IDNA-encodes the host, adds
+    ``/`` for an empty path and re-quotes the rest. This asks ``requests`` to do the very
+    same preparation, so a signer signs the URL that is sent, byte for byte.
+    """
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, list(params) or None)
+    except (requests.exceptions.RequestException, ValueError):
+        raise ValidationError("not a valid absolute request URL") from None
+    assert prepared.url is not None  # prepare_url always sets it
+    return prepared.url
 
 
 def _headers(value: Mapping[str, str]) -> dict[str, str]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from urllib.parse import SplitResult, urlencode, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
 from walletlink.errors import ValidationError
-from walletlink.http import PreparedRequest, RawResponse
+from walletlink.http import PreparedRequest, RawResponse, wire_url
 
 __all__ = ["HttpMessage", "Target", "full_url", "replace_headers", "target_of"]
 
@@ -92,10 +92,9 @@ def _header_lines(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Heade
 
 
 def full_url(request: PreparedRequest, url: str) -> str:
-    """``url`` with the request's ``params`` appended when it carries no query of its own."""
-    if request.params and "?" not in url:
-        return f"{url}?{urlencode(request.params)}"
-    return url
+    """The URL ``request`` goes out to at ``url``: its ``params`` encoded as the transport
+    encodes them (:func:`walletlink.http.wire_url`)."""
+    return wire_url(url, request.params)
 
 
 def replace_headers(headers: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

@@ -40,7 +40,7 @@ from walletlink.errors import (
 )
 from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing._b64 import b64decode, b64encode
-from walletlink.signing._message import target_of
+from walletlink.signing._message import full_url, target_of
 
 if TYPE_CHECKING:
     pass  # the hash-object type; typeshed's name, not a runtime one
@@ -557,7 +557,8 @@ class WeChatPaySigner:
         )
 
     def __call__(self, request: PreparedRequest, url: str, now: datetime) -> PreparedRequest:
-        value = self.authorization(request.method, url, request.body or b"", now)
+        # The URL as sent, params included: the platform checks the signature against it.
+        value = self.authorization(request.method, full_url(request, url), request.body or b"", now)
         return request.with_headers({"Authorization": value})
 
 
