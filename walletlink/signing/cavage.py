@@ -36,6 +36,7 @@ from walletlink.errors import (
 from walletlink.http import PreparedRequest
 from walletlink.signing._algorithms import Algorithm, algorithm
 from walletlink.signing._b64 import b64decode
+from walletlink.signing._keyinput import keyring, signing_key
 from walletlink.signing._message import HttpMessage, replace_headers
 from walletlink.signing.digest import legacy_digest, verify_legacy_digest
 from walletlink.signing.keys import KeyRing, KeyType, SigningKey, load_der
@@ -254,6 +255,7 @@ def sign_cavage(
     expires: int | None = None,
 ) -> CavageSignature:
     """Sign ``message`` over ``headers`` and return the header parameters."""
+    key = signing_key(key, "draft-cavage signing")
     chosen = resolve_algorithm(algorithm_name, key)
     base = signing_string(
         message, headers, algorithm_name=algorithm_name, created=created, expires=expires
@@ -266,6 +268,22 @@ def sign_cavage(
         created=created,
         expires=expires,
     )
+
+
+def _cavage_key(key: SigningKey) -> SigningKey:
+    return signing_key(key, "CavageSigner")
+
+
+def _cavage_keys(keys: KeyRing | SigningKey) -> KeyRing:
+    return keyring(keys, "CavageVerifier")
+
+
+def _berlin_key(key: SigningKey) -> SigningKey:
+    return signing_key(key, "BerlinGroupSigner")
+
+
+def _trusted_keys(keys: KeyRing | SigningKey | None) -> KeyRing | None:
+    return None if keys is None else keyring(keys, "BerlinGroupVerifier")
 
 
 def _signature_of(message: HttpMessage) -> CavageSignature:
@@ -282,7 +300,7 @@ def _signature_of(message: HttpMessage) -> CavageSignature:
 class CavageSigner:
     """Generic draft-cavage signer (``keyId`` = the key's kid); a client ``RequestSigner``."""
 
-    key: SigningKey
+    key: SigningKey = attrs.field(converter=_cavage_key)
     algorithm: str = "rsa-sha256"
     headers: tuple[str, ...] = ("(request-target)", "host", "date")
     digest: str | None = "SHA-256"
@@ -323,7 +341,7 @@ class CavageVerifier:
     ``algorithm`` that contradicts it is an :class:`AlgorithmNotAllowedError`.
     """
 
-    keys: KeyRing
+    keys: KeyRing = attrs.field(converter=_cavage_keys)
     required_headers: tuple[str, ...] = ()
     max_age: dt.timedelta = dt.timedelta(minutes=5)
     clock: Callable[[], dt.datetime] = _utc_now
@@ -431,7 +449,7 @@ class BerlinGroupSigner:
     ``extra_headers``.
     """
 
-    key: SigningKey = attrs.field()
+    key: SigningKey = attrs.field(converter=_berlin_key)
     algorithm: str = "rsa-sha256"
     digest: str = "SHA-256"
     extra_headers: tuple[str, ...] = ("date",)
@@ -487,7 +505,7 @@ class BerlinGroupVerifier:
     issuer; without it any parseable certificate is accepted, as sandboxes do.
     """
 
-    trusted: KeyRing | None = None
+    trusted: KeyRing | None = attrs.field(default=None, converter=_trusted_keys)
     extra_required: tuple[str, ...] = ()
     allowed_algorithms: frozenset[str] = frozenset(_NAMED) - {"hmac-sha256"}
 

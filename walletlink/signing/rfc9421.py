@@ -32,6 +32,7 @@ from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing import _sf
 from walletlink.signing._algorithms import Algorithm, algorithm, default_algorithm
 from walletlink.signing._components import Component, component_value, to_component
+from walletlink.signing._keyinput import keyring
 from walletlink.signing._message import HttpMessage, replace_headers
 from walletlink.signing.digest import content_digest, verify_content_digest
 from walletlink.signing.keys import KeyRing, SigningKey
@@ -295,7 +296,7 @@ def _merge_dictionary(existing: str | None, label: str, member: _sf.Member) -> s
 
 
 def _keyring(value: KeyRing | SigningKey) -> KeyRing:
-    return KeyRing.of(value) if isinstance(value, SigningKey) else value
+    return keyring(value, "RFC 9421 signing")
 
 
 @attrs.frozen(kw_only=True)
