@@ -429,6 +429,7 @@ def test_wechatpay_request_message_signs_the_origin_form_target() -> None:
     message = _request_message("get", "https://u:p@H?a=%41#f", "1", "N", b"")
 
     assert message == b"GET\n/?a=%41\n1\nN\n\n"
+    assert message == _request_message("get", "/?a=%41", "1", "N", b"")
 
 
 @given(st.binary(max_size=200), st.binary(max_size=2000))

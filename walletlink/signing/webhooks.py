@@ -568,7 +568,9 @@ def wechatpay_response_headers(
 
 
 def _request_message(method: str, url: str, stamp: str, nonce: str, body: bytes) -> bytes:
-    canonical = target_of(url).request_target
+    # An origin-form target ("/v3/…?…", what a server sees on the request line) is signed as
+    # it is; an absolute URL is reduced to one (no userinfo, "/" for an empty path).
+    canonical = url.partition("#")[0] if url.startswith("/") else target_of(url).request_target
     return f"{method.upper()}\n{canonical}\n{stamp}\n{nonce}\n".encode() + body + b"\n"
 
 
