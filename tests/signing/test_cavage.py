@@ -215,3 +215,16 @@ def test_pem_certificate_header_is_accepted() -> None:
 def test_berlin_group_signer_needs_a_certificate() -> None:
     with pytest.raises(SignatureError):
         BerlinGroupSigner(key=generate_rsa_key("no-cert"))
+
+
+def test_host_and_request_target_leave_out_userinfo_and_default_port() -> None:
+    """The Host a signer adds is the one sent (RFC 9110 §7.2): no credentials, no :443."""
+    key = hmac_key(b"0123456789abcdef0123456789abcdef", kid="h", alg="hmac-sha256")
+    signer = CavageSigner(key=key, algorithm="hmac-sha256", headers=("(request-target)", "host"))
+    message = HttpMessage(method="GET", url="https://alice:pw@Bank.Example:443?x=1#frag")
+
+    added = signer.signature_headers(message, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+    assert added["Host"] == "bank.example"
+    sent = HttpMessage(method="GET", url="https://bank.example/?x=1", headers=added)
+    CavageVerifier(keys=KeyRing.of(key)).verify(sent, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))

@@ -21,6 +21,7 @@ from walletlink.errors import (
     SignatureExpiredError,
     SignatureMismatchError,
     SignatureMissingError,
+    ValidationError,
 )
 from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing import (
@@ -166,7 +167,7 @@ def test_derived_components_of_a_request() -> None:
     message = HttpMessage(method="POST", url="https://WWW.Example.com:443/path?param=value")
     expected = {
         "@method": "POST",
-        "@target-uri": "https://WWW.Example.com:443/path?param=value",
+        "@target-uri": "https://www.example.com/path?param=value",
         "@authority": "www.example.com",
         "@scheme": "https",
         "@request-target": "/path?param=value",
@@ -174,6 +175,59 @@ def test_derived_components_of_a_request() -> None:
         "@query": "?param=value",
     }
     assert expected == {name: value_of(message, name) for name in expected}
+
+
+@pytest.mark.parametrize(
+    ("url", "target_uri", "authority", "request_target"),
+    [
+        # RFC 9110 §4.2.3: empty path is "/"; §7.1: no userinfo, no fragment in the target.
+        (
+            "https://user:pw@bank.example?x=1#frag",
+            "https://bank.example/?x=1",
+            "bank.example",
+            "/?x=1",
+        ),
+        ("HTTPS://Bank.Example:443", "https://bank.example/", "bank.example", "/"),
+        (
+            "http://bank.example:80/a%2Fb?q=%41",
+            "http://bank.example/a%2Fb?q=%41",
+            "bank.example",
+            "/a%2Fb?q=%41",
+        ),
+        ("https://bank.example:0443/p", "https://bank.example/p", "bank.example", "/p"),
+        ("https://bank.example:/p?", "https://bank.example/p?", "bank.example", "/p?"),
+        ("https://[::1]:8443/p", "https://[::1]:8443/p", "[::1]:8443", "/p"),
+        ("https://u@[FE80::1]:443", "https://[fe80::1]/", "[fe80::1]", "/"),
+    ],
+)
+def test_target_uri_components_are_normalised(
+    url: str, target_uri: str, authority: str, request_target: str
+) -> None:
+    message = HttpMessage(method="GET", url=url)
+    expected = {
+        "@target-uri": target_uri,
+        "@authority": authority,
+        "@request-target": request_target,
+        "@scheme": target_uri.partition(":")[0],
+    }
+    assert expected == {name: value_of(message, name) for name in expected}
+
+
+def test_userinfo_never_reaches_the_signature_base() -> None:
+    """Credentials in a URL are not sent as part of the target, so they are never signed."""
+    key = hmac_key(b"0123456789abcdef0123456789abcdef", kid="h")
+    signer = Rfc9421Signer(keys=key, components=("@method", "@target-uri", "@authority"))
+    with_creds = HttpMessage(method="GET", url="https://alice:s3cret@bank.example/p#x")
+    plain = HttpMessage(method="GET", url="https://bank.example/p")
+    signed = with_creds.with_headers(signer.signature_headers(with_creds, CREATED))
+    assert "s3cret" not in str(signed.headers)
+    Rfc9421Verifier(keys=key).verify(plain.with_headers(dict(signed.headers)), now=CREATED)
+
+
+@pytest.mark.parametrize("url", ["https://bank.example:x/p", "https://[::1/p", "https://:443/p"])
+def test_malformed_authority_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError):
+        value_of(HttpMessage(method="GET", url=url), "@authority")
 
 
 def test_empty_path_and_query_and_non_default_port() -> None:

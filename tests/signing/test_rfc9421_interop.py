@@ -80,3 +80,40 @@ def test_ours_signs_theirs_verifies(case: tuple[SigningKey, Any, Any, Any]) -> N
         prepared, body=BODY
     )
     assert [r.label for r in results] == ["sig1"]
+
+
+DERIVED = ("@method", "@authority", "@scheme", "@path", "@query", "@request-target")
+
+
+@pytest.mark.parametrize(
+    ("url", "covered"),
+    [
+        # Userinfo and fragment are never part of the target; an empty path is "/".
+        ("https://alice:pw@bank.example?x=1#frag", (*DERIVED, "@target-uri")),
+        ("https://bank.example", (*DERIVED, "@target-uri")),
+        ("https://bank.example:8443/a%2Fb?q=%41&r", (*DERIVED, "@target-uri")),
+        # The peer keeps the as-sent case and port in @target-uri (RFC 9110 §4.2.3 lets both
+        # be normalised, and we do); every other derived component agrees.
+        ("https://Bank.EXAMPLE:443/p?x=1", DERIVED),
+        ("http://bank.example:80", DERIVED),
+    ],
+)
+def test_both_derive_the_same_target_from_unnormalised_urls(
+    url: str, covered: tuple[str, ...]
+) -> None:
+    """Both directions over a raw URL, so neither side's URL parsing is bypassed."""
+    key, algorithm, secret, _ = keys()[0]
+    resolver = MappingKeyResolver(public_keys={key.kid: secret}, private_keys={key.kid: secret})
+    theirs = requests.Request("GET", "https://placeholder.invalid/").prepare()
+    theirs.url = url
+    HTTPMessageSigner(signature_algorithm=algorithm, key_resolver=resolver).sign(
+        theirs, key_id=key.kid, created=NOW, label="sig1", covered_component_ids=covered
+    )
+    Rfc9421Verifier(keys=key).verify(as_message(theirs), now=NOW)
+
+    ours = requests.Request("GET", "https://placeholder.invalid/").prepare()
+    ours.url = url
+    signer = Rfc9421Signer(keys=key, components=covered, optional_components=())
+    ours.headers.update(signer.signature_headers(as_message(ours), NOW))
+    results = HTTPMessageVerifier(signature_algorithm=algorithm, key_resolver=resolver).verify(ours)
+    assert [r.label for r in results] == ["sig1"]

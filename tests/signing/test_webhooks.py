@@ -422,6 +422,16 @@ def test_wechatpay_get_request_message_ends_with_an_empty_body_line() -> None:
     assert message == b"GET\n/v3/certificates\n1\nN\n\n"
 
 
+def test_wechatpay_request_message_signs_the_origin_form_target() -> None:
+    """An empty path is "/" and userinfo/fragment are not signed (RFC 9110 §4.2.3, §7.1)."""
+    from walletlink.signing.webhooks import _request_message
+
+    message = _request_message("get", "https://u:p@H?a=%41#f", "1", "N", b"")
+
+    assert message == b"GET\n/?a=%41\n1\nN\n\n"
+    assert message == _request_message("get", "/?a=%41", "1", "N", b"")
+
+
 @given(st.binary(max_size=200), st.binary(max_size=2000))
 def test_keyed_hmac_equals_the_standard_library(secret: bytes, message: bytes) -> None:
     from walletlink.signing.webhooks import _KeyedSha256

@@ -1,25 +1,23 @@
-"""Strict base64 helpers shared by the JWS, sorted-parameter and webhook schemes.
+"""The one strict base64 decoder every signature scheme uses.
 
-Signatures arrive from the network, so decoding is strict: a stray character, wrong padding
-or non-ASCII text is an error the caller turns into its own typed exception, never a silent
-best-effort decode that could make two different strings verify the same way.
+Signatures, digests, secrets and ciphertexts arrive from the network (or a config file), so
+decoding is strict: a stray character, wrong padding, non-ASCII text or a *non-canonical*
+spelling (unused low bits set in the last character, RFC 4648 §3.5) is a ``ValueError`` the
+caller turns into its own typed exception. Each value therefore has exactly one accepted
+encoding, and a signature cannot be re-spelt into a second string that verifies the same.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
 __all__ = ["b64decode", "b64encode", "b64url_bytes", "b64url_decode", "b64url_encode"]
 
 
-_URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _URL_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 _FROM_URL = bytes.maketrans(b"-_", b"+/")
-# For a final character that carries 4 (len % 4 == 2) or 2 (len % 4 == 3) unused bits.
-_UNUSED_MASK = {2: 0b1111, 3: 0b11}
 
 
 def b64url_encode(data: bytes) -> str:
@@ -33,30 +31,42 @@ def b64url_bytes(data: bytes) -> bytes:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raise ``ValueError`` on padding or foreign characters.
-
-    Non-canonical spellings (unused low bits set in the last character) are refused too, so
-    one value has exactly one encoding.
-    """
-    rest = len(text) % 4
-    if rest == 1 or not _URL_CHARS.fullmatch(text):
+    """Decode unpadded base64url (RFC 7515 §2); ``ValueError`` on anything non-canonical."""
+    if len(text) % 4 == 1 or not _URL_CHARS.fullmatch(text):
         raise ValueError("not unpadded base64url")
-    if rest and _URL_ALPHABET.index(text[-1]) & _UNUSED_MASK[rest]:
-        raise ValueError("non-canonical base64url")
-    raw = text.encode("ascii").translate(_FROM_URL) + b"=" * (-len(text) % 4)
-    return binascii.a2b_base64(raw)
+    raw = text.encode("ascii").translate(_FROM_URL)
+    return _canonical(raw + b"=" * (-len(raw) % 4), raw, padded=False)
 
 
 def b64encode(data: bytes) -> str:
     """Standard base64 with padding."""
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
-def b64decode(text: str | bytes) -> bytes:
-    """Decode standard padded base64; raise ``ValueError`` on anything else."""
+def b64decode(text: str | bytes, *, padding_optional: bool = False) -> bytes:
+    """Decode standard base64; ``ValueError`` on anything but the canonical spelling.
+
+    ``padding_optional`` also accepts the text without its trailing ``=`` (RFC 8941 §4.2.7
+    asks structured-field parsers to); the unused bits must still be zero.
+    """
     try:
-        raw = text.encode("ascii") if isinstance(text, str) else text
-        # Accepts and rejects exactly what base64.b64decode(validate=True) does, in one C call.
-        return binascii.a2b_base64(raw, strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError):
+        raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    except UnicodeEncodeError:
         raise ValueError("not base64") from None
+    if padding_optional and len(raw) % 4 and not raw.endswith(b"="):
+        return _canonical(raw + b"=" * (-len(raw) % 4), raw, padded=False)
+    return _canonical(raw, raw, padded=True)
+
+
+def _canonical(text: bytes, given: bytes, *, padded: bool) -> bytes:
+    try:
+        # Accepts and rejects exactly what base64.b64decode(validate=True) does, in one C call.
+        data = binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        raise ValueError("not base64") from None
+    again = binascii.b2a_base64(data, newline=False)
+    if (again if padded else again.rstrip(b"=")) != given:
+        # Only the unused low bits of the last character can differ: the same bytes, spelt
+        # a second way.
+        raise ValueError("non-canonical base64")
+    return data

@@ -28,7 +28,6 @@ _REQUEST_DERIVED: Final = frozenset(
     }
 )
 _FIELD_PARAMS: Final = frozenset({"sf", "key", "bs", "req"})
-_DEFAULT_PORTS: Final = {"https": "443", "http": "80"}
 _OBS_FOLD = re.compile(r"\r?\n[ \t]+")
 
 
@@ -130,30 +129,22 @@ def _derived(message: HttpMessage, component: Component) -> str:
         raise SignatureError(f"unknown derived component {name[:40]!r}")
     if message.status is not None or message.method is None:
         raise SignatureError(f"{name} applies to requests (use ;req on a response)")
-    parts = message.split_url
     if name == "@method":
         return message.method
+    if name == "@query-param":
+        return _query_param(message, component)
+    target = message.target
     if name == "@authority":
-        return _authority(parts.scheme, parts.netloc)
+        return target.authority
     if name == "@path":
-        return parts.path or "/"
+        return target.path
     if name == "@query":
-        return f"?{parts.query}"
+        return f"?{target.query or ''}"
     if name == "@target-uri":
-        return message.url or ""
+        return target.uri
     if name == "@scheme":
-        return parts.scheme.lower()
-    if name == "@request-target":
-        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _query_param(message, component)
-
-
-def _authority(scheme: str, netloc: str) -> str:
-    host = netloc.rpartition("@")[2].lower()
-    default = _DEFAULT_PORTS.get(scheme.lower())
-    if default and host.endswith(f":{default}") and not host.endswith("]"):
-        host = host[: -len(default) - 1]
-    return host
+        return target.scheme
+    return target.request_target
 
 
 def _form_encode(text: str) -> str:

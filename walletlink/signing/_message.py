@@ -10,16 +10,80 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from urllib.parse import SplitResult, urlencode, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
 from walletlink.errors import ValidationError
-from walletlink.http import PreparedRequest, RawResponse
+from walletlink.http import PreparedRequest, RawResponse, wire_url
 
-__all__ = ["HttpMessage", "full_url", "replace_headers"]
+__all__ = ["HttpMessage", "Target", "full_url", "replace_headers", "target_of"]
 
 Headers = tuple[tuple[str, str], ...]
+
+_DEFAULT_PORTS = {"https": "443", "http": "80"}
+
+
+@attrs.frozen
+class Target:
+    """A request URL normalised as RFC 9421 §2.2 derives its components from it.
+
+    Scheme and host are lower-cased, a default port and an empty port are dropped, an empty
+    path is ``/`` (RFC 9110 §4.2.3), and userinfo and fragment are gone (RFC 9110 §7.1:
+    neither is sent, so neither may be signed). Path and query keep their percent-encoding
+    exactly as sent. ``query`` is ``None`` when the URL has no ``?`` at all.
+    """
+
+    scheme: str
+    authority: str
+    path: str
+    query: str | None
+
+    @property
+    def request_target(self) -> str:
+        """Origin form: what goes on the request line (``/path?query``)."""
+        return self.path if self.query is None else f"{self.path}?{self.query}"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.request_target}"
+
+
+def _authority(scheme: str, netloc: str) -> str:
+    host_port = netloc.rpartition("@")[2]
+    if host_port.startswith("["):
+        host, _, rest = host_port.partition("]")
+        host, port = host + "]", rest.removeprefix(":")
+        if rest and not rest.startswith(":"):
+            raise ValidationError("a request URL has a malformed IPv6 authority")
+    else:
+        host, _, port = host_port.partition(":")
+    if not host or not port.isascii() or not (port.isdigit() or port == ""):
+        raise ValidationError("a request URL has a malformed host or port")
+    # The number, not its spelling: ":0443" is the port the transport connects to as 443.
+    port = str(int(port)) if port else ""
+    if port and port != _DEFAULT_PORTS.get(scheme):
+        return f"{host.lower()}:{port}"
+    return host.lower()
+
+
+def target_of(url: str) -> Target:
+    """``url`` (absolute) as a normalised :class:`Target`; a relative URL is an error."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced IPv6 bracket
+        raise ValidationError("a request URL has a malformed authority") from None
+    if not parts.scheme or not parts.netloc:
+        raise ValidationError("a request URL must be absolute (scheme://host/path)")
+    scheme = parts.scheme.lower()
+    # urlsplit cannot tell "…/p?" (an empty query) from "…/p": look for the "?" itself.
+    has_query = "?" in url.partition("#")[0]
+    return Target(
+        scheme=scheme,
+        authority=_authority(scheme, parts.netloc),
+        path=parts.path or "/",
+        query=parts.query if has_query else None,
+    )
 
 
 def _header_lines(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Headers:
@@ -28,10 +92,9 @@ def _header_lines(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Heade
 
 
 def full_url(request: PreparedRequest, url: str) -> str:
-    """``url`` with the request's ``params`` appended when it carries no query of its own."""
-    if request.params and "?" not in url:
-        return f"{url}?{urlencode(request.params)}"
-    return url
+    """The URL ``request`` goes out to at ``url``: its ``params`` encoded as the transport
+    encodes them (:func:`walletlink.http.wire_url`)."""
+    return wire_url(url, request.params)
 
 
 def replace_headers(headers: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -120,6 +183,13 @@ class HttpMessage:
             status=self.status,
             request=self.request,
         )
+
+    @cached_property
+    def target(self) -> Target:
+        """The request URL normalised for signing (see :class:`Target`)."""
+        if not self.url:
+            raise ValidationError("this message has no URL")
+        return target_of(self.url)
 
     @cached_property
     def split_url(self) -> SplitResult:

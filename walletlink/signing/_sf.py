@@ -10,7 +10,6 @@ offset.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import string
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -19,6 +18,7 @@ from typing import TypeAlias
 import attrs
 
 from walletlink.errors import ParseError
+from walletlink.signing._b64 import b64decode
 
 __all__ = [
     "B64_PATTERN",
@@ -234,7 +234,7 @@ class _Parser:
         self.pos = end + 1
         try:
             return decode_byte_sequence(encoded)
-        except binascii.Error:
+        except ValueError:
             raise self.fail("byte sequence is not base64") from None
 
     def boolean(self) -> bool:
@@ -263,9 +263,12 @@ class _Parser:
 
 
 def decode_byte_sequence(encoded: str) -> bytes:
-    """The bytes of an sf-binary's base64 text; ``binascii.Error`` if it is not base64."""
-    # a2b_base64 in strict mode accepts exactly what b64decode(validate=True) does.
-    return binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4), strict_mode=True)
+    """The bytes of an sf-binary's base64 text; ``ValueError`` unless it is canonical.
+
+    Omitted ``=`` padding is accepted (RFC 8941 §4.2.7), non-zero unused bits are not: they
+    would let a signature or digest be re-spelt and still match.
+    """
+    return b64decode(encoded, padding_optional=True)
 
 
 def match_members(pattern: re.Pattern[str], text: str) -> list[re.Match[str]] | None:

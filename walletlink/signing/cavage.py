@@ -14,7 +14,6 @@ signature.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import re
 import uuid
@@ -36,6 +35,8 @@ from walletlink.errors import (
 )
 from walletlink.http import PreparedRequest
 from walletlink.signing._algorithms import Algorithm, algorithm
+from walletlink.signing._b64 import b64decode
+from walletlink.signing._keyinput import keyring, signing_key
 from walletlink.signing._message import HttpMessage, replace_headers
 from walletlink.signing.digest import legacy_digest, verify_legacy_digest
 from walletlink.signing.keys import KeyRing, KeyType, SigningKey, load_der
@@ -181,9 +182,8 @@ def parse_signature_header(value: str) -> CavageSignature:
         if not params.get(required):
             raise SignatureMissingError(f"Signature header has no {required}")
     try:
-        # The same acceptance as base64.b64decode(validate=True), in one C call.
-        signature = binascii.a2b_base64(params["signature"], strict_mode=True)
-    except binascii.Error:
+        signature = b64decode(params["signature"])
+    except ValueError:
         raise SignatureError("Signature header signature is not base64") from None
     headers = tuple(params["headers"].lower().split()) if "headers" in params else ()
     if "headers" in params and not headers:
@@ -227,8 +227,7 @@ def signing_string(
         if name == "(request-target)":
             if message.method is None:
                 raise SignatureError("(request-target) applies to requests")
-            parts = message.split_url
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            target = message.target.request_target
             lines.append(f"{name}: {message.method.lower()} {target}")
         elif name == "(created)":
             lines.append(_pseudo(name, created, algorithm_name))
@@ -256,6 +255,7 @@ def sign_cavage(
     expires: int | None = None,
 ) -> CavageSignature:
     """Sign ``message`` over ``headers`` and return the header parameters."""
+    key = signing_key(key, "draft-cavage signing")
     chosen = resolve_algorithm(algorithm_name, key)
     base = signing_string(
         message, headers, algorithm_name=algorithm_name, created=created, expires=expires
@@ -268,6 +268,22 @@ def sign_cavage(
         created=created,
         expires=expires,
     )
+
+
+def _cavage_key(key: SigningKey) -> SigningKey:
+    return signing_key(key, "CavageSigner")
+
+
+def _cavage_keys(keys: KeyRing | SigningKey) -> KeyRing:
+    return keyring(keys, "CavageVerifier")
+
+
+def _berlin_key(key: SigningKey) -> SigningKey:
+    return signing_key(key, "BerlinGroupSigner")
+
+
+def _trusted_keys(keys: KeyRing | SigningKey | None) -> KeyRing | None:
+    return None if keys is None else keyring(keys, "BerlinGroupVerifier")
 
 
 def _signature_of(message: HttpMessage) -> CavageSignature:
@@ -284,7 +300,7 @@ def _signature_of(message: HttpMessage) -> CavageSignature:
 class CavageSigner:
     """Generic draft-cavage signer (``keyId`` = the key's kid); a client ``RequestSigner``."""
 
-    key: SigningKey
+    key: SigningKey = attrs.field(converter=_cavage_key)
     algorithm: str = "rsa-sha256"
     headers: tuple[str, ...] = ("(request-target)", "host", "date")
     digest: str | None = "SHA-256"
@@ -294,7 +310,7 @@ class CavageSigner:
         if "date" in self.headers and not message.has_header("Date"):
             added["Date"] = format_datetime(now.astimezone(dt.UTC), usegmt=True)
         if "host" in self.headers and not message.has_header("Host"):
-            added["Host"] = message.split_url.netloc
+            added["Host"] = message.target.authority
         if self.digest and message.body is not None:
             added["Digest"] = legacy_digest(message.body, self.digest)
         message = message.with_headers(added)
@@ -325,7 +341,7 @@ class CavageVerifier:
     ``algorithm`` that contradicts it is an :class:`AlgorithmNotAllowedError`.
     """
 
-    keys: KeyRing
+    keys: KeyRing = attrs.field(converter=_cavage_keys)
     required_headers: tuple[str, ...] = ()
     max_age: dt.timedelta = dt.timedelta(minutes=5)
     clock: Callable[[], dt.datetime] = _utc_now
@@ -410,8 +426,8 @@ def _parse_certificate(value: str) -> x509.Certificate:
     try:
         if "-----BEGIN" in value:
             return x509.load_pem_x509_certificate(value.encode())
-        return x509.load_der_x509_certificate(base64.b64decode(value, validate=True))
-    except (ValueError, binascii.Error):
+        return x509.load_der_x509_certificate(b64decode(value))
+    except ValueError:
         raise SignatureError("TPP-Signature-Certificate is not a certificate") from None
 
 
@@ -433,7 +449,7 @@ class BerlinGroupSigner:
     ``extra_headers``.
     """
 
-    key: SigningKey = attrs.field()
+    key: SigningKey = attrs.field(converter=_berlin_key)
     algorithm: str = "rsa-sha256"
     digest: str = "SHA-256"
     extra_headers: tuple[str, ...] = ("date",)
@@ -489,7 +505,7 @@ class BerlinGroupVerifier:
     issuer; without it any parseable certificate is accepted, as sandboxes do.
     """
 
-    trusted: KeyRing | None = None
+    trusted: KeyRing | None = attrs.field(default=None, converter=_trusted_keys)
     extra_required: tuple[str, ...] = ()
     allowed_algorithms: frozenset[str] = frozenset(_NAMED) - {"hmac-sha256"}
 

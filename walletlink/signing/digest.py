@@ -10,7 +10,6 @@ missing one raises :class:`~walletlink.errors.SignatureMissingError`.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -25,6 +24,7 @@ from walletlink.errors import (
     SignatureMissingError,
 )
 from walletlink.signing import _sf
+from walletlink.signing._b64 import b64decode
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -85,7 +85,7 @@ def _byte_members(value: str) -> dict[str, bytes] | None:
         if matches is None:
             return None
         return {m.group(1): _sf.decode_byte_sequence(m.group(2)) for m in matches}
-    except binascii.Error:
+    except ValueError:
         return None
 
 
@@ -164,7 +164,7 @@ def verify_legacy_digest(value: str | None, body: bytes | None) -> None:
         if not sep or name is None:
             continue  # unknown instance-digest algorithms are skipped, as RFC 3230 allows
         try:
-            received = base64.b64decode(encoded, validate=True)
+            received = b64decode(encoded)
         except ValueError:
             raise SignatureError(f"Digest {token} value is not base64") from None
         if not hmac.compare_digest(received, _digest(name, body or b"")):

@@ -164,7 +164,14 @@ def _signing_key(
     key: JwsSigningKey,
 ) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | HMACKey:
     if not isinstance(key, SigningKey):
-        return key
+        family, private = _family(key)
+        if family == "hmac" or (family and private):
+            return key
+        if family:
+            raise ConfigurationError("JWS signing needs a private key, not a public one")
+        raise ConfigurationError(
+            f"JWS signing needs a SigningKey, HMACKey or cryptography key, not {type(key).__name__}"
+        )
     if key.secret is not None:
         return HMACKey(key.secret)
     if isinstance(key.private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -208,9 +215,28 @@ def _public(key: JwsVerifyingKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKe
         if not isinstance(pub, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             raise AlgorithmNotAllowedError("the certificate's key is neither RSA nor EC")
         return pub
-    if _family(key)[1]:  # an RSA or EC private key
+    family, private = _family(key)
+    if private:  # an RSA or EC private key
         return cast(rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, key).public_key()
+    if not family:
+        raise _not_a_verifying_key(key)
     return cast(rsa.RSAPublicKey | ec.EllipticCurvePublicKey | HMACKey, key)
+
+
+def _not_a_verifying_key(key: object) -> ConfigurationError:
+    return ConfigurationError(
+        "a JWS key is a SigningKey, HMACKey, certificate or cryptography key,"
+        f" not {type(key).__name__}"
+    )
+
+
+def _check_keys(keys: object) -> None:
+    """Refuse, before any token arrives, a trust set holding something that is not a key."""
+    if isinstance(keys, KeyRing):
+        return
+    for key in keys.values() if isinstance(keys, Mapping) else (keys,):
+        if not (isinstance(key, SigningKey | x509.Certificate) or _family(key)[0]):
+            raise _not_a_verifying_key(key)
 
 
 def _check_key(name: str, alg: _Alg, key: object) -> None:
@@ -413,6 +439,7 @@ def verify_compact(
     allow-list (never inferred from the key). ``understood_crit`` names the extension
     parameters the caller checks itself; ``crit`` may list only those and ``b64``.
     """
+    _check_keys(keys)
     parts = token.split(".")
     if len(parts) != 3 or not parts[0] or not parts[2]:
         raise SignatureMismatchError("not a compact JWS: expected header.payload.signature")
@@ -575,6 +602,7 @@ def verify_ob_detached(
     ``{org-id}`` for an ASPSP); ``tan`` the trust anchor; ``clock_skew`` how far in the future
     ``iat`` may be before it counts as not in the past.
     """
+    _check_keys(keys)
     if not signature:
         raise SignatureMissingError("the x-jws-signature header is missing")
     parts = signature.split(".")
@@ -600,6 +628,11 @@ class OBJwsSigner:
     tan: str = "openbanking.org.uk"
     version: OBVersion = OBVersion.V3_1_4
     alg: str = "PS256"
+
+    @key.validator
+    def _usable(self, _: object, key: JwsSigningKey) -> None:
+        _signing_key(key)
+
     header_name: str = "x-jws-signature"
 
     def sign(self, body: bytes, now: datetime) -> str:
@@ -631,6 +664,11 @@ class OBJwsVerifier:
 
     keys: Mapping[str, JwsVerifyingKey] | KeyRing = attrs.field(repr=False)
     iss: str
+
+    @keys.validator
+    def _usable(self, _: object, keys: object) -> None:
+        _check_keys(keys)
+
     tan: str = "openbanking.org.uk"
     version: OBVersion = OBVersion.V3_1_4
     algorithms: frozenset[str] = frozenset({"PS256"})

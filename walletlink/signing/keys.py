@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from walletlink.errors import ConfigurationError, KeyNotFoundError
+from walletlink.signing._b64 import b64url_decode
 
 __all__ = [
     "KeyRing",
@@ -343,7 +344,7 @@ def _b64u_decode(value: Any, field: str, kid: str) -> bytes:
     if not isinstance(value, str):
         raise ConfigurationError(f"JWK {kid!r}: member {field!r} missing or not a string")
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return b64url_decode(value)
     except ValueError:
         raise ConfigurationError(f"JWK {kid!r}: member {field!r} is not base64url") from None
 

@@ -27,7 +27,7 @@ import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import padding as sym_padding
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from walletlink.errors import (
@@ -38,6 +38,7 @@ from walletlink.errors import (
     SignatureMissingError,
 )
 from walletlink.signing._b64 import b64decode, b64encode
+from walletlink.signing._keyinput import RsaPrivateInput, RsaPublicInput, rsa_private, rsa_public
 
 __all__ = [
     "CHINA_TZ",
@@ -117,47 +118,45 @@ def _encode(content: str, charset: str) -> bytes:
 
 
 def sign_params(
-    params: Mapping[str, object], key: rsa.RSAPrivateKey, *, charset: str = "utf-8"
+    params: Mapping[str, object], key: RsaPrivateInput, *, charset: str = "utf-8"
 ) -> dict[str, str]:
     """Return ``params`` as strings with ``sign_type`` (``RSA2``) and ``sign`` added.
 
     Signing with the legacy SHA-1 ``RSA`` is refused: new signatures are RSA2 only.
     """
+    private = rsa_private(key, "RSA2 signing")
     out = {k: _text(v) for k, v in params.items() if v is not None and k != "sign"}
     sign_type = out.setdefault("sign_type", "RSA2")
     if sign_type != "RSA2":
         raise AlgorithmNotAllowedError(f"signing with sign_type {sign_type!r} is refused; use RSA2")
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise AlgorithmNotAllowedError("RSA2 signing needs an RSA private key")
     data = _encode(sign_content(out), charset)
-    out["sign"] = b64encode(key.sign(data, _PKCS1, _HASHES["RSA2"]))
+    out["sign"] = b64encode(private.sign(data, _PKCS1, _HASHES["RSA2"]))
     return out
 
 
 def verify_content(
     content: str,
     signature: str | None,
-    key: rsa.RSAPublicKey,
+    key: RsaPublicInput,
     *,
     sign_type: str = "RSA2",
     charset: str = "utf-8",
     allow_legacy_rsa: bool = False,
 ) -> None:
     """Raise unless ``signature`` (base64) is a valid ``sign_type`` signature of ``content``."""
+    public = rsa_public(key, "RSA2 verification")
     if not signature:
         raise SignatureMissingError("the 'sign' parameter is missing")
     if sign_type not in _HASHES or (sign_type == "RSA" and not allow_legacy_rsa):
         raise AlgorithmNotAllowedError(f"sign_type {sign_type!r} is not allowed")
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise AlgorithmNotAllowedError(f"{sign_type} verification needs an RSA public key")
     try:
-        key.verify(b64decode(signature), _encode(content, charset), _PKCS1, _HASHES[sign_type])
+        public.verify(b64decode(signature), _encode(content, charset), _PKCS1, _HASHES[sign_type])
     except (ValueError, InvalidSignature):
         raise SignatureMismatchError(f"the {sign_type} signature does not verify") from None
 
 
 def verify_notification(
-    params: Mapping[str, str], key: rsa.RSAPublicKey, *, allow_legacy_rsa: bool = False
+    params: Mapping[str, str], key: RsaPublicInput, *, allow_legacy_rsa: bool = False
 ) -> None:
     """Verify a decoded async notification (``rsaCheckV1``: no ``sign``, no ``sign_type``)."""
     verify_content(
@@ -171,9 +170,10 @@ def verify_notification(
 
 
 def verify_notification_form(
-    body: bytes, key: rsa.RSAPublicKey, *, allow_legacy_rsa: bool = False
+    body: bytes, key: RsaPublicInput, *, allow_legacy_rsa: bool = False
 ) -> dict[str, str]:
     """Form-decode a notification body, verify it, and return its parameters."""
+    rsa_public(key, "RSA2 verification")  # before parsing: a wrong key is a setup error
     try:
         pairs = parse_qsl(
             body.decode("ascii"), keep_blank_values=True, strict_parsing=True, errors="strict"
@@ -247,12 +247,13 @@ class VerifiedResponse:
 def verify_sync_response(
     raw: bytes | str,
     method: str,
-    key: rsa.RSAPublicKey,
+    key: RsaPublicInput,
     *,
     charset: str = "utf-8",
     allow_unsigned_error: bool = True,
 ) -> VerifiedResponse:
     """Verify ``{"<method>_response": {...}, "sign": "..."}`` over the raw member text."""
+    key = rsa_public(key, "RSA2 verification")  # even for an unsigned error reply
     try:
         text = raw.decode(charset) if isinstance(raw, bytes) else raw
     except (UnicodeDecodeError, LookupError):
@@ -320,7 +321,7 @@ def alipay_request_params(
     method: str,
     biz_content: Mapping[str, Any] | str,
     now: datetime,
-    key: rsa.RSAPrivateKey,
+    key: RsaPrivateInput,
     notify_url: str | None = None,
     encrypt_key: str | None = None,
     extra: Mapping[str, str] | None = None,

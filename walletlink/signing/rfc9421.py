@@ -13,7 +13,6 @@ key of the wrong type can never verify (an HMAC secret never checks an RSA signa
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, MutableSet
@@ -33,6 +32,7 @@ from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing import _sf
 from walletlink.signing._algorithms import Algorithm, algorithm, default_algorithm
 from walletlink.signing._components import Component, component_value, to_component
+from walletlink.signing._keyinput import keyring
 from walletlink.signing._message import HttpMessage, replace_headers
 from walletlink.signing.digest import content_digest, verify_content_digest
 from walletlink.signing.keys import KeyRing, SigningKey
@@ -254,7 +254,7 @@ def _parse_canonical(inputs: str, signatures: str) -> dict[str, _Parsed] | None:
     for match in signature_members:
         try:
             by_label[match.group(1)] = _sf.decode_byte_sequence(match.group(2))
-        except binascii.Error:
+        except ValueError:
             return None
     labels = [match.group(1) for match in input_members]
     if len(by_label) != len(signature_members) or set(labels) != set(by_label):
@@ -296,7 +296,7 @@ def _merge_dictionary(existing: str | None, label: str, member: _sf.Member) -> s
 
 
 def _keyring(value: KeyRing | SigningKey) -> KeyRing:
-    return KeyRing.of(value) if isinstance(value, SigningKey) else value
+    return keyring(value, "RFC 9421 signing")
 
 
 @attrs.frozen(kw_only=True)

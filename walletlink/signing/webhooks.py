@@ -20,7 +20,6 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import urlsplit
 
 import attrs
 from cryptography import x509
@@ -41,6 +40,9 @@ from walletlink.errors import (
 )
 from walletlink.http import PreparedRequest, RawResponse
 from walletlink.signing._b64 import b64decode, b64encode
+from walletlink.signing._keyinput import RsaPrivateInput, rsa_private, rsa_public
+from walletlink.signing._message import full_url, target_of
+from walletlink.signing.keys import SigningKey
 
 if TYPE_CHECKING:
     pass  # the hash-object type; typeshed's name, not a runtime one
@@ -173,7 +175,9 @@ class _Secrets:
     )
 
 
-_SecretInput: TypeAlias = str | bytes | ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey
+_SecretInput: TypeAlias = (
+    str | bytes | SigningKey | ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey
+)
 
 
 def _decode_secret(text: str, prefix: str) -> bytes:
@@ -193,11 +197,23 @@ def _ed25519_private(raw: bytes) -> ed25519.Ed25519PrivateKey:
     return key
 
 
+def _unwrap_secret(key: SigningKey) -> bytes | ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey:
+    """A :class:`SigningKey` as the HMAC secret or Ed25519 key Standard Webhooks uses."""
+    if key.secret is not None:
+        return key.secret
+    material = key.private_key or key.public_key
+    if not isinstance(material, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        raise AlgorithmNotAllowedError(f"key {key.kid!r}: Standard Webhooks needs HMAC or Ed25519")
+    return material
+
+
 def _parse_secrets(items: Iterable[_SecretInput]) -> _Secrets:
     hmac_keys: list[bytes] = []
     signing: list[ed25519.Ed25519PrivateKey] = []
     public: list[ed25519.Ed25519PublicKey] = []
     for item in items:
+        if isinstance(item, SigningKey):
+            item = _unwrap_secret(item)
         if isinstance(item, ed25519.Ed25519PrivateKey):
             signing.append(item)
         elif isinstance(item, ed25519.Ed25519PublicKey):
@@ -209,7 +225,7 @@ def _parse_secrets(items: Iterable[_SecretInput]) -> _Secrets:
             if len(raw) != 32:
                 raise ConfigurationError("a whpk_ key must hold 32 bytes")
             public.append(ed25519.Ed25519PublicKey.from_public_bytes(raw))
-        else:
+        elif isinstance(item, str | bytes):
             # whsec_ or bare base64 (as the reference library accepts), or raw bytes.
             raw = item if isinstance(item, bytes) else _decode_secret(item, "whsec_")
             if not _MIN_SECRET <= len(raw) <= _MAX_SECRET:
@@ -217,6 +233,11 @@ def _parse_secrets(items: Iterable[_SecretInput]) -> _Secrets:
                     f"a webhook secret must hold {_MIN_SECRET} to {_MAX_SECRET} bytes"
                 )
             hmac_keys.append(raw)
+        else:
+            raise ConfigurationError(
+                "a webhook key is a whsec_/whsk_/whpk_ string, bytes, a SigningKey or an"
+                f" Ed25519 key, not {type(item).__name__}"
+            )
     public.extend(key.public_key() for key in signing)
     if not hmac_keys and not public:
         raise ConfigurationError("a webhook verifier needs at least one secret or public key")
@@ -327,8 +348,8 @@ class StripeWebhook:
     _limit: float = attrs.field(init=False, repr=False, eq=False)  # the tolerance in seconds
 
     def __attrs_post_init__(self) -> None:
-        if not self.secrets or not all(self.secrets):
-            raise ConfigurationError("a Stripe webhook verifier needs non-empty secrets")
+        if not self.secrets or not all(isinstance(s, str) and s for s in self.secrets):
+            raise ConfigurationError("a Stripe webhook verifier needs non-empty secret strings")
         object.__setattr__(self, "_limit", self.tolerance.total_seconds())
 
     def _hexmac(self, secret: str, content: bytes) -> str:
@@ -383,6 +404,9 @@ WECHATPAY_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 _WeChatKey: TypeAlias = rsa.RSAPublicKey | x509.Certificate
+#: What a WeChat Pay verifier trusts per serial: a certificate (checked for validity), a raw
+#: RSA public key, or a :class:`SigningKey` holding either.
+WeChatKeyInput: TypeAlias = SigningKey | rsa.RSAPublicKey | x509.Certificate
 
 
 def _serial_of(certificate: x509.Certificate) -> str:
@@ -413,8 +437,20 @@ def _public_key(key: _WeChatKey, serial: str, now: datetime) -> rsa.RSAPublicKey
     return public
 
 
-def _upper_keys(keys: Mapping[str, _WeChatKey]) -> dict[str, _WeChatKey]:
-    return {serial.upper(): key for serial, key in keys.items()}
+def _wechat_key(key: object, serial: str) -> _WeChatKey:
+    """A trusted key as the certificate (validity is checked) or the RSA public key."""
+    if isinstance(key, SigningKey) and key.certificate is not None:
+        key = key.certificate
+    if isinstance(key, x509.Certificate):
+        rsa_public(key, f"WeChat Pay serial {serial}")  # an RSA certificate, or refused now
+        return key
+    return rsa_public(key, f"WeChat Pay serial {serial}")
+
+
+def _upper_keys(keys: Mapping[str, WeChatKeyInput]) -> dict[str, _WeChatKey]:
+    if not isinstance(keys, Mapping):
+        raise ConfigurationError("WeChat Pay keys are a mapping of serial to key")
+    return {serial.upper(): _wechat_key(key, serial) for serial, key in keys.items()}
 
 
 def _default_nonce() -> str:
@@ -512,15 +548,16 @@ def encrypt_wechatpay_resource(
 def wechatpay_response_headers(
     body: bytes,
     *,
-    key: rsa.RSAPrivateKey,
+    key: RsaPrivateInput,
     serial: str,
     now: datetime,
     nonce: str | None = None,
 ) -> dict[str, str]:
     """The ``Wechatpay-*`` headers a platform (the mock bank) puts on a reply or callback."""
+    private = rsa_private(key, "WeChat Pay signing")
     nonce = nonce or _default_nonce()
     stamp = str(_unix(now))
-    signature = _rsa_sign(key, f"{stamp}\n{nonce}\n".encode() + body + b"\n")
+    signature = _rsa_sign(private, f"{stamp}\n{nonce}\n".encode() + body + b"\n")
     return {
         "Wechatpay-Timestamp": stamp,
         "Wechatpay-Nonce": nonce,
@@ -531,9 +568,14 @@ def wechatpay_response_headers(
 
 
 def _request_message(method: str, url: str, stamp: str, nonce: str, body: bytes) -> bytes:
-    parts = urlsplit(url)
-    canonical = parts.path + (f"?{parts.query}" if parts.query else "")
+    # An origin-form target ("/v3/…?…", what a server sees on the request line) is signed as
+    # it is; an absolute URL is reduced to one (no userinfo, "/" for an empty path).
+    canonical = url.partition("#")[0] if url.startswith("/") else target_of(url).request_target
     return f"{method.upper()}\n{canonical}\n{stamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+def _merchant_key(key: RsaPrivateInput) -> rsa.RSAPrivateKey:
+    return rsa_private(key, "WeChatPaySigner")
 
 
 @attrs.frozen(kw_only=True)
@@ -546,7 +588,7 @@ class WeChatPaySigner:
 
     mchid: str
     serial_no: str
-    key: rsa.RSAPrivateKey = attrs.field(repr=False)
+    key: rsa.RSAPrivateKey = attrs.field(repr=False, converter=_merchant_key)
     nonce: Callable[[], str] = _default_nonce
 
     def authorization(self, method: str, url: str, body: bytes, now: datetime) -> str:
@@ -558,7 +600,8 @@ class WeChatPaySigner:
         )
 
     def __call__(self, request: PreparedRequest, url: str, now: datetime) -> PreparedRequest:
-        value = self.authorization(request.method, url, request.body or b"", now)
+        # The URL as sent, params included: the platform checks the signature against it.
+        value = self.authorization(request.method, full_url(request, url), request.body or b"", now)
         return request.with_headers({"Authorization": value})
 
 
@@ -581,7 +624,7 @@ def verify_wechatpay_authorization(
     method: str,
     url: str,
     body: bytes,
-    merchant_keys: Mapping[str, _WeChatKey],
+    merchant_keys: Mapping[str, WeChatKeyInput],
     now: datetime,
     tolerance: timedelta = DEFAULT_TOLERANCE,
 ) -> str:

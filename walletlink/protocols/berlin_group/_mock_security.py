@@ -13,8 +13,6 @@ failure is answered with the spec's own ``tppMessages`` code and HTTP status.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import threading
 import uuid
@@ -28,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from walletlink.errors import SignatureError
+from walletlink.signing._b64 import b64decode
 from walletlink.signing._message import HttpMessage
 from walletlink.signing.cavage import BerlinGroupVerifier
 from walletlink.signing.digest import verify_legacy_digest
@@ -152,8 +151,8 @@ def _certificate(value: str) -> x509.Certificate:
     try:
         if "-----BEGIN" in value:
             return x509.load_pem_x509_certificate(value.encode())
-        return x509.load_der_x509_certificate(base64.b64decode(value, validate=True))
-    except (ValueError, binascii.Error):
+        return x509.load_der_x509_certificate(b64decode(value))
+    except ValueError:
         raise TppRefusal(
             401, "CERTIFICATE_INVALID", "TPP-Signature-Certificate is not a certificate"
         ) from None
