@@ -306,7 +306,7 @@ def test_a_signed_reply_about_another_order_raises(bank: MockBank) -> None:
     )
     flow = adapter.create_transfer(_request(), "wl_1")
     next(flow)
-    with pytest.raises(ProtocolError, match="another out_biz_no"):
+    with pytest.raises(ProtocolError, match="on idempotency key"):
         _finish(flow, _signed_reply(bank, node))
 
 

@@ -28,6 +28,7 @@ from walletlink.errors import (
     ConfigurationError,
     IdempotencyMismatchError,
     InvalidAccountError,
+    ProtocolError,
     RateLimitedError,
     SignatureError,
     SignatureMismatchError,
@@ -526,20 +527,41 @@ def test_payment_status_map(clock: FakeClock, raw: str, expected: TransferStatus
     assert expected == transfer.status
 
 
-def test_a_reply_about_another_payment_is_a_protocol_error(clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"InstructedAmount": {"Amount": "99.99", "Currency": "GBP"}}, "amount"),
+        ({"InstructedAmount": {"Amount": "12.30", "Currency": "EUR"}}, "currency"),
+        ({"InstructedAmount": {"Amount": "-12.30", "Currency": "GBP"}}, "direction"),
+        ({"EndToEndIdentification": "someone-else"}, "end-to-end id"),
+        (
+            {"CreditorAccount": {"SchemeName": "UK.OBIE.IBAN", "Identification": "GB0099"}},
+            "creditor account",
+        ),
+        (
+            {"DebtorAccount": {"SchemeName": "UK.OBIE.IBAN", "Identification": "GB0099"}},
+            "debtor account",
+        ),
+    ],
+)
+def test_a_reply_about_another_payment_is_a_protocol_error(
+    clock: FakeClock, change: dict[str, Any], named: str
+) -> None:
     adapter = OpenBankingUkAdapter(make_bank(clock).config())
     request = transfer_request()
     data = {
         "DomesticPaymentId": "p-1",
         "Status": "Pending",
         "Initiation": {
-            "InstructedAmount": {"Amount": "99.99", "Currency": "GBP"},
+            "InstructedAmount": {"Amount": "12.30", "Currency": "GBP"},
             "EndToEndIdentification": request.end_to_end_id,
+            **change,
         },
     }
     ref = TransferRef(transfer_id="t-1", bank_transfer_id="p-1")
-    with pytest.raises(WalletLinkError, match="different payment"):
+    with pytest.raises(ProtocolError, match=f"on {named}") as raised:
         _drive(adapter, adapter.get_transfer(ref, request), [_reply(200, {"Data": data})])
+    assert "GB0099" not in str(raised.value)
 
 
 def _ob_error(code: str, path: str | None = None) -> dict[str, Any]:
