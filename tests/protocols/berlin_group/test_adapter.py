@@ -57,6 +57,14 @@ def _server(bank: MockBank) -> BerlinGroupServer:
 
 class TestBerlinGroupConformance(AdapterConformance):
     protocol = "berlin_group"
+    payment_path = "/v1/payments/"
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """A payment product XS2A does not define."""
+        return [
+            *super().refused_requests(bank),
+            self._request(bank, metadata={"payment_product": "bulk-unicorn-transfers"}),
+        ]
 
     @pytest.fixture(autouse=True)
     def _files(self, tmp_path: Path) -> None:

@@ -64,6 +64,21 @@ NODE = "alipay_fund_trans_uni_transfer_response"
 class TestCnOpenApiConformance(AdapterConformance):
     protocol = "cn_openapi"
     currency = "CNY"
+    payment_path = "/gateway.do"
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """What the gateway cannot carry: euros, an IBAN payee, an out_biz_no with a dot or
+        longer than 64 characters."""
+        _, creditor = self._accounts(bank)
+        return [
+            *super().refused_requests(bank),
+            self._request(bank, amount=Money("12.30", "EUR")),
+            self._request(
+                bank, creditor=attrs.evolve(creditor, account=Iban("GB33BUKB20201555555555"))
+            ),
+            self._request(bank, idempotency_key="order.42"),
+            self._request(bank, idempotency_key="k" * 65),
+        ]
 
     def accounts(self, bank: MockBank) -> tuple[AccountId, Party]:
         debtor = bank.open_account(LocalAccount(PAYER), Money("1000.00", "CNY"))

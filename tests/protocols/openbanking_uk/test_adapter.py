@@ -72,6 +72,17 @@ def approve(bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
 class TestUkOpenBankingConformance(AdapterConformance):
     protocol = "openbanking_uk"
     currency = GBP
+    payment_path = "/domestic-payment-consents"
+    request_id_header = "x-fapi-interaction-id"
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """An account OBDomestic2 cannot name (neither sort code, IBAN nor UK.OBIE.*)."""
+        _, creditor = self._accounts(bank)
+        alipay = LocalAccount("2088102177958114", scheme="alipay_user_id")
+        return [
+            *super().refused_requests(bank),
+            self._request(bank, creditor=attrs.evolve(creditor, account=alipay)),
+        ]
 
     def make_bank(self, clock: FakeClock, faults: FaultPlan) -> MockBank:
         # Two transactions a page, so five transfers make the client follow Links.Next.
