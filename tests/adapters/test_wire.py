@@ -43,3 +43,11 @@ def test_money_is_exact_and_never_a_float() -> None:
         money(12.3, "EUR")
     with pytest.raises(ProtocolError, match="malformed amount"):
         money("12.345", "EUR")
+
+
+@pytest.mark.parametrize(
+    "text", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2026-02-30T00:00:00Z"]
+)
+def test_a_date_time_outside_what_utc_can_hold_is_a_protocol_error(text: str) -> None:
+    with pytest.raises(ProtocolError, match="malformed date-time"):
+        parse_time(text)

@@ -624,3 +624,15 @@ def test_bank_refs_round_trip(value: str, is_payment: bool) -> None:
     ref = BankRef(payment_id=value) if is_payment else BankRef(consent_id=value)
     decoded = BankRef.decode(ref.encode())
     assert (ref.consent_id, ref.payment_id) == (decoded.consent_id, decoded.payment_id)
+
+
+@pytest.mark.parametrize("expires_in", [10**400, 1e300, -5, float("nan")])
+def test_a_token_lifetime_out_of_range_is_a_protocol_error(
+    clock: FakeClock, expires_in: float
+) -> None:
+    adapter = OpenBankingUkAdapter(make_bank(clock).config())
+    flow = adapter.create_transfer(transfer_request(), "t-1")
+    next(flow)
+    token = {"access_token": "t", "token_type": "Bearer", "expires_in": expires_in}
+    with pytest.raises(ProtocolError, match="expires_in"):
+        flow.send(_reply(200, token))
