@@ -355,8 +355,7 @@ class Client:
         :class:`IdempotencyMismatchError` and sends nothing.
         """
         bank = self._require(bank_id, Capability.PAYMENTS)
-        # Before the journal: a request the bank's wire cannot carry leaves no row behind.
-        bank.adapter.validate(request)
+        self._validate(bank, [request], bank.adapter.validate, request)
         record, created = self.journal.record_intent(
             bank_id=bank_id, request=request, transfer_id=new_transfer_id(), now=self.clock()
         )
@@ -395,7 +394,7 @@ class Client:
         if len({request.idempotency_key for request in requests}) != len(requests):
             raise ValidationError("idempotency keys must be unique within a batch")
         # Every member, and the batch as one write, before any member is journalled.
-        bank.adapter.validate_batch(requests)
+        self._validate(bank, requests, bank.adapter.validate_batch, requests)
         for request in requests:
             # Refuse a reused key before journalling any member: nothing half-recorded.
             known = self.journal.get(request.idempotency_key)
@@ -428,6 +427,24 @@ class Client:
             for transfer in self._send_batch(bank, records, pending):
                 results[transfer.idempotency_key] = transfer
         return [results[request.idempotency_key] for request in requests]
+
+    def _validate(
+        self,
+        bank: _Bank,
+        requests: Sequence[TransferRequest],
+        check: Callable[[T], None],
+        subject: T,
+    ) -> None:
+        """The adapter's ``validate`` before the journal: a request the bank's wire cannot
+        carry leaves no row behind. Requests already journalled were accepted when they
+        were first sent; a stricter check since (an upgrade) must not keep them from being
+        returned or resolved, so the refusal only stands when one of them is new."""
+        try:
+            check(subject)
+        except ValidationError:
+            if any(self.journal.get(r.idempotency_key) is None for r in requests):
+                raise
+            logger.info("a journalled transfer at %s no longer validates", bank.config.bank_id)
 
     def _find_at_bank(
         self, bank: _Bank, record: JournalRecord, request: TransferRequest
