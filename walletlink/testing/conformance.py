@@ -102,7 +102,10 @@ class AdapterConformance:
     def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
         """Transfers the adapter's ``validate`` must refuse (override to add the protocol's
         own); default: a control character in the idempotency key, the generic check."""
-        return [self._request(bank, idempotency_key="key\r\nInjected: 1")]
+        try:
+            return [self._request(bank, idempotency_key="key\r\nInjected: 1")]
+        except ValidationError:
+            return []  # the model refuses it already: no adapter ever sees such a request
 
     # -- fixtures ---------------------------------------------------------------------------
 
