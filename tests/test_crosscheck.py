@@ -287,7 +287,7 @@ def test_get_and_cancel_replies_are_checked(
 
 
 def test_resolve_unknown_survives_any_exception_and_counts_it(
-    bank: MockBank, clock: FakeClock
+    bank: MockBank, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = transfer_request(), transfer_request(amount=Money("2.00", "EUR"))
     failed: list[str] = []
@@ -301,7 +301,11 @@ def test_resolve_unknown_survives_any_exception_and_counts_it(
         lose_the_reply(bank, client, first)
         lose_the_reply(bank, client, second)
         client.hooks = Hooks(on_request=explode_once)
-        report = client.resolve_unknown()
+        with caplog.at_level("INFO", logger="walletlink"):
+            report = client.resolve_unknown()
+    summary = [r.getMessage() for r in caplog.records if "resolve_unknown:" in r.getMessage()]
+    assert summary == ["resolve_unknown: 1 resolved, 1 still unresolved, errors: RuntimeError=1"]
+    assert "a bug in the wallet's hook" not in caplog.text
     assert isinstance(report, ResolveReport)
     assert [second.idempotency_key] == [t.idempotency_key for t in report]
     assert (dict(report.errors), len(report.unresolved)) == ({"RuntimeError": 1}, 1)

@@ -13,6 +13,7 @@ looking it up, never by sending it under a new key.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -659,13 +660,14 @@ class Client:
                     type(exc).__name__,
                 )
         report = ResolveReport(resolved, unresolved=unresolved, errors=errors)
-        if unresolved or errors:
-            logger.warning(
-                "resolve_unknown: %d resolved, %d still unresolved, errors %s",
-                len(report),
-                len(unresolved),
-                ", ".join(f"{name}={count}" for name, count in sorted(errors.items())) or "none",
-            )
+        # One line per run for the recovery job's log; louder when something is left over.
+        logger.log(
+            logging.WARNING if unresolved else logging.INFO,
+            "resolve_unknown: %d resolved, %d still unresolved, errors: %s",
+            len(report),
+            len(unresolved),
+            ", ".join(f"{name}={count}" for name, count in sorted(errors.items())) or "none",
+        )
         return report
 
     def _settled(self, record: JournalRecord) -> Transfer | None:
