@@ -24,6 +24,7 @@ from walletlink import (
     TransferStatus,
     UnknownOutcomeError,
     UnsupportedOperationError,
+    ValidationError,
 )
 from walletlink.accounts import Iban
 from walletlink.adapters.base import Adapter
@@ -376,3 +377,25 @@ def test_untrusted_bank_certificates_are_refused(
             refused.close()
             trusted.close()
     assert bank.transfers() == []
+
+
+def test_a_journalled_transfer_is_returned_even_if_it_no_longer_validates(
+    bank: MockBank, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate() guards new intents; a stricter check after an upgrade must not keep a
+    transfer already sent from being returned (or resolved) under its key."""
+    sent = client.transfer("acme", request())
+    again = request()
+
+    def stricter(transfer_request: TransferRequest) -> None:
+        raise ValidationError("refused by a newer rule")
+
+    monkeypatch.setattr(client.adapter("acme"), "validate", stricter)
+    original = TransferRequest.from_canonical(
+        client.journal.get(sent.idempotency_key).request,  # type: ignore[union-attr]
+        sent.idempotency_key,
+    )
+    assert client.transfer("acme", original).id == sent.id
+    with pytest.raises(ValidationError):
+        client.transfer("acme", again)
+    assert client.journal.get(again.idempotency_key) is None

@@ -10,7 +10,7 @@ from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPoli
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
 from walletlink.adapters.base import Adapter, TransferRef
 from walletlink.adapters.registry import available_protocols, register_adapter
-from walletlink.client import Client, Hooks
+from walletlink.client import Client, Hooks, ResolveReport
 from walletlink.config import BankConfig, Credentials
 from walletlink.errors import (
     AuthenticationError,
@@ -91,6 +91,7 @@ __all__ = [
     "RawResponse",
     "Reason",
     "ReasonCode",
+    "ResolveReport",
     "RetryBudget",
     "RetryEvent",
     "RetryPolicy",

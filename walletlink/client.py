@@ -13,13 +13,17 @@ looking it up, never by sending it under a new key.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 import attrs
 import requests
 
+from walletlink._crosscheck import check_event, check_transfer
 from walletlink._redact import redact_url
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy, RetrySignal
 from walletlink._transport import Transport, logger
@@ -67,7 +71,7 @@ from walletlink.models import (
     TransferStatus,
 )
 
-__all__ = ["Client", "Hooks"]
+__all__ = ["Client", "Hooks", "ResolveReport"]
 
 T = TypeVar("T")
 
@@ -90,6 +94,75 @@ class _Bank:
     breaker: CircuitBreaker
     signer: RequestSigner | None
     verifier: ResponseVerifier | None
+
+
+@attrs.define
+class _Seen:
+    """What :meth:`Client._run` saw of the bank: the request id of the last reply."""
+
+    request_id: str | None = None
+
+
+def _annotate(exc: WalletLinkError, bank_id: str, request_id: str | None) -> None:
+    # Errors raised while parsing a reply know nothing of the exchange; fill in the context
+    # the client has, never overwriting what the adapter already set.
+    if exc.bank_id is None:
+        exc.bank_id = bank_id
+    if exc.request_id is None:
+        exc.request_id = request_id
+
+
+class ResolveReport(list[Transfer]):
+    """What :meth:`Client.resolve_unknown` did.
+
+    It is the list of transfers whose outcome is now known, as it has always been, plus:
+
+    * ``unresolved``: the walletlink ids of the transfers still unresolved, to look at again
+      on the next run (or by a person, when they stay there);
+    * ``errors``: how many lookups failed, by exception type name (``{"ProtocolError": 1}``).
+    """
+
+    def __init__(
+        self,
+        resolved: Iterable[Transfer] = (),
+        *,
+        unresolved: Iterable[str] = (),
+        errors: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(resolved)
+        self.unresolved: tuple[str, ...] = tuple(unresolved)
+        self.errors: Mapping[str, int] = MappingProxyType(dict(errors or {}))
+
+    @property
+    def failed(self) -> int:
+        """How many records raised during this run (each is also in ``unresolved``, unless
+        the failure itself settled its outcome, e.g. a resend refused outright)."""
+        return sum(self.errors.values())
+
+
+def _one(flow: Flow[Transfer]) -> Flow[list[Transfer]]:
+    """A one-transfer flow as a batch flow of one."""
+    return [(yield from flow)]
+
+
+def _pair(
+    records: Sequence[JournalRecord],
+    requests: Sequence[TransferRequest],
+    transfers: Sequence[Transfer],
+) -> list[tuple[JournalRecord, TransferRequest, Transfer]]:
+    """Each intent with the bank's answer about it, for the cross-check.
+
+    Answers are matched by idempotency key when their keys are exactly the intents' keys,
+    else by position, so that the cross-check names the field that disagrees.
+    """
+    if len(transfers) != len(records):
+        raise ProtocolError(f"the bank answered for {len(transfers)} of {len(records)} transfers")
+    by_key = {transfer.idempotency_key: transfer for transfer in transfers}
+    if set(by_key) == {record.idempotency_key for record in records}:
+        ordered = [by_key[record.idempotency_key] for record in records]
+    else:
+        ordered = list(transfers)
+    return list(zip(records, requests, ordered, strict=True))
 
 
 def _payments(bank: _Bank) -> Payments:
@@ -192,13 +265,23 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run(self, bank: _Bank, flow: Flow[T]) -> T:
-        """Drive an adapter flow to completion, sending each request it yields."""
+    def _run(self, bank: _Bank, flow: Flow[T], seen: _Seen | None = None) -> T:
+        """Drive an adapter flow to completion, sending each request it yields.
+
+        ``seen`` (when given) ends up holding the request id of the bank's last reply. An
+        error the flow raises while reading a reply gets that reply's request id.
+        """
+        seen = seen if seen is not None else _Seen()
         try:
             request = next(flow)
             while True:
                 response = self._exchange(bank, request)
-                request = flow.send(response)
+                seen.request_id = bank.adapter.request_id(response)
+                try:
+                    request = flow.send(response)
+                except WalletLinkError as exc:
+                    _annotate(exc, bank.config.bank_id, seen.request_id)
+                    raise
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -239,12 +322,15 @@ class Client:
             budget=bank.budget,
             breaker=bank.breaker,
         )
-        if verifier is not None and response.ok:
-            verifier(response, self.clock())
-        if response.ok or response.status in request.accept_status:
-            return response
-        error = adapter.error_for(response) or self._default_error(config, response)
-        raise error
+        try:
+            if verifier is not None and response.ok:
+                verifier(response, self.clock())
+            if response.ok or response.status in request.accept_status:
+                return response
+            raise adapter.error_for(response) or self._default_error(config, response)
+        except WalletLinkError as exc:
+            _annotate(exc, config.bank_id, adapter.request_id(response))
+            raise
 
     def _classify(self, response: RawResponse) -> RetrySignal | None:
         if response.status in self.retry.retry_statuses:
@@ -271,6 +357,7 @@ class Client:
         :class:`IdempotencyMismatchError` and sends nothing.
         """
         bank = self._require(bank_id, Capability.PAYMENTS)
+        self._validate(bank, [request], bank.adapter.validate, request)
         record, created = self.journal.record_intent(
             bank_id=bank_id, request=request, transfer_id=new_transfer_id(), now=self.clock()
         )
@@ -291,7 +378,7 @@ class Client:
             # resend of this intent is the very same file (see BatchPayments).
             return self._send_batch(bank, [record], [request])[0]
         flow = _payments(bank).create_transfer(request, record.transfer_id)
-        return self._journal_outcome(bank, [record], lambda: [self._run(bank, flow)])[0]
+        return self._journal_outcome(bank, [record], [request], _one(flow))[0]
 
     def transfer_batch(self, bank_id: str, requests: Sequence[TransferRequest]) -> list[Transfer]:
         """Send several transfers as one write (one bank file), each at most once.
@@ -308,6 +395,8 @@ class Client:
             raise ValidationError("a batch needs at least one transfer")
         if len({request.idempotency_key for request in requests}) != len(requests):
             raise ValidationError("idempotency keys must be unique within a batch")
+        # Every member, and the batch as one write, before any member is journalled.
+        self._validate(bank, requests, bank.adapter.validate_batch, requests)
         for request in requests:
             # Refuse a reused key before journalling any member: nothing half-recorded.
             known = self.journal.get(request.idempotency_key)
@@ -341,6 +430,24 @@ class Client:
                 results[transfer.idempotency_key] = transfer
         return [results[request.idempotency_key] for request in requests]
 
+    def _validate(
+        self,
+        bank: _Bank,
+        requests: Sequence[TransferRequest],
+        check: Callable[[T], None],
+        subject: T,
+    ) -> None:
+        """The adapter's ``validate`` before the journal: a request the bank's wire cannot
+        carry leaves no row behind. Requests already journalled were accepted when they
+        were first sent; a stricter check since (an upgrade) must not keep them from being
+        returned or resolved, so the refusal only stands when one of them is new."""
+        try:
+            check(subject)
+        except ValidationError:
+            if any(self.journal.get(r.idempotency_key) is None for r in requests):
+                raise
+            logger.info("a journalled transfer at %s no longer validates", bank.config.bank_id)
+
     def _find_at_bank(
         self, bank: _Bank, record: JournalRecord, request: TransferRequest
     ) -> Transfer | None:
@@ -349,10 +456,43 @@ class Client:
             idempotency_key=record.idempotency_key,
             end_to_end_id=request.end_to_end_id,
         )
-        found = self._run(bank, _payments(bank).find_transfer(ref, request))
+        found = self._trusted(bank, record, request, _payments(bank).find_transfer(ref, request))
         if found is None:
             return None
         return self.journal.record_transfer(found, now=self.clock()).transfer or found
+
+    def _trusted(
+        self,
+        bank: _Bank,
+        record: JournalRecord,
+        request: TransferRequest,
+        flow: Flow[Transfer] | Flow[Transfer | None],
+    ) -> Transfer | None:
+        """Run a lookup, get or cancel flow about one journalled transfer; its answer, once
+        it is known to be about that transfer.
+
+        A reply that is malformed or disagrees with the intent (another key, amount,
+        currency, end-to-end id...) leaves the transfer ``UNKNOWN`` for a person to look at
+        and raises the :class:`ProtocolError`; no other journal row is touched.
+        """
+        seen = _Seen()
+        try:
+            reply: Transfer | None = self._run(bank, flow, seen)
+            if reply is not None:
+                check_transfer(
+                    reply, request, transfer_id=record.transfer_id, bank_id=record.bank_id
+                )
+        except ProtocolError as exc:
+            _annotate(exc, bank.config.bank_id, seen.request_id)
+            self.journal.mark_unknown(record.idempotency_key, now=self.clock())
+            logger.warning(
+                "transfer %s at %s: untrusted reply, left unknown: %s",
+                record.transfer_id,
+                record.bank_id,
+                exc.message,
+            )
+            raise
+        return reply
 
     def _send_batch(
         self, bank: _Bank, records: Sequence[JournalRecord], requests: Sequence[TransferRequest]
@@ -363,13 +503,14 @@ class Client:
         flow = cast(BatchPayments, bank.adapter).create_transfers(
             requests, [record.transfer_id for record in records], created_at
         )
-        return self._journal_outcome(bank, records, lambda: self._run(bank, flow))
+        return self._journal_outcome(bank, records, requests, flow)
 
     def _journal_outcome(
         self,
         bank: _Bank,
         records: Sequence[JournalRecord],
-        send: Callable[[], list[Transfer]],
+        requests: Sequence[TransferRequest],
+        flow: Flow[list[Transfer]],
     ) -> list[Transfer]:
         """Run one write for journalled intents and journal what came of it.
 
@@ -377,35 +518,48 @@ class Client:
           call or :meth:`resolve_unknown` completes them under the same keys;
         * the bank may have executed it (timeout, dropped connection, garbled reply, 5xx
           after every retry, 409 still in flight): every intent becomes ``UNKNOWN``;
-        * the bank refused the request itself: every intent is journalled ``REJECTED``.
+        * the bank refused the request itself: every intent is journalled ``REJECTED``;
+        * the reply is not about these intents (another key, amount, currency, end-to-end
+          id): every intent of this write becomes ``UNKNOWN``, nothing else is touched.
         """
         keys = [record.idempotency_key for record in records]
+        seen = _Seen()
         try:
-            transfers = send()
+            transfers = self._run(bank, flow, seen)
+            for record, request, transfer in _pair(records, requests, transfers):
+                check_transfer(
+                    transfer, request, transfer_id=record.transfer_id, bank_id=record.bank_id
+                )
         except ConnectError:
             raise
         except (TransportTimeoutError, ProtocolError, BankUnavailableError) as exc:
-            raise self._unknown(bank, keys, exc.http_status) from exc
+            _annotate(exc, bank.config.bank_id, seen.request_id)
+            raise self._unknown(bank, keys, exc) from exc
         except BankRejectedError as exc:
             if exc.http_status == 409:
-                raise self._unknown(bank, keys, 409) from exc
+                raise self._unknown(bank, keys, exc) from exc
             for record in records:
                 self._record_refusal(record, exc)
             raise
-        if sorted(t.idempotency_key for t in transfers) != sorted(keys):
-            raise self._unknown(bank, keys, None)
         return [self.journal.record_transfer(t, now=self.clock()).transfer or t for t in transfers]
 
-    def _unknown(self, bank: _Bank, keys: Sequence[str], status: int | None) -> UnknownOutcomeError:
+    def _unknown(
+        self, bank: _Bank, keys: Sequence[str], cause: WalletLinkError
+    ) -> UnknownOutcomeError:
         """Journal every key ``UNKNOWN``; the error to raise for the write they shared."""
         for key in keys:
             self.journal.mark_unknown(key, now=self.clock())
         what = "this transfer" if len(keys) == 1 else f"these {len(keys)} transfers"
+        message = f"the bank may have executed {what}; resolve with resolve_unknown()"
+        if isinstance(cause, ProtocolError):
+            # Say what was wrong with the reply: the field, never its value.
+            message = f"{message} ({cause.message})"
         return UnknownOutcomeError(
-            f"the bank may have executed {what}; resolve with resolve_unknown()",
+            message,
             idempotency_key=keys[0] if len(keys) == 1 else None,
             bank_id=bank.config.bank_id,
-            http_status=status,
+            request_id=cause.request_id,
+            http_status=cause.http_status,
         )
 
     def _record_refusal(self, record: JournalRecord, exc: BankRejectedError) -> None:
@@ -459,8 +613,9 @@ class Client:
             bank_transfer_id=record.transfer.bank_transfer_id,
             idempotency_key=record.idempotency_key,
         )
-        flow = _payments(bank).get_transfer(ref, record.transfer_request())
-        fresh: Transfer = self._run(bank, flow)
+        request = record.transfer_request()
+        fresh = self._trusted(bank, record, request, _payments(bank).get_transfer(ref, request))
+        assert fresh is not None  # get_transfer always ends with the bank's answer
         return self.journal.record_transfer(fresh, now=self.clock()).transfer or fresh
 
     def cancel_transfer(self, transfer_id: str) -> Transfer:
@@ -471,35 +626,60 @@ class Client:
             bank_transfer_id=record.transfer.bank_transfer_id if record.transfer else None,
             idempotency_key=record.idempotency_key,
         )
-        flow = cast(Cancellation, bank.adapter).cancel_transfer(ref, record.transfer_request())
-        cancelled: Transfer = self._run(bank, flow)
+        request = record.transfer_request()
+        flow = cast(Cancellation, bank.adapter).cancel_transfer(ref, request)
+        cancelled = self._trusted(bank, record, request, flow)
+        assert cancelled is not None  # cancel_transfer always ends with the bank's answer
         return self.journal.record_transfer(cancelled, now=self.clock()).transfer or cancelled
 
-    def resolve_unknown(self, bank_id: str | None = None) -> list[Transfer]:
+    def resolve_unknown(self, bank_id: str | None = None) -> ResolveReport:
         """Look up every transfer whose outcome is unknown and journal what the bank says.
 
-        One transfer's failure never stops the others: a transfer that still cannot be
-        resolved (the bank is down, rate limiting, refusing the lookup) stays in the journal
-        for the next call and is logged; the transfers whose outcome is now known, refusals
-        included, are returned.
+        One transfer's failure never stops the others: whatever a record raises (the bank is
+        down or rate limiting, refuses the lookup, answers about another payment, or a bug)
+        is logged by type, counted, and the record stays in the journal for the next call.
+        Returns a :class:`ResolveReport`: the list of transfers whose outcome is now known,
+        refusals included, with the ids still ``unresolved`` and the ``errors`` by type.
         """
         resolved: list[Transfer] = []
+        unresolved: list[str] = []
+        errors: Counter[str] = Counter()
         for record in self.journal.unresolved(bank_id):
-            bank = self._bank(record.bank_id)
             try:
-                resolved.append(self._resolve(bank, record))
-            except WalletLinkError as exc:
-                now = self.journal.get(record.idempotency_key)
-                if now is not None and now.outcome_known and now.transfer is not None:
-                    resolved.append(now.transfer)  # e.g. the resend was refused outright
+                resolved.append(self._resolve(self._bank(record.bank_id), record))
+            except Exception as exc:  # one record must never stop the rest
+                errors[type(exc).__name__] += 1
+                settled = self._settled(record)
+                if settled is not None:
+                    resolved.append(settled)  # e.g. the resend was refused outright
                     continue
+                unresolved.append(record.transfer_id)
                 logger.warning(
                     "transfer %s at %s still unresolved: %s",
                     record.transfer_id,
                     record.bank_id,
                     type(exc).__name__,
                 )
-        return resolved
+        report = ResolveReport(resolved, unresolved=unresolved, errors=errors)
+        # One line per run for the recovery job's log; louder when something is left over.
+        logger.log(
+            logging.WARNING if unresolved else logging.INFO,
+            "resolve_unknown: %d resolved, %d still unresolved, errors: %s",
+            len(report),
+            len(unresolved),
+            ", ".join(f"{name}={count}" for name, count in sorted(errors.items())) or "none",
+        )
+        return report
+
+    def _settled(self, record: JournalRecord) -> Transfer | None:
+        """The journalled answer for ``record`` if a failed resolve still settled it."""
+        try:
+            now = self.journal.get(record.idempotency_key)
+        except Exception:  # a failing journal read: unresolved
+            return None
+        if now is not None and now.outcome_known and now.transfer is not None:
+            return now.transfer
+        return None
 
     # -- account information ----------------------------------------------------------------
 
@@ -563,6 +743,7 @@ class Client:
         bank = self._require(bank_id, Capability.NOTIFICATIONS)
         now = self.clock()
         event: Event = cast(Notifications, bank.adapter).parse_notification(headers, body, now)
+        record = self._event_record(bank_id, event, now)
         digest = hashlib.sha256(body).hexdigest()
         if not self.journal.record_event(
             bank_id=bank_id, event_id=event.id, payload_hash=digest, now=now
@@ -570,8 +751,7 @@ class Client:
             return attrs.evolve(event, duplicate=True)
         if event.status is None or event.idempotency_key is None:
             return event
-        record = self.journal.get(event.idempotency_key)
-        if record is None or record.bank_id != bank_id:
+        if record is None:
             logger.info("event %s is about a transfer this journal does not hold", event.id)
             return event
         base = record.transfer or Transfer(
@@ -592,6 +772,23 @@ class Client:
         )
         self.journal.record_transfer(updated, now=now)
         return attrs.evolve(event, transfer_id=record.transfer_id)
+
+    def _event_record(self, bank_id: str, event: Event, now: datetime) -> JournalRecord | None:
+        """The journalled transfer an event updates, once the event is known to agree with
+        it. Checked before the event id is recorded, so a redelivery is checked again."""
+        if event.status is None or event.idempotency_key is None:
+            return None
+        record = self.journal.get(event.idempotency_key)
+        if record is None or record.bank_id != bank_id:
+            return None
+        try:
+            check_event(event, record.transfer_request(), bank_id=bank_id)
+        except ProtocolError:
+            # The bank contradicts itself about this transfer: a person must look.
+            self.journal.mark_unknown(record.idempotency_key, now=now)
+            logger.warning("event %s contradicts transfer %s", event.id, record.transfer_id)
+            raise
+        return record
 
     def notification_ack(self, bank_id: str, event: Event) -> tuple[int, Mapping[str, str], bytes]:
         """The exact HTTP answer the bank expects for a handled notification."""

@@ -555,5 +555,8 @@ class Event:
     end_to_end_id: str | None = None
     status: TransferStatus | None = None
     reason: Reason | None = None
+    #: The transfer's amount as the notification states it, when it does: the client
+    #: refuses an event whose amount or currency contradicts the journalled intent.
+    amount: Money | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict, repr=_keys_repr)
     duplicate: bool = False

@@ -168,3 +168,14 @@ def test_mutated_documents_raise_only_parse_errors(data: st.DataObject) -> None:
     )
     with contextlib.suppress(ParseError):
         parse_pain002(mutated)
+
+
+@pytest.mark.parametrize("moment", [b"9999-12-31T23:59:59-23:59", b"0001-01-01T00:00:00+14:00"])
+def test_a_creation_time_outside_what_utc_can_hold_is_a_parse_error(moment: bytes) -> None:
+    data = (DATA / "pain002_v10_example.xml").read_bytes()
+    changed = data.replace(
+        b"<CreDtTm>2024-01-15T10:05:00</CreDtTm>", b"<CreDtTm>" + moment + b"</CreDtTm>"
+    )
+    assert changed != data
+    with pytest.raises(ParseError, match="not an ISO date-time"):
+        parse_pain002(changed)

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import attrs
 import pytest
 
-from walletlink.errors import ConfigurationError, JournalIntegrityError
+from walletlink.errors import ConfigurationError, IdempotencyMismatchError, JournalIntegrityError
 from walletlink.journal import JournalState, SQLiteJournal
 from walletlink.journal.conformance import T0, make_request, make_transfer
 from walletlink.models import TransferStatus
+from walletlink.money import Money
 
 
 @pytest.fixture
@@ -217,3 +219,26 @@ def test_two_journals_writing_one_file_at_once_keep_one_chain(path: Path) -> Non
     finally:
         for journal in journals:
             journal.close()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"id": "wl_someone_else"},
+        {"end_to_end_id": "someone-else"},
+        {"amount": Money("99.00", "EUR")},
+        {"amount": Money("12.30", "GBP")},
+    ],
+    ids=["transfer-id", "end-to-end-id", "amount", "currency"],
+)
+def test_an_answer_about_another_transfer_never_lands_in_this_row(
+    journal: SQLiteJournal, change: dict[str, object]
+) -> None:
+    record, _ = journal.record_intent(
+        bank_id="bank-a", request=make_request(), transfer_id="wl_1", now=T0
+    )
+    stray = attrs.evolve(make_transfer(record, TransferStatus.SETTLED), **change)
+    with pytest.raises(IdempotencyMismatchError, match="another"):
+        journal.record_transfer(stray, now=T0)
+    assert journal.get(record.idempotency_key) == record
+    journal.verify()

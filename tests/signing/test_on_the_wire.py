@@ -10,6 +10,7 @@ captured wire request, as the bank would.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable, Generator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -64,7 +65,7 @@ class _Capture(requests.adapters.BaseAdapter):
         self.sent.append(request)
         response = requests.Response()
         response.status_code = 200
-        response._content = b"{}"
+        response.raw = io.BytesIO(b"{}")
         response.url = request.url or ""
         response.request = request
         return response

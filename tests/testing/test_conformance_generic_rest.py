@@ -5,3 +5,5 @@ from walletlink.testing.conformance import AdapterConformance
 
 class TestGenericRestConformance(AdapterConformance):
     protocol = "generic_rest"
+    payment_path = "/v1/transfers"
+    request_id_header = "Request-Id"

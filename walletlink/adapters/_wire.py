@@ -65,9 +65,13 @@ def parse_time(value: object) -> datetime | None:
         raise ProtocolError("a date-time must be a string")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        # 9999-12-31T23:59:59-23:59 parses but is past datetime.max in UTC: refuse it here
+        # rather than let the journal's UTC conversion raise OverflowError later.
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ProtocolError(f"malformed date-time {value[:40]!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def parse_date(value: object) -> date | None:

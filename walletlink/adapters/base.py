@@ -11,7 +11,9 @@ protocols (consent → authorise → payment) and pagination are just longer flo
         return self._parse_transfer(response)
 
 Capabilities are data: an adapter lists them in ``capabilities`` and the client refuses any
-call outside the list before sending anything.
+call outside the list before sending anything. Likewise :meth:`Adapter.validate` refuses a
+transfer the protocol cannot carry before the client journals it, so a refusal never leaves
+a journal row behind.
 """
 
 from __future__ import annotations
@@ -153,6 +155,9 @@ class Adapter:
 
     protocol: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Reply headers that carry the bank's id of an exchange, first found wins. The client
+    #: puts it on errors (``request_id``) so support at the bank can find the call.
+    request_id_headers: ClassVar[tuple[str, ...]] = ("X-Request-ID", "Request-Id")
 
     def __init__(self, config: BankConfig) -> None:
         self.config = config
@@ -172,6 +177,36 @@ class Adapter:
     def error_for(self, response: RawResponse) -> Exception | None:
         """Map a non-2xx reply onto the error tree; ``None`` lets the client use defaults."""
         return None
+
+    def request_id(self, response: RawResponse) -> str | None:
+        """The bank's id of this exchange (see :attr:`request_id_headers`), if it sent one."""
+        for name in self.request_id_headers:
+            value = response.header(name)
+            if value:
+                return value[:128]
+        return None
+
+    def validate(self, request: TransferRequest) -> None:
+        """Refuse, before anything is journalled or sent, a transfer this bank cannot carry.
+
+        Pure: no I/O, no state, the same answer every time for the same request. The client
+        calls it for every request of :meth:`Client.transfer` and
+        :meth:`Client.transfer_batch` before the first journal write, so a refused request
+        leaves no journal row. Raise a :class:`~walletlink.errors.ValidationError` naming
+        the problem. Subclasses call ``super().validate(request)`` and then check what
+        their wire needs, preferably by building the request body as a dry run so the
+        check and the builder can never drift apart.
+
+        The base class accepts everything: what every protocol refuses (control characters,
+        lone surrogates, over-long text, keys that cannot travel in a header) is refused by
+        :class:`~walletlink.TransferRequest` itself, through :mod:`walletlink.text`.
+        """
+
+    def validate_batch(self, requests: Sequence[TransferRequest]) -> None:
+        """:meth:`validate` for one batch write: each request, then what the batch as a
+        whole must satisfy (a file-based adapter builds the file as a dry run)."""
+        for request in requests:
+            self.validate(request)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} bank={self.config.bank_id!r}>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final, NoReturn
 
@@ -114,9 +114,14 @@ def parse_date(text: str, line: int, path: str) -> date:
 
 def parse_datetime(text: str, line: int, path: str) -> datetime:
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            # 9999-12-31T23:59:59-23:59 parses but lies past datetime.max in UTC: refuse it
+            # here, not with an OverflowError wherever it is first converted.
+            moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         fail(f"not an ISO date-time: {text[:40]!r}", line, path)
+    return moment
 
 
 def date_choice(elem: ET.Element | None, line: int, path: str) -> date | datetime | None:

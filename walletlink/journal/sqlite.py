@@ -343,6 +343,7 @@ class SQLiteJournal:
                     f"for bank {row[2]!r}",
                     bank_id=transfer.bank_id,
                 )
+            _check_same_transfer(row, transfer)
             if not TransferStatus(row[6]).can_become(transfer.status):
                 # A late or reordered answer (an old poll, a shuffled webhook) must not undo a
                 # newer one; it is still chained so the audit trail shows it arrived.
@@ -502,6 +503,23 @@ def _connect(
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(synchronous)
     return conn
+
+
+def _check_same_transfer(row: Row, transfer: Transfer) -> None:
+    """The row's own intent, or refuse it: the last line of defence, so that no caller can
+    store one transfer's answer in another's row (the client cross-checks replies first)."""
+    request = json.loads(row[4])
+    for what, journalled, given in (
+        ("walletlink transfer id", row[1], transfer.id),
+        ("end-to-end id", request["end_to_end_id"], transfer.end_to_end_id),
+        ("currency", request["currency"], transfer.amount.currency),
+        ("amount", request["amount"], transfer.amount.to_decimal_string()),
+    ):
+        if journalled != given:
+            raise IdempotencyMismatchError(
+                f"a transfer with another {what} under this idempotency key",
+                bank_id=transfer.bank_id,
+            )
 
 
 def _load_transfer(text: str) -> Transfer:

@@ -34,11 +34,13 @@ from walletlink.errors import (
     SignatureError,
     UnknownOutcomeError,
     UnsupportedOperationError,
+    ValidationError,
     WalletLinkError,
 )
 from walletlink.journal import SQLiteJournal
 from walletlink.models import Capability, Party, Transfer, TransferRequest, TransferStatus
 from walletlink.money import Money
+from walletlink.testing._http import MockRequest, MockResponse
 from walletlink.testing.clock import FakeClock
 from walletlink.testing.faults import FaultKind, FaultPlan
 from walletlink.testing.mockbank import MockBank, ServedBank
@@ -58,6 +60,10 @@ class AdapterConformance:
     currency: ClassVar[str] = "EUR"
     #: How long the mock bank takes to settle, in seconds of its clock.
     settle_after: ClassVar[float] = 60
+    #: The path (or a part of it) of the write that creates a payment at this bank.
+    payment_path: ClassVar[str] = "/"
+    #: The reply header that carries the bank's request id (see Adapter.request_id_headers).
+    request_id_header: ClassVar[str] = "X-Request-ID"
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -92,6 +98,11 @@ class AdapterConformance:
     def serve(self, bank: MockBank) -> tuple[ServedBank, BankConfig]:
         served = bank.serve()
         return served, served.config()
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """Transfers the adapter's ``validate`` must refuse, though the request models accept
+        them (override with the protocol's own: a currency it cannot carry, say)."""
+        return []
 
     # -- fixtures ---------------------------------------------------------------------------
 
@@ -245,6 +256,56 @@ class AdapterConformance:
         assert transfer.status is TransferStatus.REJECTED
         assert transfer.reason is not None
         assert transfer.reason.code.value == "insufficient_funds"
+
+    def test_refused_requests_leave_no_journal_row(self, bank: MockBank, client: Client) -> None:
+        """A transfer the protocol cannot carry is refused before it is journalled: no row
+        that could never be sent, and nothing sent."""
+        refused_requests = self.refused_requests(bank)
+        if not refused_requests:
+            pytest.skip(f"{self.protocol} refuses nothing the request models do not refuse")
+        before = bank.stats.get("requests", 0)
+        for refused in refused_requests:
+            with pytest.raises(ValidationError):
+                client.transfer(bank.bank_id, refused)
+            assert client.journal.get(refused.idempotency_key) is None
+        assert list(client.journal.records()) == []
+        assert bank.stats.get("requests", 0) == before
+
+    def test_a_refused_member_keeps_the_whole_batch_out_of_the_journal(
+        self, bank: MockBank, client: Client
+    ) -> None:
+        self._requires(client, bank, Capability.BATCH_PAYMENTS)
+        refused_requests = self.refused_requests(bank)
+        if not refused_requests:
+            pytest.skip(f"{self.protocol} refuses nothing the request models do not refuse")
+        before = bank.stats.get("requests", 0)
+        for refused in refused_requests:
+            with pytest.raises(ValidationError):
+                client.transfer_batch(bank.bank_id, [self._request(bank), refused])
+        assert list(client.journal.records()) == []
+        assert bank.stats.get("requests", 0) == before
+
+    def test_unknown_outcome_keeps_the_banks_request_id(
+        self, bank: MockBank, client: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The bank fails the payment write with a 5xx naming its request id: the
+        UnknownOutcomeError carries that id, for the bank's support to find the call."""
+        answer = bank.handle
+
+        def failing(request: MockRequest) -> MockResponse:
+            if request.method == "POST" and self.payment_path in request.path:
+                bank.count("requests")
+                return MockResponse(status=503, headers={self.request_id_header: "req-4711"})
+            return answer(request)
+
+        monkeypatch.setattr(bank, "handle", failing)
+        request = self._request(bank)
+        with pytest.raises(UnknownOutcomeError) as raised:
+            client.transfer(bank.bank_id, request)
+        assert ("req-4711", request.idempotency_key) == (
+            raised.value.request_id,
+            raised.value.idempotency_key,
+        )
 
     def test_undeclared_capabilities_are_refused_before_io(
         self, bank: MockBank, client: Client

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from walletlink._retry import RetryPolicy
@@ -21,6 +22,7 @@ from walletlink.errors import (
     BankUnavailableError,
     CertificateMismatchError,
     ConfigurationError,
+    ProtocolError,
     RateLimitedError,
     SignatureExpiredError,
     SignatureMismatchError,
@@ -45,7 +47,7 @@ from walletlink.money import Money
 from walletlink.protocols.berlin_group._codes import STATUS_MAP, map_status
 from walletlink.protocols.berlin_group.adapter import BerlinGroupAdapter
 from walletlink.protocols.berlin_group.mock import BerlinGroupServer
-from walletlink.testing import FakeClock, FaultPlan, MockRequest
+from walletlink.testing import FakeClock, FaultPlan, MockRequest, MockResponse
 from walletlink.testing.conformance import AdapterConformance
 from walletlink.testing.mockbank import MockBank, ServedBank
 
@@ -57,6 +59,14 @@ def _server(bank: MockBank) -> BerlinGroupServer:
 
 class TestBerlinGroupConformance(AdapterConformance):
     protocol = "berlin_group"
+    payment_path = "/v1/payments/"
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """A payment product XS2A does not define."""
+        return [
+            *super().refused_requests(bank),
+            self._request(bank, metadata={"payment_product": "bulk-unicorn-transfers"}),
+        ]
 
     @pytest.fixture(autouse=True)
     def _files(self, tmp_path: Path) -> None:
@@ -263,6 +273,46 @@ def test_without_dedupe_a_lost_reply_is_never_resent_and_found_by_lookup(
         [resolved] = client.resolve_unknown("bg")
         assert resolved.status is TransferStatus.REQUIRES_ACTION
         assert bank.duplicates_at_bank == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("instructedAmount", {"currency": "EUR", "amount": "99.00"}, "amount"),
+        ("instructedAmount", {"currency": "USD", "amount": "12.30"}, "currency"),
+        ("creditorAccount", {"iban": "DE02120300000000202051"}, "creditor account"),
+    ],
+)
+def test_a_lookup_about_another_payment_leaves_the_transfer_unknown(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch, field: str, value: object, named: str
+) -> None:
+    bank = open_bank(clock, dedupe_end_to_end_id=False)
+    with connect(bank, clock) as client:
+        bank.set_faults(FaultPlan(drop_response_after_commit=1.0, only_methods={"POST"}))
+        request = transfer_request()
+        with pytest.raises(UnknownOutcomeError):
+            client.transfer("bg", request)
+        bank.set_faults(FaultPlan.none())
+        answer = bank.handle
+
+        def another_payment(incoming: MockRequest) -> MockResponse:
+            response = answer(incoming)
+            if incoming.method != "GET" or "endToEndIdentification" not in incoming.query:
+                return response
+            body = json.loads(response.body)
+            for payment in body["payments"]:
+                payment[field] = value
+            return attrs.evolve(response, body=json.dumps(body).encode())
+
+        monkeypatch.setattr(bank, "handle", another_payment)
+        report = client.resolve_unknown("bg")
+        assert (list(report), dict(report.errors)) == ([], {"ProtocolError": 1})
+        record = client.journal.get(request.idempotency_key)
+        assert record is not None
+        assert record.status is TransferStatus.UNKNOWN
+        with pytest.raises(ProtocolError, match=f"on {named}") as raised:
+            client.transfer("bg", request)
+        assert "0202051" not in str(raised.value)
 
 
 def test_without_a_lookup_an_unknown_outcome_stays_unresolved(clock: FakeClock) -> None:

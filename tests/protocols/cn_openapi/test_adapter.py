@@ -45,6 +45,7 @@ from walletlink.protocols.cn_openapi.adapter import (
 from walletlink.protocols.cn_openapi.mock import CnOpenApiServer, GatewayFailure, cn_openapi_config
 from walletlink.signing.params import (
     china_timestamp,
+    notification_content,
     sign_content,
     verify_content,
     verify_notification_form,
@@ -64,6 +65,21 @@ NODE = "alipay_fund_trans_uni_transfer_response"
 class TestCnOpenApiConformance(AdapterConformance):
     protocol = "cn_openapi"
     currency = "CNY"
+    payment_path = "/gateway.do"
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """What the gateway cannot carry: euros, an IBAN payee, an out_biz_no with a dot or
+        longer than 64 characters."""
+        _, creditor = self._accounts(bank)
+        return [
+            *super().refused_requests(bank),
+            self._request(bank, amount=Money("12.30", "EUR")),
+            self._request(
+                bank, creditor=attrs.evolve(creditor, account=Iban("GB33BUKB20201555555555"))
+            ),
+            self._request(bank, idempotency_key="order.42"),
+            self._request(bank, idempotency_key="k" * 65),
+        ]
 
     def accounts(self, bank: MockBank) -> tuple[AccountId, Party]:
         debtor = bank.open_account(LocalAccount(PAYER), Money("1000.00", "CNY"))
@@ -306,7 +322,7 @@ def test_a_signed_reply_about_another_order_raises(bank: MockBank) -> None:
     )
     flow = adapter.create_transfer(_request(), "wl_1")
     next(flow)
-    with pytest.raises(ProtocolError, match="another out_biz_no"):
+    with pytest.raises(ProtocolError, match="on idempotency key"):
         _finish(flow, _signed_reply(bank, node))
 
 
@@ -619,3 +635,68 @@ def test_non_cny_and_bad_out_biz_no_are_refused_before_io(bank: MockBank) -> Non
         next(adapter.create_transfer(euros, "wl_1"))
     with pytest.raises(ValidationError, match="out_biz_no"):
         next(adapter.create_transfer(_request(idempotency_key="has.dot"), "wl_1"))
+
+
+# -- untrusted data in signed replies -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"utc_timestamp": "9" * 30}, "utc_timestamp is out of range"),
+        ({"utc_timestamp": "", "notify_time": "0001-01-01 00:00:00"}, "malformed"),
+    ],
+)
+def test_a_notification_time_out_of_range_is_a_protocol_error(
+    bank: MockBank,
+    client: Client,
+    settled: tuple[Transfer, dict[str, str], bytes],
+    change: dict[str, str],
+    error: str,
+) -> None:
+    _, headers, body = settled
+    params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    params.update(change)
+    del params["sign"]
+    params["sign"] = _gateway(bank)._sign_text(notification_content(params))
+    with pytest.raises(ProtocolError, match=error):
+        client.handle_notification(bank.bank_id, headers, urlencode(params).encode())
+
+
+def test_a_notification_contradicting_the_amount_is_not_applied(
+    bank: MockBank, client: Client, settled: tuple[Transfer, dict[str, str], bytes]
+) -> None:
+    transfer, headers, body = settled
+    params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    biz = json.loads(params["biz_content"])
+    biz["trans_amount"] = "9999.00"
+    params["biz_content"] = json.dumps(biz)
+    del params["sign"]
+    params["sign"] = _gateway(bank)._sign_text(notification_content(params))
+    with pytest.raises(ProtocolError, match="on amount"):
+        client.handle_notification(bank.bank_id, headers, urlencode(params).encode())
+    record = client.journal.get(transfer.idempotency_key)
+    assert record is not None
+    assert record.status is TransferStatus.UNKNOWN
+
+
+def test_a_query_reply_with_a_time_before_utc_can_hold_is_a_protocol_error(
+    bank: MockBank,
+) -> None:
+    adapter = CnOpenApiAdapter(cn_openapi_config(bank, encrypt=False))
+    request = _request()
+    node = json.dumps(
+        {
+            "code": "10000",
+            "msg": "Success",
+            "out_biz_no": request.idempotency_key,
+            "order_id": "1",
+            "status": "SUCCESS",
+            "trans_amount": request.amount.to_decimal_string(),
+            "pay_date": "0001-01-01 00:00:00",
+        }
+    )
+    flow = adapter.get_transfer(TransferRef(transfer_id="wl_1"), request)
+    next(flow)
+    with pytest.raises(ProtocolError, match="malformed"):
+        _finish(flow, _signed_reply(bank, node, name="alipay_fund_trans_common_query_response"))

@@ -23,6 +23,7 @@ from walletlink.errors import (
     ConfigurationError,
     IdempotencyMismatchError,
     InvalidTextError,
+    ProtocolError,
     RateLimitedError,
     UnknownOutcomeError,
     UnsupportedOperationError,
@@ -56,7 +57,7 @@ from walletlink.protocols.iso20022_h2h.adapter import (
 )
 from walletlink.protocols.iso20022_h2h.mock import Iso20022H2HServer
 from walletlink.signing.keys import generate_ed25519_key, generate_hmac_key
-from walletlink.testing import FakeClock, FaultPlan, MockBank
+from walletlink.testing import FakeClock, FaultPlan, MockBank, MockRequest, MockResponse
 
 PAIN001_XSD = Path(__file__).parents[2] / "formats" / "schemas" / "pain.001.001.09.xsd"
 DEBTOR = "DE89370400440532013000"
@@ -421,3 +422,45 @@ def test_batches_need_an_adapter_that_declares_them() -> None:
             client.transfer_batch(bank.bank_id, [sent])
         assert client.journal.get(sent.idempotency_key) is None
     assert bank.stats.get("requests", 0) == 0
+
+
+# -- untrusted batch replies ------------------------------------------------------------------
+
+
+def test_a_batch_with_twin_end_to_end_ids_is_refused_before_journalling(
+    bank: MockBank, client: Client
+) -> None:
+    one = request("1.00")
+    twin = request("2.00", end_to_end_id=one.end_to_end_id)
+    with pytest.raises(ValidationError, match="end-to-end ids"):
+        client.transfer_batch(bank.bank_id, [one, twin])
+    assert (list(client.journal.records()), bank.stats.get("requests", 0)) == ([], 0)
+
+
+def test_a_status_report_naming_another_instruction_leaves_the_batch_unknown(
+    bank: MockBank, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    earlier = client.transfer(bank.bank_id, request("5.00"))
+    before = client.journal.get(earlier.idempotency_key)
+    batch = [request("10.00"), request("20.00")]
+    answer = bank.handle
+
+    def other_instruction(incoming: MockRequest) -> MockResponse:
+        response = answer(incoming)
+        if incoming.method != "POST":
+            return response
+        mine = instruction_id_for(batch[0].idempotency_key).encode()
+        assert mine in response.body
+        body = response.body.replace(mine, instruction_id_for("someone-else").encode())
+        return attrs.evolve(response, body=body)
+
+    monkeypatch.setattr(bank, "handle", other_instruction)
+    with pytest.raises(UnknownOutcomeError, match="idempotency key") as raised:
+        client.transfer_batch(bank.bank_id, batch)
+    assert isinstance(raised.value.__cause__, ProtocolError)
+    statuses = [client.journal.get(r.idempotency_key) for r in batch]
+    assert [s.status if s else None for s in statuses] == [TransferStatus.UNKNOWN] * 2
+    assert client.journal.get(earlier.idempotency_key) == before
+    # The lookups answer truthfully: each member resolves on its own.
+    monkeypatch.setattr(bank, "handle", answer)
+    assert len(client.resolve_unknown(bank.bank_id)) == 2

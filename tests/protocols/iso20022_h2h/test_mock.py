@@ -43,6 +43,8 @@ def h2h_config(bank: MockBank, **overrides: object) -> BankConfig:
 
 class TestIso20022H2HConformance(AdapterConformance):
     protocol = "iso20022_h2h"
+    payment_path = "/h2h/v1/payment-files"
+    request_id_header = "Request-Id"
 
     def make_bank(self, clock: FakeClock, faults: FaultPlan) -> MockBank:
         return MockBank(

@@ -28,6 +28,7 @@ from walletlink.errors import (
     ConfigurationError,
     IdempotencyMismatchError,
     InvalidAccountError,
+    ProtocolError,
     RateLimitedError,
     SignatureError,
     SignatureMismatchError,
@@ -71,6 +72,17 @@ def approve(bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
 class TestUkOpenBankingConformance(AdapterConformance):
     protocol = "openbanking_uk"
     currency = GBP
+    payment_path = "/domestic-payment-consents"
+    request_id_header = "x-fapi-interaction-id"
+
+    def refused_requests(self, bank: MockBank) -> list[TransferRequest]:
+        """An account OBDomestic2 cannot name (neither sort code, IBAN nor UK.OBIE.*)."""
+        _, creditor = self._accounts(bank)
+        alipay = LocalAccount("2088102177958114", scheme="alipay_user_id")
+        return [
+            *super().refused_requests(bank),
+            self._request(bank, creditor=attrs.evolve(creditor, account=alipay)),
+        ]
 
     def make_bank(self, clock: FakeClock, faults: FaultPlan) -> MockBank:
         # Two transactions a page, so five transfers make the client follow Links.Next.
@@ -526,20 +538,41 @@ def test_payment_status_map(clock: FakeClock, raw: str, expected: TransferStatus
     assert expected == transfer.status
 
 
-def test_a_reply_about_another_payment_is_a_protocol_error(clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"InstructedAmount": {"Amount": "99.99", "Currency": "GBP"}}, "amount"),
+        ({"InstructedAmount": {"Amount": "12.30", "Currency": "EUR"}}, "currency"),
+        ({"InstructedAmount": {"Amount": "-12.30", "Currency": "GBP"}}, "direction"),
+        ({"EndToEndIdentification": "someone-else"}, "end-to-end id"),
+        (
+            {"CreditorAccount": {"SchemeName": "UK.OBIE.IBAN", "Identification": "GB0099"}},
+            "creditor account",
+        ),
+        (
+            {"DebtorAccount": {"SchemeName": "UK.OBIE.IBAN", "Identification": "GB0099"}},
+            "debtor account",
+        ),
+    ],
+)
+def test_a_reply_about_another_payment_is_a_protocol_error(
+    clock: FakeClock, change: dict[str, Any], named: str
+) -> None:
     adapter = OpenBankingUkAdapter(make_bank(clock).config())
     request = transfer_request()
     data = {
         "DomesticPaymentId": "p-1",
         "Status": "Pending",
         "Initiation": {
-            "InstructedAmount": {"Amount": "99.99", "Currency": "GBP"},
+            "InstructedAmount": {"Amount": "12.30", "Currency": "GBP"},
             "EndToEndIdentification": request.end_to_end_id,
+            **change,
         },
     }
     ref = TransferRef(transfer_id="t-1", bank_transfer_id="p-1")
-    with pytest.raises(WalletLinkError, match="different payment"):
+    with pytest.raises(ProtocolError, match=f"on {named}") as raised:
         _drive(adapter, adapter.get_transfer(ref, request), [_reply(200, {"Data": data})])
+    assert "GB0099" not in str(raised.value)
 
 
 def _ob_error(code: str, path: str | None = None) -> dict[str, Any]:
@@ -591,3 +624,15 @@ def test_bank_refs_round_trip(value: str, is_payment: bool) -> None:
     ref = BankRef(payment_id=value) if is_payment else BankRef(consent_id=value)
     decoded = BankRef.decode(ref.encode())
     assert (ref.consent_id, ref.payment_id) == (decoded.consent_id, decoded.payment_id)
+
+
+@pytest.mark.parametrize("expires_in", [10**400, 1e300, -5, float("nan")])
+def test_a_token_lifetime_out_of_range_is_a_protocol_error(
+    clock: FakeClock, expires_in: float
+) -> None:
+    adapter = OpenBankingUkAdapter(make_bank(clock).config())
+    flow = adapter.create_transfer(transfer_request(), "t-1")
+    next(flow)
+    token = {"access_token": "t", "token_type": "Bearer", "expires_in": expires_in}
+    with pytest.raises(ProtocolError, match="expires_in"):
+        flow.send(_reply(200, token))

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import attrs
 
+from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, Iban, mask
 from walletlink.adapters._wire import field, money, object_of, parse_date
 from walletlink.adapters.base import Adapter, Flow, Page, RequestSigner, TransferRef
@@ -158,6 +159,8 @@ class BerlinGroupAdapter(Adapter):
     capabilities = frozenset(
         {Capability.PAYMENTS, Capability.CANCEL, Capability.ACCOUNT_INFORMATION}
     )
+    # The ASPSP answers with the X-Request-ID of the request (Implementation Guidelines 4.4).
+    request_id_headers = ("X-Request-ID",)
 
     def __init__(self, config: BankConfig) -> None:
         super().__init__(config)
@@ -234,6 +237,13 @@ class BerlinGroupAdapter(Adapter):
         return body
 
     # -- payments ---------------------------------------------------------------------------
+
+    def validate(self, request: TransferRequest) -> None:
+        """A known payment product, the PSU's IP address, and the payment body (built as a
+        dry run): what the payment POST needs, refused before anything is journalled."""
+        super().validate(request)
+        self._psu_ip(request)
+        self._payment_body(request, self._product_for(request))
 
     def create_transfer(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]:
         product = self._product_for(request)
@@ -318,6 +328,15 @@ class BerlinGroupAdapter(Adapter):
         if not mine:
             return None
         found = mine[0]
+        amount = found.get("instructedAmount")
+        check_echo(
+            request,
+            bank_id=self.config.bank_id,
+            end_to_end_id=_text(found.get("endToEndIdentification")),
+            amount=None if amount is None else _money(amount),
+            debtor_account=_account_text(found.get("debtorAccount")),
+            creditor_account=_account_text(found.get("creditorAccount")),
+        )
         return self._transfer(found, request, ref.transfer_id, str(field(found, "paymentId")))
 
     def cancel_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:

@@ -25,6 +25,7 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, LocalAccount
 from walletlink.adapters._wire import mapped_status, text_field
 from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
@@ -280,9 +281,13 @@ def _china_time(value: object) -> datetime | None:
     if not value:
         return None
     try:
-        return parse_china_timestamp(str(value))
-    except WalletLinkError:
+        moment = parse_china_timestamp(str(value))
+        # 0001-01-01 00:00:00 in China time is before datetime.min in UTC: refuse it here,
+        # not with an OverflowError when the journal stores it.
+        moment.astimezone(UTC)
+    except (WalletLinkError, OverflowError):
         raise ProtocolError("malformed yyyy-MM-dd HH:mm:ss time in the reply") from None
+    return moment
 
 
 def identity_type(account: AccountId) -> str:
@@ -334,6 +339,12 @@ class CnOpenApiAdapter(Adapter):
         self._gateway_key = _public_key(
             config.credentials.require("gateway_public_key", bank_id), "gateway_public_key", bank_id
         )
+
+    def validate(self, request: TransferRequest) -> None:
+        """Yuan only; payer and payee as Alipay ids, logon ids or bank cards; the key as an
+        ``out_biz_no`` (1-64 of ``[0-9A-Za-z_-]``): the transfer body, built as a dry run."""
+        super().validate(request)
+        self._transfer_biz(request)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -561,12 +572,15 @@ class CnOpenApiAdapter(Adapter):
         *,
         amount: Money | None = None,
     ) -> Transfer:
-        if text_field(node, "out_biz_no") != request.idempotency_key:
-            raise ProtocolError("the reply is about another out_biz_no")
+        # out_biz_no is our idempotency key: a reply naming another is about another order.
+        check_echo(
+            request,
+            bank_id=self.config.bank_id,
+            idempotency_key=text_field(node, "out_biz_no"),
+            amount=_yuan(node["trans_amount"], "trans_amount") if "trans_amount" in node else None,
+        )
         if amount is None:
             amount = _yuan(node.get("trans_amount"), "trans_amount")
-            if amount != request.amount:
-                raise ProtocolError("the reply's trans_amount is not the transfer's amount")
         status = map_status(node.get("status"))
         reason = None
         if status is TransferStatus.REJECTED:
@@ -673,12 +687,15 @@ class CnOpenApiAdapter(Adapter):
         reason = None
         if status is TransferStatus.REJECTED:
             reason = map_reason(biz.get("error_code"), str(biz.get("fail_reason", "")))
+        amount = biz.get("trans_amount")
         return attrs.evolve(
             event,
             bank_transfer_id=text_field(biz, "order_id"),
             idempotency_key=text_field(biz, "out_biz_no"),
             status=status,
             reason=reason,
+            # The client checks it against the journalled intent before applying the event.
+            amount=None if amount is None else _yuan(amount, "trans_amount"),
         )
 
     def _notify_biz(self, content: str) -> dict[str, Any]:
@@ -698,7 +715,10 @@ class CnOpenApiAdapter(Adapter):
 def _notify_time(params: Mapping[str, str]) -> datetime | None:
     millis = params.get("utc_timestamp")
     if millis and millis.isdigit():
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(millis))
+        try:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(millis))
+        except OverflowError:
+            raise ProtocolError("the notification's utc_timestamp is out of range") from None
     return _china_time(params.get("notify_time"))
 
 

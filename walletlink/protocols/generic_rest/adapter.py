@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
+from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId
 from walletlink.adapters._wire import field, mapped_status, money, parse_date, parse_time
 from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
@@ -77,6 +78,12 @@ def _account_path(account: AccountId) -> str:
     return quote(account.value, safe="")
 
 
+def _account_value(raw: object) -> str | None:
+    """The ``value`` of an account object (``{"scheme": …, "value": …}``), if it has one."""
+    value = raw.get("value") if isinstance(raw, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
 def _reason(raw: object) -> Reason | None:
     if not isinstance(raw, Mapping):
         return None
@@ -105,6 +112,7 @@ class GenericRestAdapter(Adapter):
             Capability.NOTIFICATIONS,
         }
     )
+    request_id_headers = ("Request-Id", "X-Request-ID")
 
     def __init__(self, config: BankConfig) -> None:
         super().__init__(config)
@@ -133,7 +141,7 @@ class GenericRestAdapter(Adapter):
             idempotent=True,
             operation="create_transfer",
         )
-        return self._transfer(response.json_object(), transfer_id)
+        return self._transfer(response.json_object(), transfer_id, request)
 
     def get_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
         if ref.bank_transfer_id is None:
@@ -152,7 +160,7 @@ class GenericRestAdapter(Adapter):
             idempotent=True,
             operation="get_transfer",
         )
-        return self._transfer(response.json_object(), ref.transfer_id)
+        return self._transfer(response.json_object(), ref.transfer_id, request)
 
     def find_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer | None]:
         key = ref.idempotency_key or request.idempotency_key
@@ -170,7 +178,7 @@ class GenericRestAdapter(Adapter):
         matches = [item for item in data if isinstance(item, dict)]
         if len(matches) > 1:
             raise ProtocolError("the bank returned several transfers for one idempotency key")
-        return self._transfer(matches[0], ref.transfer_id) if matches else None
+        return self._transfer(matches[0], ref.transfer_id, request) if matches else None
 
     def cancel_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
         if ref.bank_transfer_id is None:
@@ -189,9 +197,22 @@ class GenericRestAdapter(Adapter):
             idempotent=True,
             operation="cancel_transfer",
         )
-        return self._transfer(response.json_object(), ref.transfer_id)
+        return self._transfer(response.json_object(), ref.transfer_id, request)
 
-    def _transfer(self, obj: Mapping[str, Any], transfer_id: str) -> Transfer:
+    def _transfer(
+        self, obj: Mapping[str, Any], transfer_id: str, request: TransferRequest
+    ) -> Transfer:
+        # Key, end-to-end id and amount go into the Transfer for the client to check; the
+        # accounts have no place there, so they are checked here.
+        creditor = obj.get("creditor")
+        check_echo(
+            request,
+            bank_id=self.config.bank_id,
+            debtor_account=_account_value(obj.get("debtor_account")),
+            creditor_account=_account_value(
+                creditor.get("account") if isinstance(creditor, Mapping) else None
+            ),
+        )
         status = map_status(field(obj, "status"))
         return Transfer(
             id=transfer_id,
@@ -313,6 +334,7 @@ class GenericRestAdapter(Adapter):
                 end_to_end_id=data.get("end_to_end_id"),
                 status=map_status(field(data, "status")),
                 reason=_reason(data.get("reason")),
+                amount=_money(data) if "amount" in data else None,
                 data=payload,
             )
         return event

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import attrs
 
+from walletlink._crosscheck import disagreement
 from walletlink.accounts import AccountId, Bic
 from walletlink.adapters._wire import list_of, text_field
 from walletlink.adapters.base import Adapter, Flow, Page, RequestSigner, TransferRef
@@ -74,6 +75,8 @@ XML_TYPE: Final = "application/xml"
 STATEMENT_KINDS: Final = frozenset(
     {FileFormat.CAMT053.value, FileFormat.CAMT054.value, FileFormat.MT940.value}
 )
+# Any fixed time does for a dry run of the file: nothing the builder checks depends on it.
+_DRY_RUN_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
 #: Signature algorithms an H2H upload may use (``BankConfig.credentials["signing_key"]``).
 _KEY_ALGORITHMS: Final = {KeyType.ED25519: "ed25519", KeyType.RSA: "rsa-pss-sha512"}
 
@@ -197,10 +200,24 @@ class Iso20022H2HAdapter(Adapter):
         # Opt-in: spell accented Latin in names and remittance in the SEPA set (é → e).
         self._transliterate = config.option("transliterate", False) is True
 
+    request_id_headers = ("Request-Id", "X-Request-ID")
+
     def signer(self) -> RequestSigner:
         return self._signer
 
     # -- payments ---------------------------------------------------------------------------
+
+    def validate(self, request: TransferRequest) -> None:
+        """The pain.001 of this transfer, built as a dry run: whatever the file builder would
+        refuse is refused before the intent is journalled."""
+        super().validate(request)
+        self.payment_file([request], _DRY_RUN_TIME)
+
+    def validate_batch(self, requests: Sequence[TransferRequest]) -> None:
+        """Each transfer, then the whole file as a dry run (end-to-end ids unique in it)."""
+        super().validate_batch(requests)
+        _check_batch(requests, [r.idempotency_key for r in requests])
+        self.payment_file(requests, _DRY_RUN_TIME)
 
     def payment_file(
         self, requests: Sequence[TransferRequest], created_at: datetime
@@ -340,6 +357,16 @@ class Iso20022H2HAdapter(Adapter):
     def _transfer(
         self, report: StatusReport, file_id: str, request: TransferRequest, transfer_id: str
     ) -> Transfer:
+        # InstrId is derived from the idempotency key: a report naming another is about
+        # another transfer that happens to share the end-to-end id.
+        expected = instruction_id_for(request.idempotency_key)
+        for _, tx in report.transactions():
+            if tx.original_end_to_end_id != request.end_to_end_id:
+                continue
+            if tx.original_instruction_id not in (None, expected):
+                raise disagreement(
+                    "idempotency key (InstrId)", "status report", self.config.bank_id
+                )
         # A code nobody mapped is UNKNOWN (looked up again later), never REJECTED.
         status, reason = report.status_of(request.end_to_end_id)
         return Transfer(

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
+from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId
 from walletlink.adapters._wire import field, mapped_status, parse_date, parse_time
 from walletlink.adapters.base import (
@@ -85,6 +86,8 @@ AIS_PERMISSIONS: Final = (
     "ReadTransactionsDetail",
 )
 _MAX_KEY: Final = 40  # x-idempotency-key is at most 40 characters (profile §Idempotency)
+#: A year: far beyond any real access token, far inside what a datetime can add.
+_MAX_TOKEN_LIFETIME: Final = 366 * 24 * 3600
 _TLS_CLIENT_AUTH: Final = "tls_client_auth"
 _AUTH_METHODS: Final = frozenset({"private_key_jwt", _TLS_CLIENT_AUTH})
 
@@ -139,6 +142,14 @@ def _bank_keys(config: BankConfig) -> Mapping[str, JwsVerifyingKey] | KeyRing:
     )
 
 
+def _identification(account: object) -> str | None:
+    """An echoed ``OBCashAccount``'s ``Identification``, ``None`` when the reply has none."""
+    if not isinstance(account, Mapping):
+        return None
+    value = account.get("Identification")
+    return value if isinstance(value, str) else None
+
+
 def _endpoint(config: BankConfig, name: str, default_path: str) -> str:
     """An absolute URL for the token/authorisation endpoints (relative to ``base_url``)."""
     value = _text_option(config, name, default_path)
@@ -150,6 +161,8 @@ class OpenBankingUkAdapter(Adapter):
 
     protocol = "openbanking_uk"
     capabilities = frozenset({Capability.PAYMENTS, Capability.ACCOUNT_INFORMATION})
+    # The bank echoes the interaction id of each request (FAPI part 1, section 6.2.1).
+    request_id_headers = ("x-fapi-interaction-id",)
 
     def __init__(self, config: BankConfig) -> None:
         super().__init__(config)
@@ -207,6 +220,13 @@ class OpenBankingUkAdapter(Adapter):
         self._clock: Callable[[], datetime] = _utcnow
 
     # -- hooks ------------------------------------------------------------------------------
+
+    def validate(self, request: TransferRequest) -> None:
+        """The ``OBDomestic2`` initiation, built as a dry run: the accounts must be sort code
+        accounts, IBANs or a ``UK.OBIE.*`` scheme. Keys longer than the 40 characters of
+        ``x-idempotency-key`` are fine: the header then carries a digest of the key."""
+        super().validate(request)
+        initiation(request)
 
     def bind_clock(self, clock: Callable[[], datetime]) -> None:
         """Read time from ``clock`` (the client passes its own): token expiry, assertions."""
@@ -305,6 +325,10 @@ class OpenBankingUkAdapter(Adapter):
             raise ProtocolError("the token endpoint returned a non-Bearer token")
         if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
             raise ProtocolError("the token endpoint returned no numeric expires_in")
+        if not 0 <= expires_in <= _MAX_TOKEN_LIFETIME:
+            # A huge (or NaN) lifetime would overflow the expiry datetime; a negative one is
+            # a token that is already dead.
+            raise ProtocolError("the token endpoint returned an out-of-range expires_in")
         self._tokens.put(scope, token, float(expires_in), self._clock())
         return token
 
@@ -476,16 +500,19 @@ class OpenBankingUkAdapter(Adapter):
             updated_at=parse_time(data.get("StatusUpdateDateTime")),
         )
 
-    @staticmethod
-    def _check_initiation(data: Mapping[str, Any], request: TransferRequest) -> None:
-        """A reply about another payment (wrong amount or end-to-end id) is not trusted."""
+    def _check_initiation(self, data: Mapping[str, Any], request: TransferRequest) -> None:
+        """A reply about another payment (amount, end-to-end id, accounts) is not trusted."""
         echoed = field(data, "Initiation", "reply")
         if not isinstance(echoed, Mapping):
             raise ProtocolError("'Data.Initiation' must be an object")
-        amount = money(echoed.get("InstructedAmount"), "Data.Initiation.InstructedAmount")
-        e2e = echoed.get("EndToEndIdentification")
-        if amount != request.amount or e2e != request.end_to_end_id:
-            raise ProtocolError("the bank answered about a different payment")
+        check_echo(
+            request,
+            bank_id=self.config.bank_id,
+            end_to_end_id=str(field(echoed, "EndToEndIdentification", "Data.Initiation")),
+            amount=money(echoed.get("InstructedAmount"), "Data.Initiation.InstructedAmount"),
+            debtor_account=_identification(echoed.get("DebtorAccount")),
+            creditor_account=_identification(echoed.get("CreditorAccount")),
+        )
 
     # -- account information ----------------------------------------------------------------
 
