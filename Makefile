@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean pgtest-start pgtest-stop
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy walletlink
 
+# The PostgreSQL journal tests need a real server: scripts/pgtest.sh starts a throwaway one
+# (installing Debian's postgresql when missing) and exports WALLETLINK_TEST_PG_DSN.
 pytest: $(STAMP)
-	$(BIN)/pytest
+	bash scripts/pgtest.sh run $(BIN)/pytest
 
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/pytest -m slow benchmarks -s
+	bash scripts/pgtest.sh run $(BIN)/pytest -m slow benchmarks -s
 
-clean:
+pgtest-start:
+	bash scripts/pgtest.sh start
+
+pgtest-stop:
+	bash scripts/pgtest.sh stop
+
+clean: pgtest-stop
 	rm -rf $(VENV) build *.egg-info
