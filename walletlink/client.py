@@ -483,7 +483,7 @@ class Client:
         included, are returned.
         """
         resolved: list[Transfer] = []
-        for record in self.journal.unresolved(bank_id):
+        for record in self.journal.claim_unresolved(bank_id, now=self.clock()):
             bank = self._bank(record.bank_id)
             try:
                 resolved.append(self._resolve(bank, record))
