@@ -1,9 +1,9 @@
 """Several walletlink servers in several processes, sharing one journal.
 
 Each worker is a process with its own :class:`~walletlink.Client` and journal object: the
-shape of a wallet backend scaled out behind a load balancer. Workers are started with the
-``spawn`` method (the parent serves the mock bank from threads, and forking a threaded
-process is unsafe), so everything they receive is plain, picklable data.
+shape of a wallet backend scaled out behind a load balancer. Workers start from a
+``forkserver`` (the parent serves the mock bank from threads, and forking a threaded process
+is unsafe), so everything they receive is plain, picklable data.
 """
 
 from __future__ import annotations

@@ -31,7 +31,11 @@ from walletlink.testing import FakeClock, FaultPlan, MockBank
 
 DEBTOR = Iban("DE89370400440532013000")
 CREDITOR = Iban("GB33BUKB20201555555555")
-SPAWN = multiprocessing.get_context("spawn")
+# forkserver: children fork from a clean single-threaded server that has walletlink loaded
+# already (the parent serves the mock bank from threads, so a plain fork is unsafe, and a
+# spawn re-imports everything per child).
+CONTEXT = multiprocessing.get_context("forkserver")
+CONTEXT.set_forkserver_preload(["walletlink", "walletlink.journal.postgres", __name__])
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -83,9 +87,9 @@ def test_concurrent_servers_send_each_key_once(spec: JournalSpec, bank: MockBank
     keys, servers = 12, 3
     pending = _requests(keys)
     with bank.serve() as served:
-        start, results = SPAWN.Barrier(servers), SPAWN.Queue()
+        start, results = CONTEXT.Barrier(servers), CONTEXT.Queue()
         workers = [
-            SPAWN.Process(
+            CONTEXT.Process(
                 target=submit_all,
                 args=(spec, served.config(), _raw(pending), seed, start, results),
             )
@@ -126,7 +130,7 @@ def test_a_server_killed_at_a_recovery_point_is_recovered_by_the_others(
     if point == "while_resolving":
         bank.set_faults(FaultPlan(drop_response_after_commit=1.0, only_methods=frozenset({"POST"})))
     with bank.serve() as served:
-        victim = SPAWN.Process(target=die_at, args=(spec, served.config(), _raw([pending]), point))
+        victim = CONTEXT.Process(target=die_at, args=(spec, served.config(), _raw([pending]), point))
         victim.start()
         victim.join(timeout=120)
         assert victim.exitcode == -9
