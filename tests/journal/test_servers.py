@@ -130,7 +130,8 @@ def test_a_server_killed_at_a_recovery_point_is_recovered_by_the_others(
     if point == "while_resolving":
         bank.set_faults(FaultPlan(drop_response_after_commit=1.0, only_methods=frozenset({"POST"})))
     with bank.serve() as served:
-        victim = CONTEXT.Process(target=die_at, args=(spec, served.config(), _raw([pending]), point))
+        args = (spec, served.config(), _raw([pending]), point)
+        victim = CONTEXT.Process(target=die_at, args=args)
         victim.start()
         victim.join(timeout=120)
         assert victim.exitcode == -9
