@@ -205,6 +205,20 @@ def test_recovery_leases_split_the_work_and_expire(servers: list[PostgresJournal
     assert keys == [r.idempotency_key for r in taken_over]
 
 
+def test_a_late_write_from_a_presumed_dead_server_leaves_the_new_lease_alone(
+    servers: list[PostgresJournal],
+) -> None:
+    first, second = servers
+    request = make_request()
+    first.record_intent(bank_id="bank-a", request=request, transfer_id="wl_1", now=T0)
+    later = T0 + first.lease
+    assert [r.transfer_id for r in second.claim_unresolved(now=later)] == ["wl_1"]
+    first.mark_unknown(request.idempotency_key, now=later + timedelta(seconds=1))
+    second_expires = later + second.lease
+    assert first.claim_unresolved(now=second_expires - timedelta(seconds=1)) == []
+    assert [r.transfer_id for r in first.claim_unresolved(now=second_expires)] == ["wl_1"]
+
+
 # -- the partitioned chain -------------------------------------------------------------------
 
 

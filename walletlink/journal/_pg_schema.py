@@ -122,7 +122,11 @@ INSERT_INTENT: Final = f"""
 UPDATE: Final = """
     UPDATE {s}.transfers SET state = %(state)s, status = %(status)s,
         transfer_json = %(transfer)s, attempts = %(attempts)s, updated_at = %(now)s,
-        chain_seq = %(seq)s, lease_owner = %(owner)s, lease_expires = %(until)s
+        chain_seq = %(seq)s, lease_owner = %(owner)s,
+        -- our lease is renewed; another claimant's keeps its own expiry
+        lease_expires = CASE WHEN %(owner)s::text IS NULL THEN NULL
+                             WHEN %(owner)s::text = %(me)s THEN %(until)s
+                             ELSE lease_expires END
     WHERE idempotency_key = %(key)s"""
 SET_CHAIN_SEQ: Final = "UPDATE {s}.transfers SET chain_seq = %s WHERE idempotency_key = %s"
 

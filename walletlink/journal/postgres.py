@@ -314,9 +314,8 @@ class PostgresJournal:
             *row[11:],
         )
         seq = self._append(cur, row[11], row[0], kind, {"row": snapshot(new_row)})
-        owner = changes["owner"]
-        until = None if owner is None else changes["now"] + self.lease
-        cur.execute(self._q(q.UPDATE), {**changes, "key": row[0], "seq": seq, "until": until})
+        params = {**changes, "key": row[0], "seq": seq, "me": self.owner}
+        cur.execute(self._q(q.UPDATE), {**params, "until": changes["now"] + self.lease})
         return self._record(new_row, transfer)
 
     def _ignore(self, cur: Cursor, row: Row, ignored: Any) -> JournalRecord:
