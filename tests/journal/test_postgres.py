@@ -405,3 +405,39 @@ def test_an_archive_that_fails_deletes_nothing(servers: list[PostgresJournal]) -
         servers[0].prune(now=T0 + timedelta(days=2), older_than=timedelta(days=1), archive=refuse)
     assert servers[0].get(record.idempotency_key) is not None
     servers[0].verify()
+
+
+# -- durability ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("durability", "relaxed"), [("intents", 2), ("full", 0)])
+def test_only_intents_wait_for_the_wal_flush_by_default(
+    schema: str, durability: Any, relaxed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like SQLite's "intents": progress commits skip the flush wait; the intent's never."""
+    journal = PostgresJournal(_DSN[0], schema=schema, durability=durability)
+    statements: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def spy(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(query if isinstance(query, str) else query.as_string(cursor))
+        return execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    try:
+        request = make_request()
+        record, _ = journal.record_intent(
+            bank_id="bank-a", request=request, transfer_id="wl_1", now=T0
+        )
+        assert not any("synchronous_commit" in sql for sql in statements)
+        journal.mark_sent(record.idempotency_key, now=T0)
+        journal.record_transfer(make_transfer(record, TransferStatus.SETTLED), now=T0)
+    finally:
+        monkeypatch.undo()
+        journal.close()
+    assert relaxed == statements.count("SET LOCAL synchronous_commit = off")
+
+
+def test_an_unknown_durability_is_refused(schema: str) -> None:
+    with pytest.raises(ConfigurationError, match="durability"):
+        PostgresJournal(_DSN[0], schema=schema, durability="sometimes")  # type: ignore[arg-type]

@@ -134,7 +134,9 @@ class PostgresJournal:
     ``lease`` is how long a server owns a record it claimed before another may take it over:
     longer than one transfer with all its retries takes. ``owner`` names this server in
     leases (default: host, pid and a random suffix). ``chain_key`` makes the chain an
-    HMAC, as in :class:`~walletlink.journal.SQLiteJournal`. ``checkpoint_key`` is an Ed25519
+    HMAC, and ``durability`` works, as in :class:`~walletlink.journal.SQLiteJournal`:
+    ``"intents"`` (default) waits for the WAL flush only when committing a new intent or
+    notification id, ``"full"`` on every commit. ``checkpoint_key`` is an Ed25519
     :class:`~walletlink.signing.SigningKey`: the private key signs checkpoints and prunes, the
     public half is enough to verify. ``retention`` is the default window for :meth:`prune`.
 
@@ -153,8 +155,11 @@ class PostgresJournal:
         chain_key: bytes | None = None,
         checkpoint_key: SigningKey | None = None,
         retention: timedelta | None = None,
+        durability: Literal["intents", "full"] = "intents",
         pool_size: int = 8,
     ) -> None:
+        if durability not in ("intents", "full"):
+            raise ConfigurationError("durability must be 'intents' or 'full'")
         if partition_by not in ("bank", "account"):
             raise ConfigurationError("partition_by must be 'bank' or 'account'")
         if lease <= timedelta(0):
@@ -164,6 +169,7 @@ class PostgresJournal:
         self.lease = lease
         self.owner = owner or _default_owner()
         self.retention = retention
+        self._relax_progress = durability == "intents"
         self._chain_key = chain_key
         self._checkpoint_key = checkpoint_key
         self._sql: dict[str, sql.Composed] = {}
@@ -234,8 +240,13 @@ class PostgresJournal:
         return composed
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Cursor]:
+    def _tx(self, *, durable: bool = True) -> Iterator[Cursor]:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if not durable and self._relax_progress:
+                # As SQLiteJournal's "intents": only this transaction skips the wait for the
+                # WAL flush. WAL is one ordered log, so the next durable commit makes it
+                # durable too; a server crash can lose a suffix of progress, never a hole.
+                cur.execute("SET LOCAL synchronous_commit = off")
             yield cur
 
     def _one(self, cur: Cursor, text: str, params: Any) -> Row | None:
@@ -376,7 +387,7 @@ class PostgresJournal:
 
     def mark_sent(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
         utc_iso(now)
-        with self._tx() as cur:
+        with self._tx(durable=False) as cur:
             row = self._require(cur, idempotency_key)
             changes = {
                 "state": JournalState(row[5]).advanced_to(JournalState.SENT).value,
@@ -391,7 +402,7 @@ class PostgresJournal:
     def record_transfer(self, transfer: Transfer, *, now: datetime) -> JournalRecord:
         utc_iso(now)
         transfer_json = _canonical(transfer_to_dict(transfer))
-        with self._tx() as cur:
+        with self._tx(durable=False) as cur:
             row = self._require(cur, transfer.idempotency_key)
             if row[2] != transfer.bank_id:
                 raise IdempotencyMismatchError(
@@ -415,7 +426,7 @@ class PostgresJournal:
 
     def mark_unknown(self, idempotency_key: str, *, now: datetime) -> JournalRecord:
         utc_iso(now)
-        with self._tx() as cur:
+        with self._tx(durable=False) as cur:
             row = self._require(cur, idempotency_key)
             if not TransferStatus(row[6]).can_become(TransferStatus.UNKNOWN):
                 return self._ignore(cur, row, {"status": "unknown"})
@@ -464,7 +475,7 @@ class PostgresJournal:
             "until": now + self.lease,
             "limit": limit,
         }
-        with self._tx() as cur:
+        with self._tx(durable=False) as cur:
             rows = cur.execute(self._q(q.CLAIM_OPEN), params).fetchall()
         return [self._record(row[1:]) for row in sorted(rows)]
 
