@@ -115,6 +115,12 @@ def test_migrate_applies_each_version_once() -> None:
     PostgresJournal(_DSN[0], schema=schema).close()
 
 
+def test_the_repr_never_shows_the_dsn(schema: str) -> None:
+    journal = PostgresJournal(_DSN[0], schema=schema, owner="server-a")
+    journal.close()
+    assert f"PostgresJournal(schema={schema!r}, owner='server-a')" == repr(journal)
+
+
 def test_a_newer_schema_is_refused(schema: str) -> None:
     _raw("INSERT INTO schema_version (version) VALUES (99)", schema)
     with pytest.raises(ConfigurationError, match="newer"):

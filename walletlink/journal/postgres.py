@@ -628,6 +628,10 @@ class PostgresJournal:
     def close(self) -> None:
         self._pool.close()
 
+    def __repr__(self) -> str:
+        # Never the DSN: it may hold a password.
+        return f"PostgresJournal(schema={self.schema!r}, owner={self.owner!r})"
+
     def __enter__(self) -> PostgresJournal:
         return self
 
