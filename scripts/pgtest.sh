@@ -52,8 +52,10 @@ install_postgres() {
 
 # Run a PostgreSQL tool as the cluster's owner, from a directory that owner can enter.
 as_owner() {
-    if [ "$(id -u)" = 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null 2>&1; then
         (cd "$DIR" && runuser -u postgres -- "$@")
+    elif [ "$(id -u)" = 0 ]; then
+        (cd "$DIR" && su -s /bin/sh postgres -c "$(printf '%q ' "$@")")
     else
         (cd "$DIR" && "$@")
     fi
@@ -65,11 +67,12 @@ start() {
     mkdir -p "$DIR"
     chmod 700 "$DIR"
     [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
-    if as_owner "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-        ensure_db "$bin"
+    if as_owner "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1 && ensure_db "$bin" 2>/dev/null; then
         return 0
     fi
-    if [ ! -s "$DATA/PG_VERSION" ] || ! launch "$bin"; then
+    # Not running, or running but not answering (a killed postmaster): start it afresh.
+    as_owner "$bin/pg_ctl" -D "$DATA" -m immediate stop >/dev/null 2>&1 || true
+    if [ ! -s "$DATA/PG_VERSION" ] || ! launch "$bin" 2>/dev/null; then
         # No cluster yet, or a broken one (a killed initdb, another major version): start over.
         rm -rf "$DATA"
         as_owner "$bin/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --no-locale >/dev/null
