@@ -23,7 +23,8 @@ from walletlink.testing import FakeClock
 
 # ("sqlite", path) or ("postgres", dsn, schema)
 JournalSpec = tuple[str, ...]
-LEASE = timedelta(seconds=30)
+# Far longer than a test takes, so a lease never expires by itself mid-test.
+LEASE = timedelta(minutes=10)
 
 
 def open_journal(spec: JournalSpec, *, owner: str | None = None) -> Journal:
