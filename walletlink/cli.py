@@ -1,4 +1,4 @@
-"""The ``walletlink`` command: ``demo``, ``reconcile``, ``journal migrate``, ``mockbank serve``.
+"""The ``walletlink`` command: ``demo``, ``reconcile``, ``journal``, ``mockbank serve``.
 
 Subcommands import their modules only when chosen, so ``walletlink --help`` stays fast and a
 missing optional piece never breaks the others.
