@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench dist clean
+.PHONY: demo test lint typecheck pytest bench dist clean pgtest-start pgtest-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,21 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy walletlink
 
+# The PostgreSQL journal tests need a real server: scripts/pgtest.sh starts a throwaway one
+# (installing Debian's postgresql when missing) and exports WALLETLINK_TEST_PG_DSN.
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest
+	bash scripts/pgtest.sh run $(BIN)/pytest
 
 test: lint typecheck pytest
 
 bench: $(DEV_STAMP)
-	$(BIN)/pytest -m slow benchmarks -s
+	bash scripts/pgtest.sh run $(BIN)/pytest -m slow benchmarks -s
+
+pgtest-start:
+	bash scripts/pgtest.sh start
+
+pgtest-stop:
+	bash scripts/pgtest.sh stop
 
 # Build the sdist and the wheel (the wheel from the sdist, so a file missing from the sdist
 # breaks the build), check their metadata, then install the wheel into a clean virtualenv
@@ -59,5 +67,5 @@ dist: $(DEV_STAMP)
 	done
 	@echo "dist: sdist and wheel built, checked, installed and every example ran"
 
-clean:
+clean: pgtest-stop
 	rm -rf $(VENV) build dist *.egg-info

@@ -1,4 +1,4 @@
-"""The ``walletlink`` command: ``demo``, ``reconcile`` and ``mockbank serve``.
+"""The ``walletlink`` command: ``demo``, ``reconcile``, ``journal``, ``mockbank serve``.
 
 Subcommands import their modules only when chosen, so ``walletlink --help`` stays fast and a
 missing optional piece never breaks the others.
@@ -37,6 +37,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     reconcile_arguments(reconcile)
 
+    journal = commands.add_parser("journal", help="manage a PostgreSQL journal")
+    from walletlink.journal.cli import add_arguments as journal_arguments
+
+    journal_arguments(journal)
+
     mockbank = commands.add_parser("mockbank", help="run a mock bank")
     mock_commands = mockbank.add_subparsers(dest="mock_command", required=True)
     serve = mock_commands.add_parser("serve", help="serve a mock bank on loopback")
@@ -58,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from walletlink.reconcile.cli import run as run_reconcile
 
         return run_reconcile(args)
+    if args.command == "journal":
+        from walletlink.journal.cli import run as run_journal
+
+        return run_journal(args)
     from walletlink.testing.cli import run as run_serve
 
     return run_serve(args)

@@ -644,7 +644,9 @@ class Client:
         resolved: list[Transfer] = []
         unresolved: list[str] = []
         errors: Counter[str] = Counter()
-        for record in self.journal.unresolved(bank_id):
+        # Claimed, not just listed: several servers sharing a journal each take a leased
+        # share, so every record is resolved once; a crashed server's leases expire.
+        for record in self.journal.claim_unresolved(bank_id, now=self.clock()):
             try:
                 resolved.append(self._resolve(self._bank(record.bank_id), record))
             except Exception as exc:  # one record must never stop the rest

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -242,3 +243,29 @@ def test_an_answer_about_another_transfer_never_lands_in_this_row(
         journal.record_transfer(stray, now=T0)
     assert journal.get(record.idempotency_key) == record
     journal.verify()
+
+
+def test_recovery_leases_are_shared_by_every_journal_on_the_file(path: Path) -> None:
+    """Two processes (here: two journals) recovering from one file never take one record."""
+    first = SQLiteJournal(path, owner="process-a", lease=timedelta(minutes=1))
+    second = SQLiteJournal(path, owner="process-b", lease=timedelta(minutes=1))
+    try:
+        keys = []
+        for n in range(4):
+            request = make_request()
+            first.record_intent(bank_id="bank-a", request=request, transfer_id=f"wl_{n}", now=T0)
+            keys.append(request.idempotency_key)
+        mine = [r.idempotency_key for r in first.claim_unresolved(now=T0, limit=3)]
+        theirs = [r.idempotency_key for r in second.claim_unresolved(now=T0)]
+        assert (keys[:3], keys[3:]) == (mine, theirs)
+        later = T0 + timedelta(minutes=1)  # process-a died: its leases expire
+        assert keys == [r.idempotency_key for r in second.claim_unresolved(now=later)]
+        assert first.claim_unresolved(now=later) == []
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_lease_that_is_not_positive_is_refused(path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="lease"):
+        SQLiteJournal(path, lease=timedelta(0))

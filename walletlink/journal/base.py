@@ -156,6 +156,19 @@ class Journal(Protocol):
         """
         ...
 
+    def claim_unresolved(
+        self, bank_id: str | None = None, *, now: datetime, limit: int | None = None
+    ) -> list[JournalRecord]:
+        """Lease the :meth:`unresolved` records no other claimant holds, oldest first.
+
+        What recovery on several servers (or processes) sharing one journal calls: each
+        record goes to one claimant until its lease expires (the journal's ``lease``
+        duration after ``now``), so concurrent ``resolve_unknown()`` calls resolve it once,
+        and a crashed claimant's records are taken over once their leases expire. Records
+        this journal's own ``owner`` holds are returned again. ``limit`` caps how many.
+        """
+        ...
+
     def records(self, bank_id: str | None = None) -> Iterator[JournalRecord]:
         """Every record, oldest first."""
         ...

@@ -246,6 +246,22 @@ class JournalConformance:
         before = journal.unresolved(before=T0 + timedelta(seconds=2))
         assert [r.idempotency_key for r in expected[:2]] == [r.idempotency_key for r in before]
 
+    def test_claim_unresolved_leases_the_open_records_oldest_first(self, journal: Journal) -> None:
+        first = self._intent(journal, now=T0)
+        journal.mark_unknown(first.idempotency_key, now=T0)
+        second = self._intent(journal, bank_id="bank-b", now=T0 + timedelta(seconds=1))
+        finished = self._intent(journal, now=T0 + timedelta(seconds=2))
+        journal.record_transfer(make_transfer(finished, TransferStatus.SETTLED), now=T0)
+        claimed = journal.claim_unresolved(now=T0)
+        assert [first.transfer_id, second.transfer_id] == [r.transfer_id for r in claimed]
+        # A claimant's own leases come back to it: a retried recovery picks them up again.
+        again = journal.claim_unresolved(now=T0 + timedelta(seconds=1), limit=1)
+        assert [first.transfer_id] == [r.transfer_id for r in again]
+        by_bank = journal.claim_unresolved("bank-b", now=T0)
+        assert [second.transfer_id] == [r.transfer_id for r in by_bank]
+        with pytest.raises(ValueError, match="timezone"):
+            journal.claim_unresolved(now=datetime(2026, 1, 1))
+
     def test_records_lists_everything_oldest_first_across_pages(self, journal: Journal) -> None:
         created = [
             self._intent(journal, bank_id=f"bank-{n % 2}", now=T0 + timedelta(seconds=n))

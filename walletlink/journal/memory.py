@@ -8,6 +8,8 @@ forgets every intent, so a wallet that must survive restarts passes a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from walletlink.journal.sqlite import SQLiteJournal
 
 __all__ = ["MemoryJournal"]
@@ -16,6 +18,14 @@ __all__ = ["MemoryJournal"]
 class MemoryJournal(SQLiteJournal):
     """A non-durable :class:`~walletlink.journal.Journal` (SQLite ``:memory:``)."""
 
-    def __init__(self, *, chain_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        chain_key: bytes | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        owner: str | None = None,
+    ) -> None:
         # Nothing here outlives the process, so fsync would buy nothing.
-        super().__init__(":memory:", durability="off", chain_key=chain_key)
+        super().__init__(
+            ":memory:", durability="off", chain_key=chain_key, lease=lease, owner=owner
+        )

@@ -14,8 +14,9 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from walletlink.errors import ConfigurationError, IdempotencyMismatchError, JournalIntegrityError
@@ -63,6 +64,13 @@ CREATE TABLE IF NOT EXISTS events (
     payload_hash TEXT NOT NULL,
     received_at  TEXT NOT NULL,
     PRIMARY KEY (bank_id, event_id)
+);
+-- Recovery leases (claim_unresolved). Not chained: a lease is coordination, not history.
+-- Times are microseconds since the epoch, so they compare as numbers.
+CREATE TABLE IF NOT EXISTS leases (
+    idempotency_key TEXT PRIMARY KEY,
+    owner           TEXT NOT NULL,
+    expires_us      INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chain (
     seq       INTEGER PRIMARY KEY,
@@ -123,6 +131,20 @@ _INSERT_EVENT: Final = (
     "INSERT INTO events (bank_id, event_id, payload_hash, received_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (bank_id, event_id) DO NOTHING"
 )
+_SELECT_CLAIMABLE: Final = """
+    SELECT t.idempotency_key, t.transfer_id, t.bank_id, t.request_hash, t.request_json,
+           t.state, t.status, t.transfer_json, t.attempts, t.created_at, t.updated_at
+    FROM transfers AS t LEFT JOIN leases AS l USING (idempotency_key)
+    WHERE (t.state != 'done' OR t.status = 'unknown') AND (? IS NULL OR t.bank_id = ?)
+      AND (l.owner IS NULL OR l.owner = ? OR l.expires_us <= ?)
+    ORDER BY t.rowid LIMIT ?"""
+_UPSERT_LEASE: Final = """
+    INSERT INTO leases (idempotency_key, owner, expires_us) VALUES (?, ?, ?)
+    ON CONFLICT (idempotency_key) DO UPDATE SET owner = excluded.owner,
+        expires_us = excluded.expires_us"""
+_DROP_FINISHED_LEASES: Final = """
+    DELETE FROM leases WHERE idempotency_key IN (
+        SELECT idempotency_key FROM transfers WHERE state = 'done' AND status != 'unknown')"""
 _SELECT_HEAD: Final = "SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1"
 _INSERT_CHAIN: Final = (
     "INSERT INTO chain (seq, key, kind, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
@@ -168,9 +190,17 @@ class SQLiteJournal:
         durability: Literal["intents", "full", "normal", "off"] = "intents",
         chain_key: bytes | None = None,
         busy_timeout: float = 30.0,
+        lease: timedelta = timedelta(minutes=2),
+        owner: str | None = None,
     ) -> None:
         if durability not in _SYNCHRONOUS:
             raise ConfigurationError("durability must be 'intents', 'full', 'normal' or 'off'")
+        if lease <= timedelta(0):
+            raise ConfigurationError("the lease must be positive")
+        self.lease = lease
+        # One owner per journal object: a restarted process does not inherit the leases of
+        # the one before, which may still be running.
+        self.owner = owner or f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._chain_key = chain_key
         self._lock = threading.RLock()
         self._conn = _connect(path, busy_timeout, _SYNCHRONOUS[durability])
@@ -406,6 +436,19 @@ class SQLiteJournal:
             records = [record for record in records if record.updated_at < before]
         return records
 
+    def claim_unresolved(
+        self, bank_id: str | None = None, *, now: datetime, limit: int | None = None
+    ) -> list[JournalRecord]:
+        now_us = _epoch_us(now)
+        until_us = _epoch_us(now + self.lease)
+        # BEGIN IMMEDIATE makes the read and the leasing one step across processes.
+        with self._write(durable=False) as conn:
+            conn.execute(_DROP_FINISHED_LEASES)
+            params = (bank_id, bank_id, self.owner, now_us, -1 if limit is None else limit)
+            rows = conn.execute(_SELECT_CLAIMABLE, params).fetchall()
+            conn.executemany(_UPSERT_LEASE, [(row[0], self.owner, until_us) for row in rows])
+        return [self._record(row) for row in rows]
+
     def records(self, bank_id: str | None = None) -> Iterator[JournalRecord]:
         # Page by rowid so a large journal is never loaded at once and the lock is not held
         # while the caller works on a page.
@@ -520,6 +563,14 @@ def _check_same_transfer(row: Row, transfer: Transfer) -> None:
                 f"a transfer with another {what} under this idempotency key",
                 bank_id=transfer.bank_id,
             )
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_us(moment: datetime) -> int:
+    utc_iso(moment)  # refuses a naive datetime
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _load_transfer(text: str) -> Transfer:
