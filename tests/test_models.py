@@ -19,7 +19,7 @@ from walletlink.errors import (
     ValidationError,
 )
 from walletlink.http import PreparedRequest, RawResponse
-from walletlink.journal import JournalRecord, JournalState
+from walletlink.journal import Checkpoint, JournalRecord, JournalState
 from walletlink.models import (
     Balance,
     BalanceType,
@@ -226,6 +226,10 @@ MODEL_FACTORIES: dict[str, Callable[[], object]] = {
         credentials={"api_key": WALLET_ID},
     ),
     "Bic": lambda: Bic("BUKBGB22"),
+    # Partitions are named by bank, or by a hash of the account: never the number itself.
+    "Checkpoint": lambda: Checkpoint(
+        body='{"heads": {"acme": [1, "00"]}}', signature="c2ln", kid="k1"
+    ),
     "Credentials": lambda: Credentials({"account": UK_NUMBER}),
     "Event": lambda: Event(
         id="ev-1", bank_id="acme", type="transfer.settled", data={"account": UK_NUMBER}
