@@ -7,18 +7,24 @@ happen once, and the tests count them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from walletlink import outbox
+from walletlink import Client, outbox
 from walletlink.accounts import Iban
 from walletlink.errors import ValidationError
 from walletlink.models import Party, TransferRequest
 from walletlink.money import Money
 from walletlink.outbox import Outcome
+from walletlink.reconcile import ReconciliationResult, Record, reconcile
+from walletlink.reconcile.inputs import records_from_transactions
 
 WALLET_ACCOUNT = Iban("DE89370400440532013000")
 CREDITOR = Iban("GB33BUKB20201555555555")
 CLOSED_CREDITOR = Iban("FR1420041010050500013M02606")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+BOOKING_DAY: date = START.date()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, balance_minor INTEGER NOT NULL);
@@ -60,7 +66,13 @@ def payout_request(payout_id: str, amount_minor: int, *, closed: bool = False) -
 
 
 def request_payout(
-    conn: sqlite3.Connection, user: str, payout_id: str, amount_minor: int, *, closed: bool = False
+    conn: sqlite3.Connection,
+    user: str,
+    payout_id: str,
+    amount_minor: int,
+    *,
+    closed: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
     """The wallet's payout endpoint: debit, record and stage, in one transaction."""
     conn.execute("BEGIN IMMEDIATE")
@@ -82,6 +94,8 @@ def request_payout(
             (user, payout_id, amount_minor),
         )
         outbox.enqueue(conn, "acme", payout_request(payout_id, amount_minor, closed=closed))
+        if before_commit is not None:
+            before_commit()
     except BaseException:
         conn.rollback()
         raise
@@ -129,3 +143,33 @@ def totals(path: Path) -> dict[str, int]:
         }
     finally:
         conn.close()
+
+
+def ledger_records(path: Path) -> list[Record]:
+    """How the wallet's books see its bank account: one debit per settled payout."""
+    conn = connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT id, amount_minor FROM payouts WHERE status = 'settled' ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [
+        Record(
+            id=f"wallet-{payout_id}",
+            account=WALLET_ACCOUNT.value,
+            currency="EUR",
+            amount_minor=-amount,
+            value_date=BOOKING_DAY,
+            end_to_end_id=payout_request(payout_id, amount).end_to_end_id,
+        )
+        for payout_id, amount in rows
+    ]
+
+
+def reconcile_with_bank(path: Path, client: Client) -> ReconciliationResult:
+    """The wallet's settled payouts against the bank's transactions on the wallet account."""
+    day = BOOKING_DAY
+    transactions = client.transactions("acme", WALLET_ACCOUNT, day, day + timedelta(days=1))
+    bank_rows = records_from_transactions(transactions, account=WALLET_ACCOUNT.value)
+    return reconcile(ledger_records(path), bank_rows, as_of=day + timedelta(days=1))
