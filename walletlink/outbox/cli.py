@@ -40,7 +40,7 @@ def _connect(target: str) -> Any:
     return sqlite3.connect(target)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         conn = _connect(args.db)
     except ConfigurationError as exc:
@@ -53,5 +53,5 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         conn.close()
     # The URL may carry a password: name only the kind of database.
     kind = "PostgreSQL" if args.db.startswith(_PG_SCHEMES) else "SQLite"
-    print(f"outbox table ready ({kind})", file=out)
+    print(f"outbox table ready ({kind})", file=out or sys.stdout)
     return 0
