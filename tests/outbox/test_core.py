@@ -219,7 +219,27 @@ def test_observe_feeds_back_a_return_after_settlement_once(
     assert observe(conn, returned, wallet.on_outcome) is None
     conn.commit()
     assert observe(conn, attrs.evolve(returned, idempotency_key="nope"), wallet.on_outcome) is None
+    stale = attrs.evolve(returned, status=TransferStatus.PROCESSING)
+    assert observe(conn, stale, wallet.on_outcome) is None
     assert wallet.totals(db)["refunds"] == 7_00
+    conn.close()
+
+
+def test_a_stale_rejection_after_settlement_is_not_refunded(
+    bank: MockBank, client: Client, clock: FakeClock, db: Path
+) -> None:
+    conn = wallet.connect(db)
+    wallet.request_payout(conn, "alice", "P-8", 8_00)
+    run_drain(client, db)
+    bank.advance(61)
+    clock.advance(61)
+    (settled,) = run_drain(client, db)
+    assert settled.transfer is not None
+    rejected = attrs.evolve(settled.transfer, status=TransferStatus.REJECTED)
+    assert observe(conn, rejected, wallet.on_outcome) is None
+    conn.commit()
+    assert wallet.totals(db)["refunds"] == 0
+    assert [e.applied for e in entries(conn)] == [("settled",)]
     conn.close()
 
 

@@ -269,6 +269,11 @@ def _apply(
 ) -> Outcome | None:
     """Record the bank's view; feed back its outcome once. No commit: the caller's."""
     status = transfer.status
+    if entry.status is not None and not entry.status.can_become(status):
+        # A stale view (an old poll, a reordered webhook): a settled payout is not
+        # "rejected" afterwards, and refunding it would pay the user twice.
+        logger.info("outbox entry %d: ignored %s after %s", entry.id, status, entry.status)
+        return None
     fresh = status in _FED_BACK and status.value not in entry.applied
     applied = (*entry.applied, status.value) if fresh else entry.applied
     state = "done" if status in _FED_BACK or entry.state == "done" else "awaiting"
