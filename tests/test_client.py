@@ -445,3 +445,24 @@ def test_require_caller_ids_is_a_client_option(bank: MockBank) -> None:
         with pytest.raises(ValidationError):
             client.transfer("acme", request())
         assert bank.stats.get("requests", 0) == 0
+
+
+def test_the_same_payout_id_at_another_bank_is_refused(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal
+) -> None:
+    """Keys are scoped by bank in the journal: failing a payout over to a second bank
+    cannot pay it twice."""
+    client = Client(
+        [bank.config(), bank.config(bank_id="backup")],
+        journal=journal,
+        retry=RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(0)),
+        clock=clock.now,
+    )
+    bank.mount(client.session)
+    try:
+        client.transfer("acme", request(payout_id="PAYOUT-985"))
+        with pytest.raises(IdempotencyMismatchError):
+            client.transfer("backup", request(payout_id="PAYOUT-985"))
+        assert len(bank.transfers()) == 1
+    finally:
+        client.close()

@@ -17,6 +17,7 @@ from walletlink.models import (
     idempotency_key_for,
 )
 from walletlink.money import Money
+from walletlink.protocols.cn_openapi.adapter import out_biz_no
 
 S = TransferStatus
 
@@ -81,6 +82,11 @@ def test_derived_keys_fit_every_protocol(identity: str) -> None:
     key = idempotency_key_for(identity)
     assert len(key) == 36
     assert re.fullmatch(r"[0-9A-Za-z_-]{1,40}", key)
+
+
+def test_a_derived_key_is_a_valid_alipay_out_biz_no() -> None:
+    request = payout(payout_id="PAYOUT.2026.03.981")
+    assert out_biz_no(request) == request.idempotency_key
 
 
 def test_an_explicit_key_wins_and_no_identity_means_a_random_key() -> None:

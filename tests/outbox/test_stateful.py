@@ -10,7 +10,6 @@ debited, net of refunds, is exactly what the bank paid, and every rejection was 
 from __future__ import annotations
 
 import contextlib
-import random
 import shutil
 import sqlite3
 import tempfile
@@ -200,5 +199,4 @@ TestWalletOutbox = _machine(examples=15, steps=25).TestCase
 @pytest.mark.slow
 def test_wallet_outbox_long_run() -> None:
     """T14's size: 1,000 examples of 50 steps."""
-    random.seed(0)
     _machine(examples=1000, steps=50).TestCase("runTest").runTest()
