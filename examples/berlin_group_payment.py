@@ -30,6 +30,7 @@ def main() -> None:
                 debtor_account=wallet,
                 creditor=Party(name="Ada Lovelace", account=Iban("FR1420041010050500013M02606")),
                 remittance="Invoice 42",
+                payout_id="PAYOUT-42",  # the wallet's own id: a rebuilt request is the same
                 metadata={"psu_ip_address": "203.0.113.7"},
             ),
         )

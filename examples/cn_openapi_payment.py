@@ -44,6 +44,7 @@ def main() -> None:
                 debtor_account=wallet,
                 creditor=Party(name="Li Lei", account=payee),
                 remittance="Lunch",
+                payout_id="PAYOUT-LUNCH-7",  # the wallet's own id: the key is derived from it
             ),
         )
         print(f"sent {transfer.amount} as {transfer.id}: {transfer.status}")

@@ -67,6 +67,7 @@ def run(out: Path, *, fail_on_breaks: bool = False) -> int:
                 debtor_account=wallet,
                 creditor=Party(name=name, account=Iban(iban)),
                 remittance=f"payout to {name}",
+                payout_id=f"PAYOUT-{name.split()[0].upper()}",  # the wallet's own payout id
             )
             transfer = client.transfer("acme", request)
             ledger.append(_ledger_row(transfer.id, request, clock.now()))

@@ -28,8 +28,9 @@ def main() -> None:
             debtor_account=wallet,
             creditor=Party(name=name, account=Iban(iban)),
             remittance=f"Payout to {name}",
+            payout_id=f"PAYOUT-2026-03-{n}",  # the wallet's own ids: the keys derive from them
         )
-        for name, iban, amount in creditors
+        for n, (name, iban, amount) in enumerate(creditors, start=1)
     ]
 
     # bank.config() carries the wallet's ed25519 signing key (the bank holds its public

@@ -42,6 +42,7 @@ def main() -> None:
                 debtor_account=wallet,
                 creditor=Party(name="Corner Shop", account=shop),
                 remittance="Order 1001",
+                payout_id="ORDER-1001-REFUND",  # the wallet's own id: the key is derived from it
             ),
         )
         if transfer.status is not TransferStatus.REQUIRES_ACTION or transfer.next_action is None:

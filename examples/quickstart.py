@@ -23,6 +23,9 @@ def main() -> None:
                 debtor_account=wallet,
                 creditor=Party(name="Ada Lovelace", account=Iban("GB33BUKB20201555555555")),
                 remittance="Invoice 42",
+                # The wallet's own id of this payout. The idempotency key is derived from it,
+                # so a request built again after a crash is the same payment, not a second.
+                payout_id="PAYOUT-42",
             ),
         )
         print(f"sent {transfer.amount} as {transfer.id}: {transfer.status}")

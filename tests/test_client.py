@@ -399,3 +399,92 @@ def test_a_journalled_transfer_is_returned_even_if_it_no_longer_validates(
     with pytest.raises(ValidationError):
         client.transfer("acme", again)
     assert client.journal.get(again.idempotency_key) is None
+
+
+def test_a_payout_rebuilt_after_a_lost_reply_is_paid_once(
+    bank: MockBank, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The job dies after sending; the re-run builds the request again from the wallet's
+    own payout id and gets the same key, so the journal resolves instead of paying again."""
+    path = tmp_path / "payout.sqlite3"
+    journal = SQLiteJournal(path)
+    client = make_client(bank, clock, journal)
+    bank.set_faults(FaultPlan(drop_response_after_commit=1.0, only_methods=frozenset({"POST"})))
+    with pytest.raises(UnknownOutcomeError):
+        client.transfer("acme", request(payout_id="PAYOUT-981"))
+    client.close()
+    journal.close()  # the crash: the request object is gone
+
+    bank.set_faults(FaultPlan.none())
+    reopened = SQLiteJournal(path)
+    client = make_client(bank, clock, reopened)
+    try:
+        again = client.transfer("acme", request(payout_id="PAYOUT-981"))
+        assert len(bank.transfers()) == 1
+        assert bank.duplicates_at_bank == 0
+        assert again.end_to_end_id == "PAYOUT-981"
+    finally:
+        client.close()
+        reopened.close()
+
+
+def test_the_same_end_to_end_id_rebuilt_is_one_payment(bank: MockBank, client: Client) -> None:
+    first = client.transfer("acme", request(end_to_end_id="PAYOUT-982"))
+    second = client.transfer("acme", request(end_to_end_id="PAYOUT-982"))
+    assert first.id == second.id
+    assert len(bank.transfers()) == 1
+
+
+def test_the_same_payout_id_with_another_amount_is_a_mismatch(
+    bank: MockBank, client: Client
+) -> None:
+    client.transfer("acme", request(payout_id="PAYOUT-983"))
+    before = bank.stats["requests"]
+    with pytest.raises(IdempotencyMismatchError):
+        client.transfer("acme", request("99.00", payout_id="PAYOUT-983"))
+    assert before == bank.stats["requests"]
+
+
+def test_require_caller_ids_refuses_a_request_with_a_random_key(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal
+) -> None:
+    client = make_client(bank, clock, journal)
+    client.require_caller_ids = True
+    try:
+        with pytest.raises(ValidationError, match="payout_id"):
+            client.transfer("acme", request())
+        assert list(journal.records()) == []
+        assert bank.stats.get("requests", 0) == 0
+        sent = client.transfer("acme", request(payout_id="PAYOUT-984"))
+        assert sent.status == TransferStatus.PENDING
+    finally:
+        client.close()
+
+
+def test_require_caller_ids_is_a_client_option(bank: MockBank) -> None:
+    with Client([bank.config()], require_caller_ids=True) as client:
+        bank.mount(client.session)
+        with pytest.raises(ValidationError):
+            client.transfer("acme", request())
+        assert bank.stats.get("requests", 0) == 0
+
+
+def test_the_same_payout_id_at_another_bank_is_refused(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal
+) -> None:
+    """Keys are scoped by bank in the journal: failing a payout over to a second bank
+    cannot pay it twice."""
+    client = Client(
+        [bank.config(), bank.config(bank_id="backup")],
+        journal=journal,
+        retry=RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(0)),
+        clock=clock.now,
+    )
+    bank.mount(client.session)
+    try:
+        client.transfer("acme", request(payout_id="PAYOUT-985"))
+        with pytest.raises(IdempotencyMismatchError):
+            client.transfer("backup", request(payout_id="PAYOUT-985"))
+        assert len(bank.transfers()) == 1
+    finally:
+        client.close()

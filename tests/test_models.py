@@ -1,4 +1,5 @@
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -34,8 +35,10 @@ from walletlink.models import (
     Transfer,
     TransferRequest,
     TransferStatus,
+    idempotency_key_for,
 )
 from walletlink.money import Money
+from walletlink.protocols.cn_openapi.adapter import out_biz_no
 
 S = TransferStatus
 
@@ -60,6 +63,69 @@ def test_idempotency_key_and_end_to_end_id_are_generated() -> None:
     )
     assert a.idempotency_key
     assert len(a.end_to_end_id) <= 35
+
+
+def payout(**fields: object) -> TransferRequest:
+    return TransferRequest(
+        amount=Money("1", "EUR"),
+        debtor_account=LocalAccount("a"),
+        creditor=Party(name="B", account=LocalAccount("b")),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_a_payout_id_gives_the_same_key_and_request_every_time() -> None:
+    first, again = payout(payout_id="PAYOUT-981"), payout(payout_id="PAYOUT-981")
+    assert first.idempotency_key == again.idempotency_key
+    assert first.fingerprint() == again.fingerprint()
+    assert first.end_to_end_id == "PAYOUT-981"
+    assert idempotency_key_for("PAYOUT-981") == first.idempotency_key
+    assert first.has_caller_identity
+
+
+def test_a_caller_end_to_end_id_is_the_identity_too() -> None:
+    assert payout(payout_id="P-1").idempotency_key == payout(end_to_end_id="P-1").idempotency_key
+    assert (
+        payout(end_to_end_id="P-1").idempotency_key != payout(end_to_end_id="P-2").idempotency_key
+    )
+
+
+def test_a_payout_id_unfit_for_an_end_to_end_id_is_digested() -> None:
+    long_id = "payout/2026-03-02/user:42/" + "x" * 40
+    request = payout(payout_id=long_id)
+    assert len(request.end_to_end_id) == 32
+    assert payout(payout_id=long_id).end_to_end_id == request.end_to_end_id
+
+
+@pytest.mark.parametrize("identity", ["PAYOUT-981", "é" * 128, "a.b.c", " "])
+def test_derived_keys_fit_every_protocol(identity: str) -> None:
+    """UK OB allows 40 characters, Alipay's out_biz_no 64 of [0-9A-Za-z_-]."""
+    key = idempotency_key_for(identity)
+    assert len(key) == 36
+    assert re.fullmatch(r"[0-9A-Za-z_-]{1,40}", key)
+
+
+def test_a_derived_key_is_a_valid_alipay_out_biz_no() -> None:
+    request = payout(payout_id="PAYOUT.2026.03.981")
+    assert out_biz_no(request) == request.idempotency_key
+
+
+def test_an_explicit_key_wins_and_no_identity_means_a_random_key() -> None:
+    assert payout(payout_id="P-1", idempotency_key="mine").idempotency_key == "mine"
+    assert payout(idempotency_key="mine").has_caller_identity
+    anonymous = payout()
+    assert not anonymous.has_caller_identity
+    assert anonymous.idempotency_key != payout().idempotency_key
+
+
+def test_a_blank_payout_id_is_refused() -> None:
+    with pytest.raises(ValidationError, match="payout_id"):
+        payout(payout_id="  ")
+
+
+def test_an_explicit_empty_end_to_end_id_is_still_refused() -> None:
+    with pytest.raises(ValidationError):
+        payout(end_to_end_id="")
 
 
 def test_fingerprint_ignores_the_key_but_not_the_content() -> None:

@@ -93,6 +93,7 @@ def test_every_field_has_a_policy() -> None:
         "remittance",
         "end_to_end_id",
         "idempotency_key",
+        "payout_id",
         "party name",
         "metadata key",
         "metadata value",

@@ -1,4 +1,5 @@
-"""The ``walletlink`` command: ``demo``, ``reconcile``, ``journal``, ``mockbank serve``.
+"""The ``walletlink`` command: ``demo``, ``reconcile``, ``journal``, ``mockbank serve``,
+``outbox migrate``.
 
 Subcommands import their modules only when chosen, so ``walletlink --help`` stays fast and a
 missing optional piece never breaks the others.
@@ -48,6 +49,11 @@ def _build_parser() -> argparse.ArgumentParser:
     from walletlink.testing.cli import add_arguments as serve_arguments
 
     serve_arguments(serve)
+
+    outbox = commands.add_parser("outbox", help="manage the payout outbox table")
+    from walletlink.outbox.cli import add_arguments as outbox_arguments
+
+    outbox_arguments(outbox)
     return parser
 
 
@@ -67,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from walletlink.journal.cli import run as run_journal
 
         return run_journal(args)
+    if args.command == "outbox":
+        from walletlink.outbox.cli import run as run_outbox
+
+        return run_outbox(args)
     from walletlink.testing.cli import run as run_serve
 
     return run_serve(args)

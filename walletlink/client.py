@@ -183,6 +183,11 @@ class Client:
     ``journal`` defaults to an in-memory journal: fine for tests, not for production, where
     a durable journal is what lets a restarted process resolve its unknown outcomes.
     ``clock`` returns aware UTC datetimes; tests pass a fake one.
+    ``require_caller_ids=True`` (recommended in production) refuses, with
+    :class:`ValidationError` and before anything is journalled, a transfer whose request
+    carries no identity of the wallet's own (no ``payout_id``, ``end_to_end_id`` or
+    ``idempotency_key``): its key is random, so building it again after a crash would pay
+    twice.
     """
 
     def __init__(
@@ -194,7 +199,9 @@ class Client:
         session: requests.Session | None = None,
         hooks: Hooks | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        require_caller_ids: bool = False,
     ) -> None:
+        self.require_caller_ids = require_caller_ids
         self.journal: Journal = journal if journal is not None else MemoryJournal()
         self.retry = retry or RetryPolicy()
         self.hooks = hooks or Hooks()
@@ -357,6 +364,7 @@ class Client:
         :class:`IdempotencyMismatchError` and sends nothing.
         """
         bank = self._require(bank_id, Capability.PAYMENTS)
+        self._check_identity([request])
         self._validate(bank, [request], bank.adapter.validate, request)
         record, created = self.journal.record_intent(
             bank_id=bank_id, request=request, transfer_id=new_transfer_id(), now=self.clock()
@@ -366,6 +374,14 @@ class Client:
                 return record.transfer
             return self._resolve(bank, record)
         return self._send_transfer(bank, record, request)
+
+    def _check_identity(self, requests: Sequence[TransferRequest]) -> None:
+        if self.require_caller_ids and not all(r.has_caller_identity for r in requests):
+            raise ValidationError(
+                "this client requires the wallet's own id on every transfer "
+                "(payout_id, end_to_end_id or idempotency_key): a random key pays twice "
+                "when the request is built again after a crash"
+            )
 
     def _send_transfer(
         self, bank: _Bank, record: JournalRecord, request: TransferRequest | None = None
@@ -393,6 +409,7 @@ class Client:
         bank = self._require(bank_id, Capability.BATCH_PAYMENTS)
         if not requests:
             raise ValidationError("a batch needs at least one transfer")
+        self._check_identity(requests)
         if len({request.idempotency_key for request in requests}) != len(requests):
             raise ValidationError("idempotency keys must be unique within a batch")
         # Every member, and the batch as one write, before any member is journalled.

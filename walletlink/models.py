@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -34,6 +35,7 @@ from walletlink.text import (
     METADATA_KEY,
     METADATA_VALUE,
     PARTY_NAME,
+    PAYOUT_ID,
     REMITTANCE,
 )
 
@@ -54,6 +56,7 @@ __all__ = [
     "TransferRequest",
     "TransferStatus",
     "account_to_dict",
+    "idempotency_key_for",
     "new_end_to_end_id",
 ]
 
@@ -203,8 +206,38 @@ def new_end_to_end_id() -> str:
     return uuid.uuid4().hex
 
 
-def _new_idempotency_key() -> str:
-    return str(uuid.uuid4())
+class _Unset(str):
+    """The default of a field the caller left out: a distinct ``""`` object, so that
+    ``__attrs_post_init__`` can tell "not given" (derive it) from an explicit ``""`` (refused)."""
+
+    __slots__ = ()
+
+
+_UNSET: Final = _Unset()
+_KEY_NAMESPACE: Final = b"walletlink.idempotency.v1\x00"
+# An end-to-end id the wallet's payout id can be used as verbatim: ISO 20022 Max35Text in the
+# characters every scheme we speak accepts (SEPA's set, Alipay's out_biz_no, UK OB).
+_PLAIN_E2E: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,34}")
+
+
+def idempotency_key_for(identity: str) -> str:
+    """The idempotency key walletlink derives from the wallet's own identity of a payout.
+
+    ``wlk-`` and 32 hex digits of SHA-256 (36 characters of ``[0-9a-z-]``): the same
+    identity always gives the same key, in any process, and it fits every protocol's key
+    rules (UK Open Banking at most 40 characters, Alipay's ``out_biz_no`` at most 64 of
+    ``[0-9A-Za-z_-]``). The identity itself is not in the key, so no personal data leaks.
+    """
+    digest = hashlib.sha256(_KEY_NAMESPACE + identity.encode()).hexdigest()
+    return f"wlk-{digest[:32]}"
+
+
+def _end_to_end_id_for(payout_id: str) -> str:
+    # The payout id itself when it fits, so it shows up on the bank statement as it is;
+    # otherwise a digest of it, still the same on every rebuild of the request.
+    if _PLAIN_E2E.fullmatch(payout_id):
+        return payout_id
+    return hashlib.sha256(b"walletlink.e2e.v1\x00" + payout_id.encode()).hexdigest()[:32]
 
 
 def account_to_dict(account: AccountId) -> dict[str, str]:
@@ -299,11 +332,15 @@ def _remittance(value: object) -> str:
 
 
 def _end_to_end_id(value: object) -> str:
-    return END_TO_END_ID.check(value)
+    return value if value is _UNSET else END_TO_END_ID.check(value)
 
 
 def _idempotency_key(value: object) -> str:
-    return IDEMPOTENCY_KEY.check(value)
+    return value if value is _UNSET else IDEMPOTENCY_KEY.check(value)
+
+
+def _payout_id(value: object) -> str | None:
+    return None if value is None else PAYOUT_ID.check(value)
 
 
 def _metadata(value: object) -> dict[str, str]:
@@ -331,19 +368,36 @@ def _metadata(value: object) -> dict[str, str]:
 class TransferRequest:
     """A transfer the wallet asks a bank to make.
 
-    ``idempotency_key`` is generated when absent; keep the request (or its key) so that a
-    retry after a crash sends the same logical transfer. ``fingerprint()`` hashes everything
-    except the key, which is how a reused key with a different request is caught.
+    **Give every payout the wallet's own identity**, so that a request rebuilt after a crash
+    is the same logical transfer: ``payout_id`` (the wallet's id of the payout, up to 128
+    characters) or an explicit ``end_to_end_id``. When ``idempotency_key`` is absent it is
+    then *derived* from that identity (:func:`idempotency_key_for`), and with ``payout_id``
+    alone the end-to-end id is derived too (the payout id itself when it fits 35 plain
+    characters). Building ``TransferRequest(..., payout_id="PAYOUT-981")`` twice, in two
+    processes, gives one key and one fingerprint: the journal sends it once.
+
+    Only when the caller gives **no identity at all** (no key, no payout id, no end-to-end
+    id) is the key random — then a rebuilt request is a *new* transfer and can pay twice.
+    ``Client(require_caller_ids=True)`` refuses such requests; use it in production.
+
+    ``fingerprint()`` hashes everything except the key (and ``payout_id``, which only names
+    the key), which is how the same identity with a different request is caught
+    (``IdempotencyMismatchError``). An explicit ``idempotency_key`` always wins.
     """
 
     amount: Money = attrs.field(validator=_is_money)
     debtor_account: AccountId = attrs.field(validator=_is_account("debtor_account"))
     creditor: Party = attrs.field(validator=_is_party)
-    # Text fields follow their walletlink.text policies (converted to NFC, checked).
+    # Text fields follow their walletlink.text policies (converted to NFC, checked); a
+    # field left out stays _UNSET here and is derived in __attrs_post_init__.
     remittance: str = attrs.field(default="", converter=_remittance)
-    end_to_end_id: str = attrs.field(factory=new_end_to_end_id, converter=_end_to_end_id)
-    idempotency_key: str = attrs.field(factory=_new_idempotency_key, converter=_idempotency_key)
+    end_to_end_id: str = attrs.field(default=_UNSET, converter=_end_to_end_id)
+    idempotency_key: str = attrs.field(default=_UNSET, converter=_idempotency_key)
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_metadata)
+    payout_id: str | None = attrs.field(default=None, converter=_payout_id, eq=False)
+    _caller_identity: str | None = attrs.field(
+        init=False, default=None, eq=False, repr=False, hash=False
+    )
     # The canonical JSON is needed by the journal, the fingerprint and most adapters' bodies
     # for every transfer: computed once, on first use.
     _canonical_json: str | None = attrs.field(
@@ -351,10 +405,33 @@ class TransferRequest:
     )
 
     def __attrs_post_init__(self) -> None:
+        self._derive_identity()
         if not self.amount.is_positive():
             raise InvalidAmountError("a transfer amount must be positive")
         if not self.end_to_end_id or not self.idempotency_key:
             raise ValidationError("end-to-end id and idempotency key must not be empty")
+
+    def _derive_identity(self) -> None:
+        """Fill the end-to-end id and key the caller left out, from the caller's identity."""
+        if self.payout_id is not None and not self.payout_id.strip():
+            raise ValidationError("a payout id must not be blank")
+        e2e_given = self.end_to_end_id is not _UNSET
+        identity = self.payout_id or (self.end_to_end_id if e2e_given else None)
+        if not e2e_given:
+            e2e = _end_to_end_id_for(self.payout_id) if self.payout_id else new_end_to_end_id()
+            object.__setattr__(self, "end_to_end_id", e2e)
+        if self.idempotency_key is _UNSET:
+            key = idempotency_key_for(identity) if identity else str(uuid.uuid4())
+            object.__setattr__(self, "idempotency_key", key)
+        else:
+            identity = identity or self.idempotency_key
+        object.__setattr__(self, "_caller_identity", identity)
+
+    @property
+    def has_caller_identity(self) -> bool:
+        """Whether the caller named this payout (key, payout id or end-to-end id), so that
+        the same payout built again gets the same key; false means the key is random."""
+        return self._caller_identity is not None
 
     def canonical(self) -> dict[str, Any]:
         """Everything that makes this transfer this transfer, as plain JSON-able data."""

@@ -159,13 +159,23 @@ class TextPolicy:
 REMITTANCE: Final = TextPolicy("remittance", 140)
 END_TO_END_ID: Final = TextPolicy("end_to_end_id", 35, min_length=1, identifier=True)
 IDEMPOTENCY_KEY: Final = TextPolicy("idempotency_key", 255, min_length=1, visible_ascii=True)
+#: The wallet's own id of a payout, from which the idempotency key is derived.
+PAYOUT_ID: Final = TextPolicy("payout_id", 128, min_length=1, identifier=True)
 PARTY_NAME: Final = TextPolicy("party name", 140, min_length=1)
 METADATA_KEY: Final = TextPolicy("metadata key", 40, min_length=1, identifier=True)
 METADATA_VALUE: Final = TextPolicy("metadata value", 500, lines=True)
 #: Every field's base policy by field name (metadata also allows at most 50 entries).
 FIELDS: Final[dict[str, TextPolicy]] = {
     p.field: p
-    for p in (REMITTANCE, END_TO_END_ID, IDEMPOTENCY_KEY, PARTY_NAME, METADATA_KEY, METADATA_VALUE)
+    for p in (
+        REMITTANCE,
+        END_TO_END_ID,
+        IDEMPOTENCY_KEY,
+        PAYOUT_ID,
+        PARTY_NAME,
+        METADATA_KEY,
+        METADATA_VALUE,
+    )
 }
 METADATA_ENTRIES: Final = 50
 

@@ -1,0 +1,167 @@
+"""SIGKILL the wallet process at every recovery point, with the bank misbehaving too.
+
+The bank (a generic_rest mock on loopback, in this process) outlives every wallet process;
+each wallet run (``tests/outbox/crash_wallet.py``) requests the payouts it has not recorded,
+drains the outbox and dies at its appointed point. After the last kill, clean runs finish
+the work. Then: the users' debits minus refunds are exactly what the bank paid out, each
+rejected payout was refunded once, no payout id was paid twice, and the wallet's ledger
+reconciles against the bank's transactions with no break.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.outbox import wallet
+from walletlink import Client, RetryPolicy
+from walletlink.models import TransferStatus
+from walletlink.money import Money
+from walletlink.outbox import entries
+from walletlink.testing import FakeClock, FaultPlan, MockBank
+
+ROOT = Path(__file__).resolve().parents[2]
+POINTS = ("before_commit", "after_commit", "after_send", "during_feedback")
+USERS = {"alice": 900_00, "bob": 600_00, "carol": 5_00}
+
+
+def payouts(seed: int, count: int) -> list[tuple[str, str, int, bool]]:
+    """Payouts of random users and amounts; every fourth goes to a closed account."""
+    rng = random.Random(seed)
+    return [
+        (f"PAYOUT-{seed}-{n}", rng.choice(list(USERS)), rng.randint(1, 60) * 100, n % 4 == 3)
+        for n in range(count)
+    ]
+
+
+class World:
+    """One bank on loopback and one wallet's files, driven run by run."""
+
+    def __init__(self, tmp_path: Path, seed: int, kills: int) -> None:
+        self.clock = FakeClock(wallet.START)
+        self.bank = MockBank("generic_rest", bank_id="acme", clock=self.clock)
+        self.bank.open_account(wallet.WALLET_ACCOUNT, Money("100000.00", "EUR"))
+        self.bank.open_account(wallet.CREDITOR, Money("0.00", "EUR"))
+        self.bank.open_account(wallet.CLOSED_CREDITOR, Money("0.00", "EUR"), closed=True)
+        self.served = self.bank.serve()
+        self.db = tmp_path / "wallet.sqlite3"
+        wallet.create(self.db, USERS)
+        self.spec: dict[str, Any] = {
+            "db": str(self.db),
+            "journal": str(tmp_path / "journal.sqlite3"),
+            "base_url": self.served.url,
+            "api_key": self.bank.api_key,
+            "webhook_secret": self.bank.webhook_secret,
+            # Enough payouts that every run, dying after its first or second, has work left.
+            "payouts": payouts(seed, count=3 * kills + 2),
+        }
+
+    def run(self, kill_at: tuple[str, int] | None) -> int:
+        spec = {**self.spec, "kill_at": list(kill_at) if kill_at else None}
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.outbox.crash_wallet", json.dumps(spec)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode in (0, -signal.SIGKILL), result.stderr[-3000:]
+        self.bank.advance(61)  # the bank moves on while the wallet is down
+        return result.returncode
+
+    def finish(self) -> None:
+        """Clean runs, first still with faults, then without, until the outbox is empty."""
+        for _ in range(2):
+            self.run(None)
+        self.bank.set_faults(FaultPlan.none())
+        for _ in range(10):
+            if self.open_entries() == 0:
+                return
+            self.run(None)
+        raise AssertionError(f"{self.open_entries()} outbox entries never finished")
+
+    def open_entries(self) -> int:
+        conn = wallet.connect(self.db)
+        try:
+            return sum(1 for e in entries(conn) if e.state != "done")
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.served.close()
+        self.bank.close()
+
+
+@pytest.fixture
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    params = request.node.callspec.params
+    world = World(tmp_path, seed=params["seed"], kills=params["kills"])
+    yield world
+    world.close()
+
+
+def faults(seed: int) -> FaultPlan:
+    return FaultPlan(
+        seed=seed,
+        drop_response_after_commit=0.1,
+        reset_after_commit=0.05,
+        reset_before_commit=0.05,
+        server_error=0.05,
+        unavailable=0.05,
+    )
+
+
+def check_exactly_once(world: World) -> None:
+    totals = wallet.totals(world.db)
+    transfers = world.bank.transfers()
+    paid = sum((t.amount.minor_units for t in transfers if t.status is TransferStatus.SETTLED), 0)
+    rejected = sum(
+        (t.amount.minor_units for t in transfers if t.status is TransferStatus.REJECTED), 0
+    )
+    per_payout = [t.end_to_end_id for t in transfers]
+    assert len(per_payout) == len(set(per_payout))  # at most one bank transfer per payout id
+    assert world.bank.duplicates_at_bank == 0
+    assert totals["debits"] - totals["refunds"] == paid  # debits net of refunds were paid
+    assert totals["refunds"] == rejected  # every rejected payout refunded ...
+    assert totals["most_refunds_per_payout"] <= 1  # ... exactly once
+    assert totals["balances"] + paid == sum(USERS.values())  # money is conserved
+    with Client([world.bank.config()], retry=RetryPolicy(sleep=lambda _: None)) as client:
+        world.bank.mount(client.session)
+        result = wallet.reconcile_with_bank(world.db, client)
+    assert not result.has_breaks, result.break_counts()
+    assert len(result.matched) == sum(1 for t in transfers if t.status is TransferStatus.SETTLED)
+
+
+def kill_repeatedly(world: World, point: str, kills: int, seed: int) -> None:
+    world.bank.set_faults(faults(seed))
+    # Die at the first or the second time the point is reached, by turns, so that runs
+    # both make progress and die in the middle of it.
+    codes = [world.run((point, 1 + n % 2)) for n in range(kills)]
+    killed = codes.count(-signal.SIGKILL)
+    # The first run of during_feedback may see no final outcome yet: the bank decides later.
+    assert killed >= kills - 1, codes
+    world.finish()
+    check_exactly_once(world)
+
+
+@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize(("seed", "kills"), [(1, 5)])
+def test_sigkill_at_each_point_pays_each_payout_once(
+    world: World, point: str, seed: int, kills: int
+) -> None:
+    kill_repeatedly(world, point, kills=kills, seed=seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize(("seed", "kills"), [(seed, 6) for seed in range(2, 12)])
+def test_sigkill_many_times(world: World, point: str, seed: int, kills: int) -> None:
+    kill_repeatedly(world, point, kills=kills, seed=seed)
