@@ -14,11 +14,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, DecimalException
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 DateOrder = Literal["ymd", "dmy", "mdy"]
+_T = TypeVar("_T")
 
 _CREDIT_SIGNS: Final = frozenset({"C", "CR", "CRDT", "CREDIT", "+", "RD"})
 _DEBIT_SIGNS: Final = frozenset({"D", "DR", "DBIT", "DEBIT", "-", "RC"})
@@ -159,6 +160,10 @@ def _column(instance: object, attribute: attrs.Attribute[Any], value: object) ->
         raise ConfigurationError(f"{attribute.name} must name a column, got {value!r}")
 
 
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 def _col(default: str | None = None) -> Any:
     return attrs.field(default=default, validator=_column)
 
@@ -201,7 +206,7 @@ class ColumnMapping:
     negate: bool = False
     #: Fields (not column names) whose column may be absent from a file: they then read as
     #: empty. Any other column the mapping names must exist (see :func:`bind_columns`).
-    optional_columns: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    optional_columns: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
     def __attrs_post_init__(self) -> None:
         if self.amount is None and (self.debit is None or self.credit is None):
@@ -282,7 +287,7 @@ class _CellError(Exception):
         self.message = message
 
 
-def _reading(column: str | None, read: Any, *args: Any) -> Any:
+def _reading(column: str | None, read: Callable[..., _T], *args: Any) -> _T:
     """``read(*args)``, any failure turned into a ``_CellError`` naming ``column``."""
     try:
         return read(*args)
@@ -334,7 +339,7 @@ def record_from_row(row: Mapping[str, Any], m: ColumnMapping, fallback_id: str) 
 
 def _record(row: Mapping[str, Any], m: ColumnMapping, fallback_id: str) -> Record:
     def text(column: str | None) -> str:
-        return str(_reading(column, _cell, row, column))
+        return _reading(column, _cell, row, column)
 
     currency = text(m.currency) or m.default_currency or ""
     booking = text(m.booking_date)
@@ -420,7 +425,7 @@ def bind_columns(mapping: ColumnMapping, present: Collection[str], source: str) 
         lenient.add("currency")
     if mapping.debit is not None and mapping.credit is not None:
         lenient.add("amount")
-    off: dict[str, None] = {}
+    off: dict[str, Any] = {}
     missing: list[str] = []
     for field in _COLUMN_FIELDS:
         column = getattr(mapping, field)
