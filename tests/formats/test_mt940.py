@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from walletlink.accounts import Iban, LocalAccount
-from walletlink.errors import ParseError, StatementBalanceError
+from walletlink.errors import CurrencyError, ParseError, StatementBalanceError
 from walletlink.formats import Statement, iter_mt940, parse_mt940, write_mt940
 from walletlink.formats.mt940 import _entry_date
 from walletlink.models import BalanceType, Direction, Transaction
@@ -235,3 +235,16 @@ def test_mutated_files_raise_only_parse_errors(data: st.DataObject) -> None:
     )
     with contextlib.suppress(ParseError):
         parse_mt940(mutated, check_balance=False)
+
+
+def test_a_closing_balance_in_another_currency_is_a_parse_error() -> None:
+    """It raised CurrencyMismatchError from check_balance."""
+    data = HEAD + ":61:240101C5,NTRFNONREF\n:62F:C240101KWD105,000\n-\n"
+    with pytest.raises(ParseError, match=r":62F: in KWD in a EUR statement at line 6"):
+        parse_mt940(data, check_balance=True)
+
+
+def test_an_unknown_currency_is_a_parse_error_caused_by_the_currency_error() -> None:
+    with pytest.raises(ParseError, match="line 4") as caught:
+        parse_mt940(HEAD.replace("EUR", "XYZ") + ":62F:C240101XYZ100,00\n-\n")
+    assert isinstance(caught.value.__cause__, CurrencyError)

@@ -289,7 +289,7 @@ class _Reader:
         except ValidationError as exc:  # Money, Iban: wrap with the position
             raise ParseError(
                 f"bad :{tag}: field: {exc.message}", position=f"line {line_no}"
-            ) from None
+            ) from exc
 
     def field(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
         if tag == "61":
@@ -357,6 +357,10 @@ class _Reader:
                 self._exponent = exponent_of(currency)
                 yield self._header
         header = self._require_header(tag, line_no)
+        if currency != self._currency:  # one statement, one currency: the check relies on it
+            raise ParseError(
+                f":{tag}: in {currency} in a {self._currency} statement", position=f"line {line_no}"
+            )
         if tag.startswith("62"):
             self._header = header = _with_end(header, as_of)
         balance = Balance(
