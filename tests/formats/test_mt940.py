@@ -248,3 +248,24 @@ def test_an_unknown_currency_is_a_parse_error_caused_by_the_currency_error() -> 
     with pytest.raises(ParseError, match="line 4") as caught:
         parse_mt940(HEAD.replace("EUR", "XYZ") + ":62F:C240101XYZ100,00\n-\n")
     assert isinstance(caught.value.__cause__, CurrencyError)
+
+
+@pytest.mark.parametrize("first", ["/TRTP/SEPA OVERBOEKING", "/XQ9/bank-specific", "/CNTP/A/B/C"])
+def test_86_with_an_unknown_first_tag_keeps_the_known_ones(first: str) -> None:
+    """A leading tag the reader did not know used to turn the whole :86: into free text."""
+    [entry] = _entries(
+        f":61:240101C5,NTRFNONREF\n:86:{first}/IBAN/NL02ABNA0123456789/BIC/ABNANL2A\n"
+        "/NAME/ACME BV/REMI/Invoice 7/EREF/E2E-1\n",
+        "C240101EUR105,00",
+    )
+    assert (
+        entry.end_to_end_id,
+        entry.counterparty_name,
+        entry.counterparty_account,
+        entry.remittance,
+    ) == ("E2E-1", "ACME BV", "NL02ABNA0123456789", "Invoice 7")
+
+
+def test_86_free_text_with_slashes_stays_free_text() -> None:
+    [entry] = _entries(":61:240101C5,NTRFNONREF\n:86:/ORDER/2024/77 paid\n", "C240101EUR105,00")
+    assert (entry.remittance, entry.counterparty_name) == ("/ORDER/2024/77 paid", None)
