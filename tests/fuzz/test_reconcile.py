@@ -18,7 +18,8 @@ GERMAN = ColumnMapping(
 JSONL = [
     b'{"id": "L1", "currency": "EUR", "amount": "250.00", "value_date": "2026-03-02", '
     b'"status": "settled", "end_to_end_id": "E2E-1"}\n'
-    b'{"id": "L2", "currency": "JPY", "amount": "-120", "value_date": "2026-03-02T23:30:00-02:00"}\n',
+    b'{"id": "L2", "currency": "JPY", "amount": "-120", '
+    b'"value_date": "2026-03-02T23:30:00-02:00"}\n',
     b'{"id": "M1", "currency": "KWD", "amount": 1999, "value_date": "20260302"}\n\n'
     b'{"id": "M2", "currency": "EUR", "amount": -5, "value_date": "2026-03-03"}\n',
 ]
