@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -79,6 +80,8 @@ INSERTS: Final = (
     b"ZZ",
 )
 
+_CODE: Final = re.compile(rb"(?<![A-Za-z])(?:EUR|USD|GBP|CHF|JPY)(?![A-Za-z])")
+_CODES: Final = (b"USD", b"JPY", b"KWD", b"EU", b"XYZ", b"eur", b"XXX")
 _ENCODINGS: Final = ("utf-16", "utf-16-be", "utf-32", "latin-1", "cp1252", "utf-7")
 
 
@@ -94,7 +97,7 @@ def mutated(draw: st.DrawFn, seeds: Sequence[bytes]) -> bytes:
     for _ in range(draw(st.integers(1, 4))):
         size = len(data)
         at = draw(st.integers(0, size)) if size else 0
-        op = draw(st.integers(0, 8))
+        op = draw(st.integers(0, 9))
         if op == 0 and size:
             data[min(at, size - 1)] ^= 1 << draw(st.integers(0, 7))
         elif op == 1:
@@ -115,6 +118,10 @@ def mutated(draw: st.DrawFn, seeds: Sequence[bytes]) -> bytes:
             data[at:at] = chunk * draw(st.integers(1, 50))
         elif op == 7:
             data[:] = _reencode(bytes(data), draw(st.sampled_from(_ENCODINGS)))
+        elif op == 8 and (codes := list(_CODE.finditer(bytes(data)))):
+            # Another currency (or a non-code) where one was: mixed-currency statements.
+            code = codes[draw(st.integers(0, len(codes) - 1))]
+            data[code.start() : code.end()] = draw(st.sampled_from(_CODES))
         else:
             data[at:at] = draw(st.sampled_from(INSERTS)) * draw(st.integers(2, 200))
     return bytes(data)
