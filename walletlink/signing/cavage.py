@@ -183,7 +183,7 @@ def parse_signature_header(value: str) -> CavageSignature:
     try:
         # The same acceptance as base64.b64decode(validate=True), in one C call.
         signature = binascii.a2b_base64(params["signature"], strict_mode=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: a non-ASCII character
         raise SignatureError("Signature header signature is not base64") from None
     headers = tuple(params["headers"].lower().split()) if "headers" in params else ()
     if "headers" in params and not headers:

@@ -1,0 +1,300 @@
+"""Signature-header parsers and verifiers, fed mutated headers: only walletlink errors.
+
+Each verifier gets a message it would accept, with one header (or the body) mutated; the
+parsers get mutated header values. ``SignatureError``, ``ParseError`` and the other
+``walletlink.errors`` types are the answers; a ``ValueError``, ``IndexError``,
+``binascii.Error`` or ``UnicodeError`` from inside is a bug.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import strategies as st
+
+from walletlink.errors import SignatureError, WalletLinkError
+from walletlink.signing import (
+    CavageSigner,
+    CavageVerifier,
+    HttpMessage,
+    KeyRing,
+    Rfc9421Signer,
+    Rfc9421Verifier,
+    StandardWebhook,
+    StripeWebhook,
+    WeChatPayVerifier,
+    content_digest,
+    decrypt_wechatpay_resource,
+    generate_ed25519_key,
+    generate_hmac_key,
+    generate_rsa_key,
+    legacy_digest,
+    parse_want_digest,
+    sign_compact,
+    sign_ob_detached,
+    verify_compact,
+    verify_content_digest,
+    verify_legacy_digest,
+    verify_ob_detached,
+    verify_repr_digest,
+    verify_wechatpay_authorization,
+)
+from walletlink.signing._sf import parse_dictionary, parse_item, parse_list
+from walletlink.signing.cavage import parse_signature_header
+
+from ._mutations import fuzz_tests, mutated, mutated_text
+
+VECTORS = Path(__file__).parent.parent / "vectors"
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+BODY = b'{"amount":"1.00","currency":"EUR"}'
+ED = generate_ed25519_key("ed")
+HMAC = generate_hmac_key("h")
+ISS = "0015800001041RHAAY/HQuZPIt3ipkh33Uxytox1E"
+ALGORITHMS = ("HS256", "PS256", "ES256", "RS256")
+_EC = ec.generate_private_key(ec.SECP256R1())
+_ANY = (WalletLinkError,)
+
+
+@cache
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _request() -> HttpMessage:
+    return HttpMessage(
+        method="POST",
+        url="https://bank.example/v1/transfers?x=1",
+        headers={"Date": "Wed, 01 May 2024 12:00:00 GMT", "X-Id": "abc"},
+        body=BODY,
+    )
+
+
+def _header_mutations(valid: Mapping[str, str]) -> st.SearchStrategy[dict[str, str]]:
+    """The headers with one of them mutated, or dropped."""
+
+    @st.composite
+    def one(draw: st.DrawFn) -> dict[str, str]:
+        name = draw(st.sampled_from(sorted(valid)))
+        headers = dict(valid)
+        if draw(st.integers(0, 9)) == 0:
+            del headers[name]
+        else:
+            headers[name] = draw(mutated_text([valid[name]]))
+        return headers
+
+    return one()
+
+
+# --------------------------------------------------------------------------- RFC 8941
+
+SF_SEEDS = [
+    'sig1=("@method" "@authority" "@path" "content-digest");created=1618884473;'
+    'keyid="test-key-rsa-pss";alg="rsa-pss-sha512"',
+    "sig1=:K2qGT5srn2OGbOIDzQ6kYT+ruaycnDAAUpKv+ePFfD0RAxn/1BUeZx/Kdrq32DrfakQ6bPsvB9aqZqo=:",
+    'a=1, b=?0, c=:cHJldGVuZCB0aGlzIGlzIGJpbmFyeSBjb250ZW50Lg==:, d=(1 2.5 "x");q=-0.5',
+    "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:, sha-512=:AAAA:",
+    '1.5, "x";a=?1, (1 2);q=0.5, tok*en/x:y, @ls=99999999999999',
+]
+test_sf_dictionary, test_sf_dictionary_long = fuzz_tests(
+    mutated_text(SF_SEEDS), parse_dictionary, _ANY
+)
+test_sf_list, test_sf_list_long = fuzz_tests(mutated_text(SF_SEEDS), parse_list, _ANY)
+test_sf_item, test_sf_item_long = fuzz_tests(
+    mutated_text(['"hello";a=1', "-999999999999.999", ":AQID:;x", "?1", "@1659578233"]),
+    parse_item,
+    _ANY,
+)
+
+# ------------------------------------------------------------------------ draft-cavage
+
+_CAVAGE_KEY = generate_rsa_key("tpp", alg="rsa-v1_5-sha256")
+_CAVAGE_SIGNED = CavageSigner(key=_CAVAGE_KEY).signature_headers(_request(), NOW)
+test_cavage_header, test_cavage_header_long = fuzz_tests(
+    mutated_text(
+        [
+            _CAVAGE_SIGNED["Signature"],
+            'Signature keyId="Test",algorithm="rsa-sha256",created=1402170695,'
+            'expires=1402170699,headers="(request-target) (created) host",signature="AAAA"',
+        ]
+    ),
+    parse_signature_header,
+    _ANY,
+)
+
+
+def _cavage_verify(headers: dict[str, str]) -> None:
+    message = HttpMessage(method="POST", url=_request().url, headers=headers, body=BODY)
+    CavageVerifier(keys=KeyRing.of(_CAVAGE_KEY.public()), clock=lambda: NOW).verify(message)
+
+
+test_cavage_verify, test_cavage_verify_long = fuzz_tests(
+    _header_mutations(dict(_request().headers) | _CAVAGE_SIGNED), _cavage_verify, _ANY
+)
+
+# ---------------------------------------------------------------------------- RFC 9421
+
+_RFC9421_SIGNED = Rfc9421Signer(
+    keys=ED, components=("@method", "@authority", "@path", "@query", "date", "x-id")
+).sign_message(_request(), NOW)
+
+
+def _rfc9421_verify(headers: dict[str, str]) -> None:
+    message = HttpMessage(method="POST", url=_request().url, headers=headers, body=BODY)
+    Rfc9421Verifier(keys=ED.public(), clock=lambda: NOW).verify(message)
+
+
+test_rfc9421_verify, test_rfc9421_verify_long = fuzz_tests(
+    _header_mutations(dict(_RFC9421_SIGNED.headers)), _rfc9421_verify, _ANY
+)
+
+# --------------------------------------------------------------------------------- JWS
+
+_COMPACT = [
+    sign_compact(BODY, HMAC, alg="HS256"),
+    sign_compact(BODY, _EC, alg="ES256", detached=True),
+    sign_compact(BODY, HMAC, alg="HS256", b64=False, detached=True),
+]
+
+
+def _verify_compact(token: str) -> None:
+    for keys in (HMAC, _EC.public_key()):
+        try:
+            verify_compact(token, keys, algorithms=ALGORITHMS)
+        except WalletLinkError:
+            verify_compact(token, keys, algorithms=ALGORITHMS, payload=BODY)
+
+
+test_jws_compact, test_jws_compact_long = fuzz_tests(mutated_text(_COMPACT), _verify_compact, _ANY)
+
+
+@cache
+def _ob_signature() -> str:
+    return sign_ob_detached(BODY, _rsa(), kid="k1", iss=ISS, now=NOW)
+
+
+def _verify_ob(signature: str) -> None:
+    verify_ob_detached(signature, BODY, keys={"k1": _rsa().public_key()}, iss=ISS, now=NOW)
+
+
+test_jws_ob_detached, test_jws_ob_detached_long = fuzz_tests(
+    st.deferred(lambda: mutated_text([_ob_signature()])), _verify_ob, _ANY
+)
+
+# --------------------------------------------------------------------- RFC 9530 digests
+
+_DIGESTS = [content_digest(BODY, ("sha-256", "sha-512")), content_digest(BODY)]
+test_content_digest, test_content_digest_long = fuzz_tests(
+    mutated_text(_DIGESTS), lambda value: verify_content_digest(value, BODY), _ANY
+)
+test_repr_digest, test_repr_digest_long = fuzz_tests(
+    mutated_text(_DIGESTS), lambda value: verify_repr_digest(value, BODY), _ANY
+)
+test_want_digest, test_want_digest_long = fuzz_tests(
+    mutated_text(["sha-256=10, sha-512=3", "sha-256=0"]), parse_want_digest, _ANY
+)
+test_legacy_digest, test_legacy_digest_long = fuzz_tests(
+    mutated_text([legacy_digest(BODY), "SHA-256=abc,SHA-512=def"]),
+    lambda value: verify_legacy_digest(value, BODY),
+    _ANY,
+)
+
+# ------------------------------------------------------------------------------ webhooks
+
+_SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
+_STANDARD = StandardWebhook(secrets=[_SECRET])
+_STANDARD_HEADERS = _STANDARD.sign("msg_1", NOW, BODY)
+test_standard_webhook, test_standard_webhook_long = fuzz_tests(
+    _header_mutations(_STANDARD_HEADERS), lambda h: _STANDARD.verify(h, BODY, NOW), _ANY
+)
+test_standard_webhook_body, test_standard_webhook_body_long = fuzz_tests(
+    mutated([BODY]), lambda body: _STANDARD.verify(_STANDARD_HEADERS, body, NOW), _ANY
+)
+_STRIPE = StripeWebhook(secrets=[_SECRET])
+test_stripe_webhook, test_stripe_webhook_long = fuzz_tests(
+    mutated_text([_STRIPE.sign(NOW, BODY), "t=1714564800,v1=00,v0=11,v1=zz"]),
+    lambda header: _STRIPE.verify(header, BODY, NOW),
+    _ANY,
+)
+
+_WX: dict[str, Any] = json.loads((VECTORS / "wechatpay" / "vectors.json").read_text("utf-8"))
+
+
+@cache
+def _wechat() -> WeChatPayVerifier:
+    pem = (VECTORS / "wechatpay" / "platform_certificate.pem").read_bytes()
+    return WeChatPayVerifier.from_certificates([x509.load_pem_x509_certificate(pem)])
+
+
+def _wechat_verify(headers: dict[str, str]) -> None:
+    callback = _WX["callback"]
+    now = datetime.fromtimestamp(int(callback["headers"]["Wechatpay-Timestamp"]), tz=UTC)
+    _wechat().verify_notification(headers, callback["body"].encode(), now, callback["api_v3_key"])
+
+
+test_wechatpay_notification, test_wechatpay_notification_long = fuzz_tests(
+    _header_mutations(_WX["callback"]["headers"]), _wechat_verify, _ANY
+)
+
+
+def _wechat_authorization(header: str) -> None:
+    verify_wechatpay_authorization(
+        header,
+        method="POST",
+        url="https://api.mch.weixin.qq.com/v3/pay/transactions/jsapi",
+        body=BODY,
+        merchant_keys={"4A5B": _rsa().public_key()},
+        now=NOW,
+    )
+
+
+test_wechatpay_authorization, test_wechatpay_authorization_long = fuzz_tests(
+    mutated_text(
+        [
+            'WECHATPAY2-SHA256-RSA2048 mchid="1900009191",nonce_str="593BEC0C930BF1AFEB40B4A0'
+            '8C8FB242",signature="AAAA",timestamp="1714564800",serial_no="4A5B"'
+        ]
+    ),
+    _wechat_authorization,
+    _ANY,
+)
+
+_GCM = _WX["aes_gcm_hello"]
+
+
+@st.composite
+def _resources(draw: st.DrawFn) -> dict[str, Any]:
+    resource: dict[str, Any] = {k: _GCM[k] for k in ("ciphertext", "nonce", "associated_data")}
+    name = draw(st.sampled_from(sorted(resource)))
+    resource[name] = draw(mutated_text([resource[name]]) | st.none() | st.integers())
+    return resource
+
+
+test_wechatpay_resource, test_wechatpay_resource_long = fuzz_tests(
+    _resources(), lambda resource: decrypt_wechatpay_resource(resource, _GCM["key"]), _ANY
+)
+
+
+# ------------------------------------------------------------- what the fuzzers found
+
+
+def test_a_non_ascii_cavage_signature_is_a_signature_error() -> None:
+    """binascii raised ValueError for a non-ASCII character in ``signature="…"``."""
+    with pytest.raises(SignatureError, match="not base64"):
+        parse_signature_header('keyId="k",signature="\x80AAAA"')
+
+
+@pytest.mark.parametrize("field", ["ciphertext", "nonce"])
+def test_a_wechatpay_resource_with_null_fields_is_a_signature_error(field: str) -> None:
+    """A JSON null ciphertext raised TypeError from base64."""
+    resource = {k: _GCM[k] for k in ("ciphertext", "nonce", "associated_data")} | {field: None}
+    with pytest.raises(SignatureError):
+        decrypt_wechatpay_resource(resource, _GCM["key"])
