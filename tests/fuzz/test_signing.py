@@ -22,7 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import strategies as st
 
 from walletlink.errors import SignatureError, WalletLinkError
+from walletlink.http import PreparedRequest
 from walletlink.signing import (
+    BerlinGroupSigner,
+    BerlinGroupVerifier,
     CavageSigner,
     CavageVerifier,
     HttpMessage,
@@ -31,6 +34,7 @@ from walletlink.signing import (
     Rfc9421Verifier,
     StandardWebhook,
     StripeWebhook,
+    TestCA,
     WeChatPayVerifier,
     content_digest,
     decrypt_wechatpay_resource,
@@ -138,6 +142,33 @@ def _cavage_verify(headers: dict[str, str]) -> None:
 
 test_cavage_verify, test_cavage_verify_long = fuzz_tests(
     _header_mutations(dict(_request().headers) | _CAVAGE_SIGNED), _cavage_verify, _ANY
+)
+
+_CA = TestCA.create(now=NOW, subject="Fuzz CA")
+_TPP = _CA.issue("tpp", now=NOW, serial=0x9FA1, client=True, key=generate_rsa_key("tpp"))
+_XS2A_URL = "https://aspsp.example/v1/payments/sepa-credit-transfers"
+_XS2A = HttpMessage.from_request(
+    BerlinGroupSigner(key=_TPP)(
+        PreparedRequest.json(
+            "POST",
+            "/v1/payments/sepa-credit-transfers",
+            {"instructedAmount": {"currency": "EUR", "amount": "123.50"}},
+            headers={"X-Request-ID": "99391c7e-ad88-49ec-a2ad-99ddcb1f7721"},
+        ),
+        _XS2A_URL,
+        NOW,
+    ),
+    _XS2A_URL,
+)
+
+
+def _berlin_group_verify(headers: dict[str, str]) -> None:
+    message = HttpMessage(method="POST", url=_XS2A_URL, headers=headers, body=_XS2A.body)
+    BerlinGroupVerifier().verify(message)
+
+
+test_berlin_group_verify, test_berlin_group_verify_long = fuzz_tests(
+    _header_mutations(dict(_XS2A.headers)), _berlin_group_verify, _ANY
 )
 
 # ---------------------------------------------------------------------------- RFC 9421
