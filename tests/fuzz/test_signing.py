@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from hypothesis import strategies as st
 
 from walletlink.errors import SignatureError, WalletLinkError
@@ -37,19 +39,25 @@ from walletlink.signing import (
     TestCA,
     WeChatPayVerifier,
     content_digest,
+    decrypt_content,
     decrypt_wechatpay_resource,
+    encrypt_content,
     generate_ed25519_key,
     generate_hmac_key,
     generate_rsa_key,
     legacy_digest,
+    notification_content,
+    parse_china_timestamp,
     parse_want_digest,
     sign_compact,
     sign_ob_detached,
     verify_compact,
     verify_content_digest,
     verify_legacy_digest,
+    verify_notification_form,
     verify_ob_detached,
     verify_repr_digest,
+    verify_sync_response,
     verify_wechatpay_authorization,
 )
 from walletlink.signing._sf import parse_dictionary, parse_item, parse_list
@@ -329,3 +337,54 @@ def test_a_wechatpay_resource_with_null_fields_is_a_signature_error(field: str) 
     resource = {k: _GCM[k] for k in ("ciphertext", "nonce", "associated_data")} | {field: None}
     with pytest.raises(SignatureError):
         decrypt_wechatpay_resource(resource, _GCM["key"])
+
+
+# ------------------------------------------------------- Alipay-style parameter signing
+
+
+def _rsa2(text: str) -> str:
+    raw = _rsa().sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(raw).decode()
+
+
+@cache
+def _notification_form() -> bytes:
+    params = {
+        "app_id": "2014072300007148",
+        "notify_id": "ac05099524730693a8b330c5ecf72da9786",
+        "out_trade_no": "6823789339978248",
+        "total_amount": "20.00",
+        "trade_status": "TRADE_SUCCESS",
+        "gmt_payment": "2024-05-01 20:00:00",
+        "charset": "utf-8",
+        "sign_type": "RSA2",
+    }
+    params["sign"] = _rsa2(notification_content(params))
+    return urlencode(params).encode()
+
+
+@cache
+def _sync_response() -> bytes:
+    inner = '{"code":"10000", "msg":"Success","trade_no":"2013\\/1","buyer":"\\u5f20"}'
+    return f'{{"alipay_trade_query_response":{inner},"sign":"{_rsa2(inner)}"}}'.encode()
+
+
+test_notification_form, test_notification_form_long = fuzz_tests(
+    st.deferred(lambda: mutated([_notification_form()])),
+    lambda body: verify_notification_form(body, _rsa().public_key()),
+    _ANY,
+)
+test_sync_response, test_sync_response_long = fuzz_tests(
+    st.deferred(lambda: mutated([_sync_response()])),
+    lambda raw: verify_sync_response(raw, "alipay.trade.query", _rsa().public_key()),
+    _ANY,
+)
+_AES_KEY = base64.b64encode(b"k" * 16).decode()
+test_decrypt_content, test_decrypt_content_long = fuzz_tests(
+    mutated_text([encrypt_content('{"amount":"1.00"}', _AES_KEY)]),
+    lambda text: decrypt_content(text, _AES_KEY),
+    _ANY,
+)
+test_china_timestamp, test_china_timestamp_long = fuzz_tests(
+    mutated_text(["2024-05-01 20:00:00"]), parse_china_timestamp, _ANY
+)
