@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from hypothesis import strategies as st
 
-from walletlink.errors import SignatureError, WalletLinkError
+from walletlink.errors import ClaimError, ParseError, SignatureError, WalletLinkError
 from walletlink.http import PreparedRequest
 from walletlink.signing import (
     BerlinGroupSigner,
@@ -215,6 +215,29 @@ def _verify_compact(token: str) -> None:
 test_jws_compact, test_jws_compact_long = fuzz_tests(mutated_text(_COMPACT), _verify_compact, _ANY)
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _with_header(header: bytes) -> str:
+    """A token whose protected header is ``header`` (the mutations hit its JSON, not base64)."""
+    _, payload, signature = _COMPACT[0].split(".")
+    return f"{_b64url(header)}.{payload}.{signature}"
+
+
+_JWS_HEADERS = [
+    b'{"alg":"HS256"}',
+    b'{"alg":"HS256","b64":false,"crit":["b64"],"kid":"k1","iat":1714564800}',
+    b'{"alg":"PS256","kid":"k1","http://openbanking.org.uk/iat":1714564800,'
+    b'"http://openbanking.org.uk/iss":"x","http://openbanking.org.uk/tan":"openbanking.org.uk",'
+    b'"crit":["http://openbanking.org.uk/iat","http://openbanking.org.uk/iss",'
+    b'"http://openbanking.org.uk/tan"]}',
+]
+test_jws_header_json, test_jws_header_json_long = fuzz_tests(
+    mutated(_JWS_HEADERS).map(_with_header), _verify_compact, _ANY
+)
+
+
 @cache
 def _ob_signature() -> str:
     return sign_ob_detached(BODY, _rsa(), kid="k1", iss=ISS, now=NOW)
@@ -388,3 +411,18 @@ test_decrypt_content, test_decrypt_content_long = fuzz_tests(
 test_china_timestamp, test_china_timestamp_long = fuzz_tests(
     mutated_text(["2024-05-01 20:00:00"]), parse_china_timestamp, _ANY
 )
+
+
+def test_a_deeply_nested_jws_header_is_a_claim_error() -> None:
+    """The protected header's JSON decoder raised RecursionError."""
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","x":' + b"[" * 5000 + b"]" * 5000 + b"}")
+    token = header.rstrip(b"=").decode() + ".cA.cw"
+    with pytest.raises(ClaimError, match="not base64url JSON"):
+        verify_compact(token, HMAC, algorithms=ALGORITHMS)
+
+
+def test_a_deeply_nested_sync_response_is_a_parse_error() -> None:
+    """The member decoder raised RecursionError."""
+    raw = '{"alipay_trade_query_response":' + "[" * 5000 + "]" * 5000 + ',"sign":"x"}'
+    with pytest.raises(ParseError, match="malformed JSON"):
+        verify_sync_response(raw, "alipay.trade.query", _rsa().public_key())
