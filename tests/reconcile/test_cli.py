@@ -211,3 +211,11 @@ def test_the_summary_table_counts_every_category_per_side(tmp_path: Path) -> Non
     assert rows["reimported"] == ["0", "4"]
     assert rows["missing_in_bank"] == ["1", "0"]
     assert rows["statement"] == ["balances:", "3", "ok,", "0", "off"]
+
+
+def test_a_ledger_key_that_is_not_a_table_exits_2(tmp_path: Path) -> None:
+    """It raised TypeError out of the command."""
+    (tmp_path / "rules.toml").write_text("ledger = 5\n")
+    ledger = "id,account,currency,amount,value_date\nL1,ACC,EUR,25.00,2026-03-30\n"
+    code, err, _ = _run(tmp_path, ledger, "--rules", str(tmp_path / "rules.toml"))
+    assert (code, "[ledger] must be a table" in err) == (2, True)

@@ -105,6 +105,8 @@ def _mappings(path: str | None, account: str) -> tuple[ColumnMapping, ColumnMapp
         raw = tables.get(name)
         if raw is None:
             mapping = STANDARD_MAPPING
+        elif not isinstance(raw, dict):
+            raise ConfigurationError(f"{path}: [{name}] must be a table of column names")
         else:
             try:  # a partial table changes the columns it names; the others stay standard
                 mapping = ColumnMapping.from_mapping(raw, base=STANDARD_MAPPING)
