@@ -21,6 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import strategies as st
 
 from walletlink.errors import ClaimError, ParseError, SignatureError, WalletLinkError
@@ -426,3 +427,15 @@ def test_a_deeply_nested_sync_response_is_a_parse_error() -> None:
     raw = '{"alipay_trade_query_response":' + "[" * 5000 + "]" * 5000 + ',"sign":"x"}'
     with pytest.raises(ParseError, match="malformed JSON"):
         verify_sync_response(raw, "alipay.trade.query", _rsa().public_key())
+
+
+def test_a_certificate_with_an_unknown_key_algorithm_is_a_signature_error() -> None:
+    """cryptography reads the key lazily: UnsupportedAlgorithm escaped from the key loader."""
+    assert _TPP.certificate is not None
+    der = _TPP.certificate.public_bytes(Encoding.DER)
+    rsa_encryption = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"  # 1.2.840.113549.1.1.1
+    assert rsa_encryption in der
+    mangled = der.replace(rsa_encryption, b"\x06\x09\x1a" + rsa_encryption[3:])  # 0.26.840…
+    message = _XS2A.with_headers({"TPP-Signature-Certificate": base64.b64encode(mangled).decode()})
+    with pytest.raises(SignatureError, match="not a certificate"):
+        BerlinGroupVerifier().verify(message)

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from walletlink.errors import (
@@ -409,10 +410,17 @@ def _certificate_header(certificate: x509.Certificate) -> str:
 def _parse_certificate(value: str) -> x509.Certificate:
     try:
         if "-----BEGIN" in value:
-            return x509.load_pem_x509_certificate(value.encode())
-        return x509.load_der_x509_certificate(base64.b64decode(value, validate=True))
-    except (ValueError, binascii.Error):
+            certificate = x509.load_pem_x509_certificate(value.encode())
+        else:
+            certificate = x509.load_der_x509_certificate(base64.b64decode(value, validate=True))
+        # cryptography parses these lazily: read them now, so a malformed key or name is
+        # refused here rather than raised later from the key id check or the key loader.
+        certificate.public_key()
+        certificate.issuer.rfc4514_string()
+        certificate.subject.rfc4514_string()
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
         raise SignatureError("TPP-Signature-Certificate is not a certificate") from None
+    return certificate
 
 
 _CONDITIONAL: Final = ("psu-id", "psu-corporate-id", "tpp-redirect-uri")
