@@ -295,3 +295,10 @@ def test_the_standard_direction_column_signs_unsigned_amounts() -> None:
         b"currency,amount,value_date,direction\nEUR,1.00,2026-01-01,DBIT\nEUR,-2.00,2026-01-01,\n"
     )
     assert [r.amount_minor for r in read_csv(data, STANDARD_MAPPING)] == [-100, -200]
+
+
+def test_utf16_with_a_byte_order_mark_is_read_as_utf16() -> None:
+    """Excel's "Unicode text" export; it used to come out as Latin-1 noise."""
+    text = "id\tcurrency\tamount\tvalue_date\tcounterparty\nA\tEUR\t1.00\t2026-01-01\tMüller\n"
+    (record,) = read_csv(text.encode("utf-16"), ColumnMapping(counterparty="counterparty"))
+    assert (record.id, record.counterparty) == ("A", "Müller")

@@ -396,6 +396,8 @@ def _text_of(source: str | Path | bytes) -> tuple[str, str]:
         except OSError as exc:
             raise ParseError(f"cannot read {path}: {exc.strerror}") from None
     try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
+            return data.decode("utf-16"), name
         # utf-8-sig drops the byte-order mark that spreadsheet exports put first.
         return data.decode("utf-8-sig"), name
     except UnicodeDecodeError:
@@ -457,8 +459,9 @@ def read_csv(
 ) -> list[Record]:
     """Records from a CSV file with a header row; the delimiter is sniffed when not given.
 
-    A byte-order mark is dropped, and a file that is not UTF-8 is read as Latin-1. A column
-    the mapping names that the header lacks is a ``ParseError`` listing the columns present.
+    A byte-order mark is dropped (a UTF-16 one decodes the file as UTF-16), and a file that
+    is not UTF-8 is read as Latin-1. A column the mapping names that the header lacks is a
+    ``ParseError`` listing the columns present.
     """
     text, name = _text_of(source)
     if delimiter is None:
