@@ -240,3 +240,21 @@ def test_statement_in_other_timezone_keeps_its_offset() -> None:
     assert timedelta(hours=1) == statement.created_at.utcoffset()  # type: ignore[union-attr]
     assert Decimal("244.25") == statement.closing_balance.amount.amount  # type: ignore[union-attr]
     _ = timezone
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (b'<Amt Ccy="EUR">123.50</Amt>', b'<Amt Ccy="USD">123.50</Amt>', "USD in a EUR statement"),
+        (b"<Ccy>EUR</Ccy>", b"<Ccy>EU</Ccy>", "unknown ISO 4217"),
+        (b'<Amt Ccy="EUR">876.50</Amt>', b'<Amt Ccy="JPY">876</Amt>', "JPY in a EUR statement"),
+    ],
+)
+def test_a_statement_in_two_currencies_is_a_parse_error(
+    old: bytes, new: bytes, message: str
+) -> None:
+    """These raised CurrencyMismatchError / CurrencyError / InvalidAmountError."""
+    data = (DATA / "camt053_v08_example.xml").read_bytes()
+    assert old in data
+    with pytest.raises(ParseError, match=message):
+        parse_camt(data.replace(old, new, 1), check_balance=True)

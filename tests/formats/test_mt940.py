@@ -7,16 +7,17 @@ import io
 from datetime import date
 from pathlib import Path
 
+import attrs
 import pytest
 from format_strategies import statements
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from walletlink.accounts import Iban, LocalAccount
-from walletlink.errors import ParseError, StatementBalanceError
+from walletlink.errors import CurrencyError, ParseError, StatementBalanceError
 from walletlink.formats import Statement, iter_mt940, parse_mt940, write_mt940
 from walletlink.formats.mt940 import _entry_date
-from walletlink.models import BalanceType, Direction, Transaction
+from walletlink.models import BalanceType, BookingStatus, Direction, Transaction
 from walletlink.money import Money
 
 DATA = Path(__file__).parent / "data"
@@ -235,3 +236,93 @@ def test_mutated_files_raise_only_parse_errors(data: st.DataObject) -> None:
     )
     with contextlib.suppress(ParseError):
         parse_mt940(mutated, check_balance=False)
+
+
+def test_a_closing_balance_in_another_currency_is_a_parse_error() -> None:
+    """It raised CurrencyMismatchError from check_balance."""
+    data = HEAD + ":61:240101C5,NTRFNONREF\n:62F:C240101KWD105,000\n-\n"
+    with pytest.raises(ParseError, match=r":62F: in KWD in a EUR statement at line 6"):
+        parse_mt940(data, check_balance=True)
+
+
+def test_an_unknown_currency_is_a_parse_error_caused_by_the_currency_error() -> None:
+    with pytest.raises(ParseError, match="line 4") as caught:
+        parse_mt940(HEAD.replace("EUR", "XYZ") + ":62F:C240101XYZ100,00\n-\n")
+    assert isinstance(caught.value.__cause__, CurrencyError)
+
+
+@pytest.mark.parametrize("first", ["/TRTP/SEPA OVERBOEKING", "/XQ9/bank-specific", "/CNTP/A/B/C"])
+def test_86_with_an_unknown_first_tag_keeps_the_known_ones(first: str) -> None:
+    """A leading tag the reader did not know used to turn the whole :86: into free text."""
+    [entry] = _entries(
+        f":61:240101C5,NTRFNONREF\n:86:{first}/IBAN/NL02ABNA0123456789/BIC/ABNANL2A\n"
+        "/NAME/ACME BV/REMI/Invoice 7/EREF/E2E-1\n",
+        "C240101EUR105,00",
+    )
+    assert (
+        entry.end_to_end_id,
+        entry.counterparty_name,
+        entry.counterparty_account,
+        entry.remittance,
+    ) == ("E2E-1", "ACME BV", "NL02ABNA0123456789", "Invoice 7")
+
+
+def test_86_free_text_with_slashes_stays_free_text() -> None:
+    [entry] = _entries(":61:240101C5,NTRFNONREF\n:86:/ORDER/2024/77 paid\n", "C240101EUR105,00")
+    assert (entry.remittance, entry.counterparty_name) == ("/ORDER/2024/77 paid", None)
+
+
+def _with_pending(statement: Statement, pending: list[bool]) -> Statement:
+    entries = (
+        tuple(
+            attrs.evolve(e, status=BookingStatus.PENDING) if flag else e
+            for e, flag in zip(statement.entries, pending, strict=False)
+        )
+        + statement.entries[len(pending) :]
+    )
+    opening = statement.balances[0]
+    net = sum(
+        (e.signed_amount for e in entries if e.status is BookingStatus.BOOKED),
+        Money.zero("EUR"),
+    )
+    closing = attrs.evolve(statement.balances[1], amount=opening.amount + net)
+    return attrs.evolve(statement, entries=entries, balances=(opening, closing))
+
+
+def test_pending_entries_are_written_to_an_mt942_and_read_back_pending() -> None:
+    """write_mt940 used to book a pending entry: the file failed its own balance check."""
+    day = date(2024, 1, 1)
+    booked = Transaction(amount=Money("5.00", "EUR"), direction=Direction.CREDIT, value_date=day,
+                         booking_date=day, type_code="NTRF", remittance="paid")  # fmt: skip
+    pending = attrs.evolve(booked, direction=Direction.DEBIT, status=BookingStatus.PENDING,
+                           amount=Money("7.00", "EUR"), remittance="on hold")  # fmt: skip
+    [statement] = parse_mt940(HEAD + ":61:240101C5,NTRFNONREF\n:62F:C240101EUR105,00\n-\n")
+    statement = attrs.evolve(statement, entries=(booked, pending))
+    for envelope in (False, True):
+        written = write_mt940([statement], envelope=envelope)
+        final, interim = parse_mt940(written, check_balance=True)
+        assert ("mt940", (booked,)) == (final.header.format, final.entries)
+        assert ("mt942", (pending,), ()) == (
+            interim.header.format,
+            interim.entries,
+            interim.balances,
+        )
+    assert ":34F:EUR0,\r\n:13D:2401010000+0000\r\n" in written
+    assert ":90D:1EUR7,00\r\n:90C:0EUR0,00\r\n" in written
+    assert "{2:I942" in written
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(statements(for_mt940=True), st.lists(st.booleans(), max_size=6))
+def test_writer_round_trips_the_booking_status(statement: Statement, flags: list[bool]) -> None:
+    statement = _with_pending(statement, flags)
+    parsed = parse_mt940(write_mt940([statement]), check_balance=True)
+    booked = tuple(e for e in statement.entries if e.status is BookingStatus.BOOKED)
+    pending = tuple(e for e in statement.entries if e.status is BookingStatus.PENDING)
+    assert [booked, *([pending] if pending else [])] == [s.entries for s in parsed]
+
+
+def test_balances_inside_an_mt942_are_refused() -> None:
+    data = ":20:R\n:25:ACC\n:28C:1\n:34F:EUR0,\n:13D:2401011200+0100\n:62F:C240101EUR1,00\n-\n"
+    with pytest.raises(ParseError, match=r":62F: in an MT942 report at line 6"):
+        parse_mt940(data)

@@ -320,3 +320,35 @@ def test_any_text_builds_a_schema_valid_file_or_raises_a_text_error(
     SCHEMA.validate(data)
     [tx] = parse_pain001(data).transactions
     assert set(tx.creditor.name) | set(tx.remittance or "") <= SEPA_CHARACTERS
+
+
+def test_version_03_with_a_plain_iso_date_reads() -> None:
+    """pain.001.001.03's ReqdExctnDt is an ISODate, not a Dt/DtTm choice: it was refused."""
+    document = parse_pain001((DATA / "pain001_v03_example.xml").read_bytes())
+    first, second = document.transactions
+    assert (date(2024, 1, 16), date(2024, 1, 16)) == (
+        first.requested_execution_date,
+        second.requested_execution_date,
+    )
+    assert (Bic("PBNKDEFFXXX"), Bic("COBADEFFXXX")) == (first.debtor_agent, first.creditor.agent)
+    assert (first.end_to_end_id, second.end_to_end_id) == ("E2E-0003", "E2E-0004")
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        (b"<Dt>2024-01-17</Dt>", date(2024, 1, 17)),
+        (b"<DtTm>2024-01-17T08:30:00</DtTm>", datetime(2024, 1, 17, 8, 30)),
+    ],
+)
+def test_version_09_date_choice_reads(shape: bytes, expected: date) -> None:
+    data = (DATA / "pain001_v09_example.xml").read_bytes()
+    data = data.replace(b"<Dt>2024-01-16</Dt>", shape)
+    [tx] = parse_pain001(data).transactions
+    assert expected == tx.requested_execution_date
+
+
+def test_a_plain_execution_date_that_is_not_a_date_names_the_element() -> None:
+    data = (DATA / "pain001_v03_example.xml").read_bytes().replace(b">2024-01-16<", b">2024-13-16<")
+    with pytest.raises(ParseError, match=r"PmtInf\[1\]/ReqdExctnDt"):
+        parse_pain001(data)

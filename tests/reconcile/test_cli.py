@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,128 @@ def test_the_same_statement_twice_is_reimported_not_doubled(tmp_path: Path) -> N
     report = json.loads((tmp_path / "report.json").read_text())
     assert sorted(r["record_id"] for r in report["reimported"]) == ["BR-1", "BR-2", "BR-3", "BR-4"]
     assert len(report["matched"]) == 5
+
+
+_BANK = (
+    "id,account,currency,amount,value_date,end_to_end_id,counterparty\n"
+    "B1,ACC,EUR,25.00,2026-03-30,E1,Alice\n"
+    "B2,ACC,EUR,-40.00,2026-03-31,E2,Bob\n"
+)
+
+
+def _run(tmp_path: Path, ledger: str, *extra: str, bank: str = _BANK) -> tuple[int, str, Path]:
+    (tmp_path / "ledger.csv").write_text(ledger)
+    (tmp_path / "bank.csv").write_text(bank)
+    err = io.StringIO()
+    argv = ["--ledger", str(tmp_path / "ledger.csv"), "--statement", str(tmp_path / "bank.csv"),
+            "--out", str(tmp_path / "o.json"), *extra]  # fmt: skip
+    code = run(_args(*argv), stderr=err, stdout=io.StringIO(), today=date(2026, 4, 15))
+    return code, err.getvalue(), tmp_path / "o.json"
+
+
+def test_without_rules_a_direction_column_signs_unsigned_amounts(tmp_path: Path) -> None:
+    """Unsigned amounts used to be read as credits: nothing matched and nothing said so."""
+    ledger = (
+        "id,account,currency,amount,direction,value_date,end_to_end_id\n"
+        "L1,ACC,EUR,25.00,CRDT,2026-03-30,E1\n"
+        "L2,ACC,EUR,40.00,DBIT,2026-03-31,E2\n"
+    )
+    code, err, out = _run(tmp_path, ledger)
+    assert (code, "warning" in err) == (0, False)
+    assert len(json.loads(out.read_text())["matched"]) == 2
+
+
+def test_unsigned_amounts_without_a_sign_column_warn_loudly(tmp_path: Path) -> None:
+    ledger = (
+        "id,account,currency,amount,value_date\n"
+        "L1,ACC,EUR,25.00,2026-03-10\n"
+        "L2,ACC,EUR,40.00,2026-03-11\n"
+    )
+    code, err, _ = _run(tmp_path, ledger)
+    assert code == 0
+    assert "warning: nothing matched although the ledger has 2 and the statements 2" in err
+    assert "warning: every ledger amount is one sign (2 credits)" in err
+
+
+def test_a_partial_ledger_table_keeps_the_standard_columns(tmp_path: Path) -> None:
+    """A [ledger] table naming one column used to drop account, status and the rest."""
+    (tmp_path / "rules.toml").write_text('[ledger]\nend_to_end_id = "e2e"\n')
+    ledger = (
+        "id,account,currency,amount,value_date,status,e2e\n"
+        "L1,ACC,EUR,25.00,2026-03-30,settled,E1\n"
+        "L2,ACC,EUR,-40.00,2026-03-31,failed,E2\n"
+    )
+    code, _, out = _run(tmp_path, ledger, "--rules", str(tmp_path / "rules.toml"))
+    report = json.loads(out.read_text())
+    assert code == 0
+    assert [m["wallet_id"] for m in report["matched"]] == ["L1"]
+    assert report["mismatched"][0]["fields"] == ["status"]
+
+
+def test_a_mapped_column_missing_from_the_file_is_refused(tmp_path: Path) -> None:
+    """It used to be read as an empty column on every row."""
+    (tmp_path / "rules.toml").write_text('[ledger]\nend_to_end_id = "E2E-Ref"\n')
+    ledger = "id,account,currency,amount,value_date,e2e\nL1,ACC,EUR,25.00,2026-03-30,E1\n"
+    code, err, out = _run(tmp_path, ledger, "--rules", str(tmp_path / "rules.toml"))
+    assert code == 2
+    assert "'E2E-Ref' (end_to_end_id) not in the file" in err
+    assert "'id', 'account', 'currency', 'amount', 'value_date', 'e2e'" in err
+    assert not out.exists()
+
+
+def test_a_statement_parse_error_names_the_file(tmp_path: Path) -> None:
+    """With several --statement files the error used to give only 'line 4'."""
+    bad = tmp_path / "march.sta"
+    bad.write_text(":20:X\n:25:ACC\n:28C:1\n:60F:C260303EUR1,00\n:61:garbage\n-\n")
+    ledger = "id,account,currency,amount,value_date\nL1,ACC,EUR,25.00,2026-03-30\n"
+    code, err, _ = _run(tmp_path, ledger, "--statement", str(bad))
+    assert code == 2
+    assert f"{bad}: malformed :61: statement line at line 5" in err
+
+
+def test_as_of_defaults_to_today_not_the_latest_input_date(tmp_path: Path) -> None:
+    """A closed month used to show its last days as pending instead of missing."""
+    ledger = (
+        "id,account,currency,amount,value_date,end_to_end_id\n"
+        "L1,ACC,EUR,25.00,2026-03-30,E1\n"
+        "L9,ACC,EUR,-7.00,2026-03-31,E9\n"
+    )
+    bank = "id,account,currency,amount,value_date,end_to_end_id\nB1,ACC,EUR,25.00,2026-03-30,E1\n"
+    _, err, out = _run(tmp_path, ledger, bank=bank)
+    report = json.loads(out.read_text())
+    assert (report["pending"], [r["record_id"] for r in report["missing_in_bank"]]) == ([], ["L9"])
+    assert "as of 2026-04-15" in err
+
+
+def test_out_dash_writes_the_report_to_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ledger.csv").write_text(
+        "id,account,currency,amount,value_date\nL1,ACC,EUR,25.00,2026-03-30\n"
+    )
+    (tmp_path / "bank.csv").write_text(_BANK)
+    out = io.StringIO()
+    argv = ["--ledger", "ledger.csv", "--statement", "bank.csv", "--out", "-"]
+    assert run(_args(*argv), stderr=io.StringIO(), stdout=out, today=date(2026, 4, 15)) == 0
+    assert json.loads(out.getvalue())["format"] == "walletlink.reconciliation/1"
+    assert not (tmp_path / "-").exists()
+
+
+def test_the_summary_table_counts_every_category_per_side(tmp_path: Path) -> None:
+    err = io.StringIO()
+    run(_args(*_inputs(tmp_path), "--statement", str(DATA / "statement.camt053.xml")), stderr=err)
+    table = err.getvalue().split("category", 1)[1]
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:] if line}
+    assert rows["matched"] == ["5", "5"]
+    assert rows["reimported"] == ["0", "4"]
+    assert rows["missing_in_bank"] == ["1", "0"]
+    assert rows["statement"] == ["balances:", "3", "ok,", "0", "off"]
+
+
+def test_a_ledger_key_that_is_not_a_table_exits_2(tmp_path: Path) -> None:
+    """It raised TypeError out of the command."""
+    (tmp_path / "rules.toml").write_text("ledger = 5\n")
+    ledger = "id,account,currency,amount,value_date\nL1,ACC,EUR,25.00,2026-03-30\n"
+    code, err, _ = _run(tmp_path, ledger, "--rules", str(tmp_path / "rules.toml"))
+    assert (code, "[ledger] must be a table" in err) == (2, True)

@@ -52,3 +52,11 @@ def test_the_config_is_frozen() -> None:
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         ReconcileConfig().margin = 0.5  # type: ignore[misc]
+
+
+def test_a_rules_file_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    """tomllib's UnicodeDecodeError used to escape, and the CLI crashed with a traceback."""
+    path = tmp_path / "rules.toml"
+    path.write_bytes(b'margin = 0.2\nnote = "\xff"\n')
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_rules(path)

@@ -14,6 +14,7 @@ from walletlink.models import Direction, Transaction, TransactionDetail
 from walletlink.money import Money
 from walletlink.reconcile import RecordStatus
 from walletlink.reconcile.inputs import (
+    STANDARD_MAPPING,
     ColumnMapping,
     parse_date,
     parse_minor,
@@ -216,3 +217,88 @@ def test_sign_column_gives_the_direction_of_an_unsigned_amount(tmp_path: Path) -
     )
     mapping = ColumnMapping(sign="cd", decimal_comma=True)
     assert [r.amount_minor for r in read_csv(path, mapping)] == [1250, -300]
+
+
+_HEADER = "id,currency,amount,value_date\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("A,EUR,1E999999,2026-01-01", "amount"),
+        ("A,EUR,1.00,0001-01-01T00:00:00+01:00", "value_date"),
+        ("A,EUR,1.00,9999-12-31T23:00:00-05:00", "value_date"),
+        ("A,EUR,9" + "9" * 60 + ",2026-01-01", "amount"),
+    ],
+)
+def test_extreme_cells_are_parse_errors_naming_line_and_column(row: str, column: str) -> None:
+    """decimal.Overflow and OverflowError used to escape the reader."""
+    with pytest.raises(ParseError, match=rf"<bytes> line 2, column '{column}'"):
+        read_csv((_HEADER + row + "\n").encode(), ColumnMapping())
+
+
+def test_minor_unit_integers_of_4301_digits_are_parse_errors() -> None:
+    data = b'{"currency": "EUR", "amount": ' + b"9" * 4301 + b', "value_date": "2026-01-01"}\n'
+    with pytest.raises(ParseError, match="line 1"):
+        read_jsonl(data, ColumnMapping(amount_in_minor_units=True))
+    data = b'{"currency": "EUR", "amount": "' + b"9" * 4301 + b'", "value_date": "2026-01-01"}\n'
+    with pytest.raises(ParseError, match="line 1, column 'amount'"):
+        read_jsonl(data, ColumnMapping(amount_in_minor_units=True))
+
+
+def test_deeply_nested_jsonl_is_a_parse_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"\n" + b"[" * 100_000 + b"\n")
+    with pytest.raises(ParseError, match=r"x\.jsonl line 2"):
+        read_jsonl(path, ColumnMapping())
+
+
+def test_a_field_over_the_csv_limit_is_a_parse_error() -> None:
+    data = (_HEADER + 'A,EUR,"' + "x" * 200_000 + '",2026-01-01\n').encode()
+    with pytest.raises(ParseError, match="<bytes> line 2"):
+        read_csv(data, ColumnMapping())
+
+
+def test_latin1_bytes_are_read_like_a_latin1_file() -> None:
+    """Bytes used to raise UnicodeDecodeError where a path fell back to Latin-1."""
+    data = "id,currency,amount,value_date,counterparty\nA,EUR,1.00,2026-01-01,Müller\n"
+    (record,) = read_csv(data.encode("latin-1"), ColumnMapping(counterparty="counterparty"))
+    assert record.counterparty == "Müller"
+
+
+def test_json_syntax_errors_name_the_column() -> None:
+    with pytest.raises(ParseError, match="<bytes> line 1, column 6"):
+        read_jsonl(b'{"a" 1}\n', ColumnMapping())
+
+
+def test_a_mapped_column_the_file_lacks_is_named_with_the_columns_present() -> None:
+    """A typo in a mapped column used to read as an empty column on every row."""
+    data = (_HEADER + "A,EUR,1.00,2026-01-01\n").encode()
+    with pytest.raises(ParseError) as caught:
+        read_csv(data, ColumnMapping(end_to_end_id="e2e"))
+    assert "'e2e' (end_to_end_id)" in caught.value.message
+    assert "'id', 'currency', 'amount', 'value_date'" in caught.value.message
+    with pytest.raises(ParseError, match="'e2e'"):
+        read_jsonl(b'{"currency": "EUR", "amount": "1", "value_date": "2026-01-01"}\n',
+                   ColumnMapping(end_to_end_id="e2e"))  # fmt: skip
+
+
+def test_a_partial_table_keeps_the_standard_columns() -> None:
+    mapping = ColumnMapping.from_mapping({"end_to_end_id": "e2e"}, base=STANDARD_MAPPING)
+    data = b"id,currency,amount,value_date,status,e2e\nA,EUR,1.00,2026-01-01,failed,E1\n"
+    (record,) = read_csv(data, mapping)
+    assert (record.status, record.end_to_end_id) == (RecordStatus.FAILED, "E1")
+
+
+def test_the_standard_direction_column_signs_unsigned_amounts() -> None:
+    data = (
+        b"currency,amount,value_date,direction\nEUR,1.00,2026-01-01,DBIT\nEUR,-2.00,2026-01-01,\n"
+    )
+    assert [r.amount_minor for r in read_csv(data, STANDARD_MAPPING)] == [-100, -200]
+
+
+def test_utf16_with_a_byte_order_mark_is_read_as_utf16() -> None:
+    """Excel's "Unicode text" export; it used to come out as Latin-1 noise."""
+    text = "id\tcurrency\tamount\tvalue_date\tcounterparty\nA\tEUR\t1.00\t2026-01-01\tMüller\n"
+    (record,) = read_csv(text.encode("utf-16"), ColumnMapping(counterparty="counterparty"))
+    assert (record.id, record.counterparty) == ("A", "Müller")

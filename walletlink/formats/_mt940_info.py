@@ -22,8 +22,12 @@ _GERMAN: Final = re.compile(r"\d{3}\?")
 _SUBFIELD: Final = re.compile(r"\?(\d\d)")
 _SEPA_KEY: Final = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC)\+")
 _SWIFT_TAG: Final = re.compile(
-    r"/(EREF|REMI|CRED|MREF|IBAN|BIC|NAME|ORDP|BENM|KREF|PURP|ULTD|ULTC|TRCD|CSID)/"
+    r"/(EREF|REMI|CRED|MREF|IBAN|BIC|NAME|ORDP|BENM|KREF|PURP|ULTD|ULTC|TRCD|CSID"
+    r"|TRTP|RTRN|MARF|ISDT|ADDR)/"
 )
+# Any tag-shaped start: banks lead with tags of their own (ING's /TRTP/, /CNTP/ …), and the
+# known tags that follow still carry the name and references.
+_ANY_TAG: Final = re.compile(r"/[A-Z0-9]{2,4}/")
 # The usual SWIFT shape (and the one write_mt940 writes), read with a plain split.
 _USUAL_TAGS: Final = ["EREF", "NAME", "IBAN", "REMI"]
 _NOT_PROVIDED: Final = frozenset({"NOTPROVIDED", "NONREF", ""})
@@ -53,7 +57,9 @@ def parse_info(body: str) -> Info:
     if _GERMAN.match(body):
         # Structured lines are cut at 65 characters anywhere: glue them back exactly.
         return _german(_glue(body))
-    if body.startswith("/") and _SWIFT_TAG.match(body):
+    if body.startswith("/") and (
+        _SWIFT_TAG.match(body) or (_ANY_TAG.match(body) and _SWIFT_TAG.search(body))
+    ):
         return _swift(_glue(body))
     text = " ".join(body.split())
     return Info(remittance=text or None)
@@ -129,7 +135,7 @@ def _sepa_keys(text: str) -> dict[str, str]:
 
 def _swift_tags(text: str) -> dict[str, str]:
     pieces = iter(_SWIFT_TAG.split(text))
-    next(pieces)  # the text before the first tag: empty, callers checked the start
+    next(pieces)  # before the first known tag: empty, or a tag of the bank's own (dropped)
     # A repeated tag keeps its last value; values end at the next known tag.
     return dict(zip(pieces, pieces, strict=True))
 

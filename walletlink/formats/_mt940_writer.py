@@ -2,6 +2,12 @@
 
 The ``:86:`` written is SWIFT-style tags (``/EREF/…/NAME/…/IBAN/…/REMI/…``) cut into 65
 character lines, which :func:`~walletlink.formats.mt940.iter_mt940` reads back exactly.
+
+An MT940 statement holds booked entries only: its ``:61:`` lines must add up from ``:60F:``
+to ``:62F:``. Pending entries go where banks report them, in an MT942 interim transaction
+report written right after the statement (``:34F:`` floor limit 0, ``:13D:``, the entries,
+``:90D:``/``:90C:`` counts and sums), which the reader reads back as pending entries of a
+``mt942`` statement. Info entries have no place in either message and are not written.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Final
 
-from walletlink.models import Balance, BalanceType, Direction, Transaction
+from walletlink.models import Balance, BalanceType, BookingStatus, Direction, Transaction
 from walletlink.money import Money
 
 from .statement import Statement
@@ -35,24 +41,53 @@ def write_mt940(
     """MT940 text (CRLF line ends) for ``statements``; one message per statement.
 
     Only balance types MT940 has a field for are written (OPBD/PRCD → ``:60F:``, CLBD →
-    ``:62F:``, CLAV → ``:64:``, FWAV → ``:65:``).
+    ``:62F:``, CLAV → ``:64:``, FWAV → ``:65:``). Only booked entries go into the MT940;
+    a statement with pending entries is followed by an MT942 report holding them.
     """
-    return "".join(_message(s, envelope, sender_bic) for s in statements)
+    return "".join(_messages(s, envelope, sender_bic) for s in statements)
 
 
-def _message(statement: Statement, envelope: bool, sender_bic: str) -> str:
+def _messages(statement: Statement, envelope: bool, sender_bic: str) -> str:
+    booked = [e for e in statement.entries if e.status is BookingStatus.BOOKED]
+    pending = [e for e in statement.entries if e.status is BookingStatus.PENDING]
     lines = list(_header_lines(statement))
     balances = [b for b in statement.balances if b.type in _TAGS]
     opening = [b for b in balances if _TAGS[b.type] == "60F"][:1]
     lines.extend(_balance("60F", b) for b in opening)
-    for entry in statement.entries:
+    for entry in booked:
         lines.extend(_entry(entry))
     lines.extend(_balance(_TAGS[b.type], b) for b in balances if _TAGS[b.type] != "60F")
+    text = _block(lines, "940", envelope, sender_bic)
+    if pending:
+        text += _block(_interim_lines(statement, pending), "942", envelope, sender_bic)
+    return text
+
+
+def _block(lines: list[str], kind: str, envelope: bool, sender_bic: str) -> str:
     body = "\r\n".join(lines) + "\r\n"
     if not envelope:
         return body + "-\r\n"
     bic12 = (sender_bic + "XXXXXXXXXXXX")[:8] + "A" + (sender_bic + "XXX")[8:11]
-    return f"{{1:F01{bic12}0000000000}}{{2:I940{bic12}N}}{{4:\r\n{body}-}}\r\n"
+    return f"{{1:F01{bic12}0000000000}}{{2:I{kind}{bic12}N}}{{4:\r\n{body}-}}\r\n"
+
+
+def _interim_lines(statement: Statement, pending: list[Transaction]) -> list[str]:
+    """An MT942 for the pending entries: floor limit 0 (every amount), then counts and sums."""
+    currency = statement.currency or pending[0].amount.currency
+    created = statement.header.created_at
+    if created is None:
+        last = max(e.value_date or e.booking_date or date(2000, 1, 1) for e in pending)
+        created = datetime(last.year, last.month, last.day)
+    offset = created.strftime("%z") or "+0000"
+    lines = list(_header_lines(statement))
+    lines += [f":34F:{currency}0,", f":13D:{created.strftime('%y%m%d%H%M')}{offset}"]
+    for entry in pending:
+        lines.extend(_entry(entry))
+    for tag, direction in (("90D", Direction.DEBIT), ("90C", Direction.CREDIT)):
+        side = [e.amount for e in pending if e.direction is direction]
+        total = sum(side[1:], side[0]) if side else Money.zero(currency)
+        lines.append(f":{tag}:{len(side)}{currency}{_amount(total)}")
+    return lines
 
 
 def _header_lines(statement: Statement) -> Iterable[str]:

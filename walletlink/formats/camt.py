@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Final
 
-from walletlink.errors import ParseError
+from walletlink.errors import ParseError, ValidationError
 from walletlink.models import (
     Balance,
     BalanceType,
@@ -28,7 +28,7 @@ from walletlink.models import (
     Transaction,
     TransactionDetail,
 )
-from walletlink.money import Money
+from walletlink.money import Money, exponent_of
 
 from . import _iso
 from ._camt_writer import write_camt053
@@ -152,14 +152,16 @@ class _CamtReader:
             fail("camt content outside a Document", line, elem.tag)
         tag = elem.tag
         if tag == "Ntry":
-            self._emit_header(line)
+            header = self._emit_header(line)
             entry = read_entry(elem, line)
+            self._same_currency(header, entry.amount, line, "Ntry/Amt")
             self._total.add(entry)
             self.pending.append(entry)
         elif tag == "Bal":
             header = self._emit_header(line)
             balance = read_balance(elem, line, header)
             if balance is not None:
+                self._same_currency(header, balance.amount, line, "Bal/Amt")
                 self._balances.append(balance)
                 self.pending.append(balance)
         elif tag == "GrpHdr":
@@ -169,6 +171,14 @@ class _CamtReader:
                 self._message_created = _iso.parse_datetime(created, line, "GrpHdr/CreDtTm")
         else:
             self._header_field(elem, line)
+
+    def _same_currency(self, header: StatementHeader, amount: Money, line: int, path: str) -> None:
+        """One statement, one account currency: the sums and the balance check rely on it."""
+        currency = header.currency or self._total.currency
+        if currency is None and self._balances:
+            currency = self._balances[0].amount.currency
+        if currency is not None and amount.currency != currency:
+            fail(f"amount in {amount.currency} in a {currency} statement", line, path)
 
     def _header_field(self, elem: ET.Element, line: int) -> None:
         tag, value = elem.tag, (elem.text or "").strip()
@@ -185,7 +195,15 @@ class _CamtReader:
                     self._header[key] = _iso.parse_datetime(moment, line, f"FrToDt/{path}")
         elif tag == "Acct":
             self._header["account"] = _iso.account_of(elem, line, "Stmt/Acct")
-            self._header["currency"] = text_of(elem, "Ccy")
+            currency = text_of(elem, "Ccy")
+            if currency is not None:
+                try:
+                    exponent_of(currency)
+                except ValidationError as exc:
+                    raise ParseError(
+                        exc.message, position=f"line {line}, element Acct/Ccy"
+                    ) from exc
+            self._header["currency"] = currency
 
     def _emit_header(self, line: int) -> StatementHeader:
         if self._emitted is None:

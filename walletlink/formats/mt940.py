@@ -28,7 +28,7 @@ import attrs
 
 from walletlink.accounts import AccountId, Iban, LocalAccount
 from walletlink.errors import InvalidAmountError, ParseError, ValidationError
-from walletlink.models import Balance, BalanceType, Direction, Transaction
+from walletlink.models import Balance, BalanceType, BookingStatus, Direction, Transaction
 from walletlink.money import Money, _trusted_money, exponent_of
 
 from ._mt940_info import EntryInfo, entry_info
@@ -56,6 +56,8 @@ _FIELD_SPLIT: Final = re.compile(r"\n:(\d\d[A-Z]?):")
 _BLOCK_END: Final = re.compile(r"\n-(?:\}|[ \t]*\r?(?:\n|$))")
 _ENVELOPE: Final = re.compile(r"\s*(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}\s*)*(?:\{4:)?\s*")
 _BALANCE: Final = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d{1,15}),(\d*)")
+# MT942's :34F: floor limit (currency, optional D/C mark, amount): it opens an interim report.
+_FLOOR: Final = re.compile(r"([A-Z]{3})[CD]?\d{1,15},\d*")
 # Value date and optional entry date, mark, funds code, amount, type, references, the rest.
 _LINE61: Final = re.compile(
     r"(\d{6}(?:\d{4})?)(RC|RD|EC|ED|C|D)[A-Z]?(\d{1,15}),(\d*)([NFS][A-Z0-9]{3})"
@@ -104,7 +106,8 @@ def parse_mt940(source: MT940Source, *, check_balance: bool = False) -> list[Sta
     statements = list(_collect(iter_mt940(source)))
     if check_balance:
         for statement in statements:
-            statement.check_balance()
+            if statement.header.format == "mt940":  # an MT942 report has no balances
+                statement.check_balance()
     return statements
 
 
@@ -241,6 +244,8 @@ class _Reader:
         self._total = RunningTotal()
         self._pending: _Pending = None
         self._open = False
+        # An MT942 interim report (opened by :34F:): its entries are not booked yet.
+        self._interim = False
 
     def items(self, pieces: Iterable[tuple[str, int]]) -> Iterator[StatementItem]:
         """The items of every piece (each starts with a line end; the line number after it)."""
@@ -289,7 +294,7 @@ class _Reader:
         except ValidationError as exc:  # Money, Iban: wrap with the position
             raise ParseError(
                 f"bad :{tag}: field: {exc.message}", position=f"line {line_no}"
-            ) from None
+            ) from exc
 
     def field(self, tag: str, body: str, line_no: int) -> Iterator[StatementItem]:
         if tag == "61":
@@ -305,7 +310,11 @@ class _Reader:
         elif tag in _BALANCE_TAGS:
             if self._pending is not None:
                 yield self._pending_entry(None)
+            if self._interim:
+                raise ParseError(f"field :{tag}: in an MT942 report", position=f"line {line_no}")
             yield from self._balance(tag, body, line_no)
+        elif tag == "34F" and self._open and self._header is None:
+            yield from self._interim_report(body, line_no)
         elif tag == "20":
             yield from self.finish()
             self._open = True
@@ -331,6 +340,7 @@ class _Reader:
         )
         self._open, self._header, self._balances = False, None, []
         self._total = RunningTotal()
+        self._interim = False
 
     def _require_header(self, tag: str, line_no: int) -> StatementHeader:
         if self._header is None:
@@ -357,6 +367,10 @@ class _Reader:
                 self._exponent = exponent_of(currency)
                 yield self._header
         header = self._require_header(tag, line_no)
+        if currency != self._currency:  # one statement, one currency: the check relies on it
+            raise ParseError(
+                f":{tag}: in {currency} in a {self._currency} statement", position=f"line {line_no}"
+            )
         if tag.startswith("62"):
             self._header = header = _with_end(header, as_of)
         balance = Balance(
@@ -368,10 +382,23 @@ class _Reader:
         self._balances.append(balance)
         yield balance
 
-    def _make_header(self, currency: str, opening: date) -> StatementHeader:
+    def _interim_report(self, body: str, line_no: int) -> Iterator[StatementItem]:
+        """MT942's first :34F: gives the currency; its entries are pending, it has no balances."""
+        match = _FLOOR.fullmatch(body.strip())
+        if match is None:
+            raise ParseError("malformed floor limit in :34F:", position=f"line {line_no}")
+        currency = match.group(1)
+        self._exponent = exponent_of(currency)
+        self._currency, self._interim = currency, True
+        self._header = self._make_header(currency, None, "mt942")
+        yield self._header
+
+    def _make_header(
+        self, currency: str, opening: date | None, kind: str = "mt940"
+    ) -> StatementHeader:
         fields = self._fields
         return StatementHeader(
-            format="mt940",
+            format=kind,
             statement_id=fields.get("20") or "NONREF",
             account=_account(fields.get("25")),
             currency=currency,
@@ -421,13 +448,7 @@ class _Reader:
         else:
             end_to_end_id, name, account, remittance = info
             remittance = remittance or supplementary
-        total = self._total
-        total.count += 1
-        if credit:
-            total.net += value
-        else:
-            total.net -= value
-        return unchecked_entry(
+        entry = unchecked_entry(
             _trusted_money(value, self._currency),
             direction,
             reversal,
@@ -441,6 +462,15 @@ class _Reader:
             account,
             remittance,
         )
+        total = self._total
+        total.count += 1
+        if self._interim:  # MT942: reported, not booked; it moves no booked balance
+            return attrs.evolve(entry, status=BookingStatus.PENDING)
+        if credit:
+            total.net += value
+        else:
+            total.net -= value
+        return entry
 
 
 def _malformed_61(line_no: int) -> ParseError:

@@ -284,7 +284,11 @@ class Pain001Document:
 
 
 def parse_pain001(source: Source) -> Pain001Document:
-    """Read a pain.001.001.09 (also .03 to .11: the elements used here did not change).
+    """Read a pain.001.001.03 to .11.
+
+    The elements read here kept their names across versions, with two changes of shape that
+    are both read: ``ReqdExctnDt`` is a plain ISODate up to .08 and a ``Dt``/``DtTm`` choice
+    from .09; an agent's ``BIC`` became ``BICFI``.
 
     Raises ``ParseError`` naming the element for a missing field, a bad amount, or a
     ``NbOfTxs`` / ``CtrlSum`` that does not match the transactions.
@@ -331,7 +335,7 @@ def _read_block(block: ET.Element, where: str) -> list[Pain001Transaction]:
     block_id = _iso.required(block, "PmtInfId", 0, where)
     debtor_account = _read_account(block.find("DbtrAcct"), f"{where}/DbtrAcct")
     agent = _read_bic(block.find("DbtrAgt"), f"{where}/DbtrAgt")
-    execution = _iso.date_choice(block.find("ReqdExctnDt"), 0, f"{where}/ReqdExctnDt")
+    execution = _execution_date(block.find("ReqdExctnDt"), f"{where}/ReqdExctnDt")
     debtor_name = text_of(block, "Dbtr/Nm")
     return [
         Pain001Transaction(
@@ -349,6 +353,15 @@ def _read_block(block: ET.Element, where: str) -> list[Pain001Transaction]:
         )
         for n, tx in enumerate(block.iterfind("CdtTrfTxInf"), 1)
     ]
+
+
+def _execution_date(elem: ET.Element | None, where: str) -> date | datetime | None:
+    """``ReqdExctnDt``: a plain ISODate up to .08, a ``Dt``/``DtTm`` choice from .09 on."""
+    if elem is None:
+        return None
+    if len(elem) == 0:
+        return _iso.parse_date((elem.text or "").strip(), 0, where)
+    return _iso.date_choice(elem, 0, where)
 
 
 def _read_creditor(tx: ET.Element, where: str) -> Party:

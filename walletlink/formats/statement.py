@@ -23,7 +23,7 @@ from typing import Any, Final, TypeAlias
 import attrs
 
 from walletlink.accounts import AccountId
-from walletlink.errors import ParseError, StatementBalanceError
+from walletlink.errors import CurrencyMismatchError, ParseError, StatementBalanceError
 from walletlink.models import Balance, BalanceType, BookingStatus, Direction, Transaction
 from walletlink.money import Money
 
@@ -59,7 +59,13 @@ class StatementHeader:
 
 
 def _balance_error(statement_id: str, opening: Money, net: Money, closing: Money) -> None:
-    expected = opening + net
+    try:
+        expected = opening + net
+        closing - expected  # raises CurrencyMismatchError across currencies
+    except CurrencyMismatchError as exc:  # the parsers refuse this; a hand-built one may not
+        raise ParseError(
+            f"statement {statement_id!r} mixes currencies: {exc.message}", position="balances"
+        ) from exc
     if expected != closing:
         delta = closing - expected
         raise StatementBalanceError(

@@ -2,7 +2,9 @@
 
 Exit status: 0 when the run completed (breaks or not), 1 when ``--fail-on-breaks`` is given
 and there are breaks (or a statement does not balance), 2 when an input or the rules file
-cannot be read; the message then names the file and line.
+cannot be read, or a mapped column is not in a file; the message then names the file and
+line. A run whose result looks wrong rather than broken (nothing matched although both sides
+have rows; every amount of a side has one sign) still completes, with a ``warning:`` line.
 """
 
 from __future__ import annotations
@@ -10,22 +12,25 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
-from datetime import date
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
 
-from walletlink.errors import WalletLinkError
+from walletlink.errors import ConfigurationError, ParseError, WalletLinkError
 from walletlink.reconcile.config import ReconcileConfig, load_rules
 from walletlink.reconcile.engine import reconcile
 from walletlink.reconcile.html import write_html
-from walletlink.reconcile.inputs import ColumnMapping
+from walletlink.reconcile.inputs import STANDARD_MAPPING, ColumnMapping
 from walletlink.reconcile.records import Record, StatementBalance
-from walletlink.reconcile.report import write_csv, write_json
-from walletlink.reconcile.sources import STANDARD_COLUMNS, load_file
+from walletlink.reconcile.report import to_json, write_csv, write_json
+from walletlink.reconcile.results import CATEGORIES, ReconciliationResult
+from walletlink.reconcile.sources import load_file
 
-__all__ = ["ProgressBar", "add_arguments", "run"]
+__all__ = ["ProgressBar", "add_arguments", "run", "summary_table"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TOML",
         help="rules file; [ledger] and [statement] tables map CSV columns",
     )
-    parser.add_argument("--out", required=True, metavar="JSON", help="write the JSON report")
+    parser.add_argument(
+        "--out", required=True, metavar="JSON", help="write the JSON report (- for stdout)"
+    )
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     parser.add_argument("--csv", metavar="DIR", help="also write one CSV per category")
     parser.add_argument(
@@ -59,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--as-of",
         type=date.fromisoformat,
         metavar="YYYY-MM-DD",
-        help="the day the run stands on (default: latest date in the inputs)",
+        help="the day the run stands on (default: today, UTC)",
     )
     parser.add_argument(
         "--fail-on-breaks", action="store_true", help="exit with status 1 when any break is found"
@@ -96,7 +103,15 @@ def _mappings(path: str | None, account: str) -> tuple[ColumnMapping, ColumnMapp
     out = []
     for name in ("ledger", "statement"):
         raw = tables.get(name)
-        mapping = ColumnMapping.from_mapping(raw) if raw is not None else STANDARD_COLUMNS
+        if raw is None:
+            mapping = STANDARD_MAPPING
+        elif not isinstance(raw, dict):
+            raise ConfigurationError(f"{path}: [{name}] must be a table of column names")
+        else:
+            try:  # a partial table changes the columns it names; the others stay standard
+                mapping = ColumnMapping.from_mapping(raw, base=STANDARD_MAPPING)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{path} [{name}]: {exc.message}") from None
         if account and not mapping.default_account:
             mapping = attrs.evolve(mapping, default_account=account)
         out.append(mapping)
@@ -110,15 +125,78 @@ def _load(
     balances: list[StatementBalance] = []
     formats = []
     for path in paths:
-        loaded = load_file(path, mapping)
+        try:
+            loaded = load_file(path, mapping)
+        except WalletLinkError as exc:  # camt and MT940 positions do not name the file
+            raise ParseError(f"{path}: {exc}") from exc
         records.extend(loaded.records)
         balances.extend(loaded.statements)
         formats.append(f"{Path(path).name}: {loaded.format}, {len(loaded.records)} records")
     return records, balances, formats
 
 
-def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
-    """Run a reconciliation from parsed arguments; returns the exit status."""
+def _warnings(
+    wallet: Sequence[Record], bank: Sequence[Record], result: ReconciliationResult
+) -> list[str]:
+    """What makes a completed run suspicious: the usual sign of a wrong column mapping."""
+    found = []
+    if wallet and bank and not result.matched and not result.batches:
+        found.append(
+            f"nothing matched although the ledger has {len(wallet)} and the statements "
+            f"{len(bank)} records: check the column mapping (--rules) and the signs"
+        )
+    for side, records in (("ledger", wallet), ("statement", bank)):
+        signs = {r.amount_minor > 0 for r in records if r.amount_minor}
+        if len(records) > 1 and len(signs) == 1:
+            kind = "credits" if signs == {True} else "debits"
+            found.append(
+                f"every {side} amount is one sign ({len(records)} {kind}): unsigned amounts "
+                "need a sign column (the standard name is 'direction'), debit and credit "
+                "columns, or negate"
+            )
+    return found
+
+
+def summary_table(result: ReconciliationResult) -> str:
+    """Records per category and side, as a fixed-width table (every category the result has)."""
+    counts = Counter((category, side) for side, _, category in result.assignments())
+    names = list(CATEGORIES) + sorted({c for c, _ in counts} - set(CATEGORIES))
+    width = max(len(n) for n in names)
+    lines = [f"{'category':<{width}}  {'ledger':>8}  {'bank':>8}"]
+    for name in names:
+        wallet, bank = counts[name, "wallet"], counts[name, "bank"]
+        if wallet or bank:
+            lines.append(f"{name:<{width}}  {wallet:>8}  {bank:>8}")
+    bad = sum(1 for check in result.balance_checks if not check.ok)
+    if result.balance_checks:
+        lines.append(f"statement balances: {len(result.balance_checks) - bad} ok, {bad} off")
+    return "\n".join(lines) + "\n"
+
+
+def _write(result: ReconciliationResult, args: argparse.Namespace, stdout: TextIO) -> None:
+    if args.out == "-":
+        stdout.write(to_json(result))
+        stdout.flush()
+    else:
+        write_json(result, args.out)
+    if args.html:
+        write_html(result, args.html)
+    if args.csv:
+        write_csv(result, args.csv)
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    stderr: TextIO | None = None,
+    stdout: TextIO | None = None,
+    today: date | None = None,
+) -> int:
+    """Run a reconciliation from parsed arguments; returns the exit status.
+
+    ``today`` (default: the UTC date now) is the ``as_of`` when ``--as-of`` is not given: a
+    closed period reconciled later must not show its last days as pending.
+    """
     err = stderr or sys.stderr
     try:
         config = load_rules(args.rules) if args.rules else ReconcileConfig()
@@ -131,24 +209,24 @@ def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
     show = args.progress == "always" or (args.progress == "auto" and err.isatty())
     for line in (*ledger_formats, *bank_formats):
         err.write(f"read {line}\n")
+    as_of = args.as_of or today or datetime.now(UTC).date()
     result = reconcile(
         wallet,
         bank,
         config,
         statements=balances,
-        as_of=args.as_of,
+        as_of=as_of,
         progress=ProgressBar(err) if show else None,
     )
     try:
-        write_json(result, args.out)
-        if args.html:
-            write_html(result, args.html)
-        if args.csv:
-            write_csv(result, args.csv)
+        _write(result, args, stdout or sys.stdout)
     except OSError as exc:
         err.write(f"walletlink reconcile: cannot write the report: {exc}\n")
         return 2
+    for warning in _warnings(wallet, bank, result):
+        err.write(f"walletlink reconcile: warning: {warning}\n")
     counts = result.break_counts()
     summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no breaks"
-    err.write(f"matched {len(result.matched)}, batches {len(result.batches)}; {summary}\n")
+    err.write(f"as of {as_of}: matched {len(result.matched)}, batches {len(result.batches)}; ")
+    err.write(f"{summary}\n{summary_table(result)}")
     return 1 if args.fail_on_breaks and result.has_breaks else 0

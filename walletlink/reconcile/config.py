@@ -158,7 +158,7 @@ def load_rules(path: str | Path) -> ReconcileConfig:
             raw = tomllib.load(handle)
     except OSError as exc:
         raise ConfigurationError(f"cannot read rules file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML is UTF-8 only
         raise ConfigurationError(f"rules file {path} is not valid TOML: {exc}") from None
     # The CLI reads CSV column mappings from these tables of the same file.
     rules = {key: value for key, value in raw.items() if key not in MAPPING_TABLES}

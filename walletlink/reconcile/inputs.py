@@ -14,11 +14,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -28,8 +28,10 @@ from walletlink.money import exponent_of
 from walletlink.reconcile.records import BatchMember, Record, RecordStatus, to_utc_date
 
 __all__ = [
+    "STANDARD_MAPPING",
     "ColumnMapping",
     "DbApiCursor",
+    "bind_columns",
     "parse_date",
     "parse_minor",
     "parse_sign",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 DateOrder = Literal["ymd", "dmy", "mdy"]
+_T = TypeVar("_T")
 
 _CREDIT_SIGNS: Final = frozenset({"C", "CR", "CRDT", "CREDIT", "+", "RD"})
 _DEBIT_SIGNS: Final = frozenset({"D", "DR", "DBIT", "DEBIT", "-", "RC"})
@@ -63,6 +66,11 @@ _STATUSES: Final[dict[str, RecordStatus]] = {
     **dict.fromkeys("returned reversed rtrn refunded chargeback".split(), RecordStatus.RETURNED),
 }
 _DATE_PARTS: Final = re.compile(r"(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})")
+#: Amounts beyond 10**40 minor units are no ledger's: refusing them keeps ``1E999999`` from
+#: turning into a ``decimal.Overflow`` (or a million-digit integer) deep in the arithmetic.
+_MAX_AMOUNT_DIGITS: Final = 40
+#: What a malformed cell or line can raise below the readers; each becomes a ``ParseError``.
+_ROW_ERRORS: Final = (ValueError, TypeError, ArithmeticError, RecursionError)
 
 
 def parse_minor(text: str, currency: str, *, decimal_comma: bool = False) -> int:
@@ -80,10 +88,12 @@ def parse_minor(text: str, currency: str, *, decimal_comma: bool = False) -> int
         cleaned = "-" + cleaned[:-1]
     try:
         amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise InvalidAmountError(f"not an amount: {text!r}") from None
+    except DecimalException:
+        raise InvalidAmountError(f"not an amount: {text[:40]!r}") from None
     if not amount.is_finite():
-        raise InvalidAmountError(f"not a finite amount: {text!r}")
+        raise InvalidAmountError(f"not a finite amount: {text[:40]!r}")
+    if amount and amount.adjusted() > _MAX_AMOUNT_DIGITS:
+        raise InvalidAmountError(f"amount out of range: {text[:40]!r}")
     scaled = amount.scaleb(exponent_of(currency))
     if scaled != scaled.to_integral_value():
         raise InvalidAmountError(
@@ -126,11 +136,11 @@ def parse_date(text: str, order: DateOrder = "ymd") -> date:
     if len(value) >= 10 and value[4] == "-" and value[:4].isdigit():
         try:
             return to_utc_date(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            raise ValidationError(f"not an ISO date: {text!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
+            raise ValidationError(f"not an ISO date: {text[:40]!r}") from None
     match = _DATE_PARTS.fullmatch(value)
     if match is None:
-        raise ValidationError(f"not a date: {text!r}")
+        raise ValidationError(f"not a date: {text[:40]!r}")
     first, second, third = (int(part) for part in match.groups())
     year, month, day = {
         "ymd": (first, second, third),
@@ -148,6 +158,10 @@ def parse_date(text: str, order: DateOrder = "ymd") -> date:
 def _column(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise ConfigurationError(f"{attribute.name} must name a column, got {value!r}")
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
 
 
 def _col(default: str | None = None) -> Any:
@@ -190,6 +204,9 @@ class ColumnMapping:
     )
     amount_in_minor_units: bool = False
     negate: bool = False
+    #: Fields (not column names) whose column may be absent from a file: they then read as
+    #: empty. Any other column the mapping names must exist (see :func:`bind_columns`).
+    optional_columns: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
     def __attrs_post_init__(self) -> None:
         if self.amount is None and (self.debit is None or self.credit is None):
@@ -198,11 +215,15 @@ class ColumnMapping:
             raise ConfigurationError("a mapping needs a currency column or a default_currency")
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> ColumnMapping:
+    def from_mapping(
+        cls, raw: Mapping[str, Any], *, base: ColumnMapping | None = None
+    ) -> ColumnMapping:
         """From a plain dict (a ``[ledger]`` or ``[statement]`` table of a TOML file).
 
         TOML has no null, so an empty string switches a column off (``amount = ""`` for a file
-        with debit and credit columns).
+        with debit and credit columns). With ``base`` the table changes only the keys it
+        names (the CLI passes :data:`STANDARD_MAPPING`): a column it names becomes required,
+        the others keep ``base``'s names and stay optional.
         """
         known = {field.name for field in attrs.fields(cls)}
         unknown = sorted(set(raw) - known)
@@ -210,9 +231,40 @@ class ColumnMapping:
             raise ConfigurationError(f"unknown column mapping key(s): {', '.join(unknown)}")
         columns: dict[str, Any] = {k: (None if v == "" else v) for k, v in raw.items()}
         try:
-            return cls(**columns)
+            if base is None:
+                return cls(**columns)
+            optional = base.optional_columns - set(columns)
+            return attrs.evolve(base, **{"optional_columns": optional, **columns})
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"invalid column mapping: {exc}") from None
+
+
+#: The mapping used for a CSV or JSON-lines file when none is given: columns named as fields
+#: (``direction`` holds ``C``/``D``/``CRDT``/``DBIT`` for unsigned amounts, as
+#: :class:`~walletlink.models.Transaction` names it). Only ``amount``, ``currency`` and
+#: ``value_date`` must exist; the others are read when the file has them.
+STANDARD_MAPPING: Final = ColumnMapping(
+    id="id",
+    account="account",
+    currency="currency",
+    amount="amount",
+    sign="direction",
+    value_date="value_date",
+    booking_date="booking_date",
+    status="status",
+    end_to_end_id="end_to_end_id",
+    instruction_id="instruction_id",
+    bank_reference="bank_reference",
+    idempotency_key="idempotency_key",
+    source_id="source_id",
+    batch_id="batch_id",
+    counterparty="counterparty",
+    text="text",
+    optional_columns=frozenset(
+        "id account sign booking_date status end_to_end_id instruction_id bank_reference "
+        "idempotency_key source_id batch_id counterparty text".split()
+    ),
+)
 
 
 def _cell(row: Mapping[str, Any], column: str | None) -> str:
@@ -226,51 +278,89 @@ def _cell(row: Mapping[str, Any], column: str | None) -> str:
     return str(value).strip()
 
 
-def _amount(row: Mapping[str, Any], m: ColumnMapping, currency: str) -> int:
-    def read(column: str) -> int:
-        text = _cell(row, column)
-        if m.amount_in_minor_units:
-            return int(text)
-        return parse_minor(text, currency, decimal_comma=m.decimal_comma)
+class _CellError(Exception):
+    """A cell that could not be read, with the column it came from (made a ``ParseError``)."""
 
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+def _reading(column: str | None, read: Callable[..., _T], *args: Any) -> _T:
+    """``read(*args)``, any failure turned into a ``_CellError`` naming ``column``."""
+    try:
+        return read(*args)
+    except ValidationError as exc:
+        raise _CellError(column, exc.message) from None
+    except _ROW_ERRORS as exc:
+        raise _CellError(column, f"{type(exc).__name__}: {str(exc)[:80]}") from None
+
+
+def _minor(text: str, m: ColumnMapping, currency: str) -> int:
+    if m.amount_in_minor_units:
+        if len(text.lstrip("+-")) > _MAX_AMOUNT_DIGITS:
+            raise InvalidAmountError(f"amount out of range: {text[:40]!r}")
+        return int(text)
+    return parse_minor(text, currency, decimal_comma=m.decimal_comma)
+
+
+def _amount(row: Mapping[str, Any], m: ColumnMapping, currency: str) -> int:
     if m.amount is not None and _cell(row, m.amount):
-        value = read(m.amount)
-        if m.sign is not None:
-            value = abs(value) * parse_sign(_cell(row, m.sign))
+        value = _reading(m.amount, _minor, _cell(row, m.amount), m, currency)
+        mark = _cell(row, m.sign)
+        # An optional sign column (the standard ``direction``) may be blank on signed rows.
+        if m.sign is not None and (mark or "sign" not in m.optional_columns):
+            value = abs(value) * _reading(m.sign, parse_sign, mark)
     elif m.debit is not None and _cell(row, m.debit):
-        value = -abs(read(m.debit))
+        value = -abs(_reading(m.debit, _minor, _cell(row, m.debit), m, currency))
     elif m.credit is not None and _cell(row, m.credit):
-        value = abs(read(m.credit))
+        value = abs(_reading(m.credit, _minor, _cell(row, m.credit), m, currency))
     else:
-        raise InvalidAmountError("no amount in the row")
+        raise _CellError(m.amount or m.debit, "no amount in the row")
     return -value if m.negate else value
+
+
+def _date_cell(row: Mapping[str, Any], column: str, order: DateOrder) -> date:
+    value = row.get(column)
+    if isinstance(value, date):
+        return to_utc_date(value)
+    return parse_date(_cell(row, column), order)
 
 
 def record_from_row(row: Mapping[str, Any], m: ColumnMapping, fallback_id: str) -> Record:
     """One mapped row to a :class:`Record`; errors are left for the caller to position."""
-    currency = _cell(row, m.currency) or m.default_currency or ""
-    value_date = row.get(m.value_date)
-    if isinstance(value_date, date):
-        parsed_date = to_utc_date(value_date)
-    else:
-        parsed_date = parse_date(_cell(row, m.value_date), m.date_order)
-    booking = _cell(row, m.booking_date)
+    try:
+        return _record(row, m, fallback_id)
+    except _CellError as exc:
+        where = f" (column {exc.column!r})" if exc.column else ""
+        raise ValidationError(f"{exc.message}{where}") from None
+
+
+def _record(row: Mapping[str, Any], m: ColumnMapping, fallback_id: str) -> Record:
+    def text(column: str | None) -> str:
+        return _reading(column, _cell, row, column)
+
+    currency = text(m.currency) or m.default_currency or ""
+    booking = text(m.booking_date)
     return Record(
-        id=_cell(row, m.id) or fallback_id,
-        account=_cell(row, m.account) or m.default_account,
+        id=text(m.id) or fallback_id,
+        account=text(m.account) or m.default_account,
         currency=currency,
         amount_minor=_amount(row, m, currency.strip().upper()),
-        value_date=parsed_date,
-        booking_date=parse_date(booking, m.date_order) if booking else None,
-        status=parse_status(_cell(row, m.status)),
-        end_to_end_id=_cell(row, m.end_to_end_id),
-        instruction_id=_cell(row, m.instruction_id),
-        bank_reference=_cell(row, m.bank_reference),
-        idempotency_key=_cell(row, m.idempotency_key),
-        source_id=_cell(row, m.source_id),
-        batch_id=_cell(row, m.batch_id),
-        counterparty=_cell(row, m.counterparty),
-        text=_cell(row, m.text),
+        value_date=_reading(m.value_date, _date_cell, row, m.value_date, m.date_order),
+        booking_date=(
+            _reading(m.booking_date, parse_date, booking, m.date_order) if booking else None
+        ),
+        status=_reading(m.status, parse_status, text(m.status)),
+        end_to_end_id=text(m.end_to_end_id),
+        instruction_id=text(m.instruction_id),
+        bank_reference=text(m.bank_reference),
+        idempotency_key=text(m.idempotency_key),
+        source_id=text(m.source_id),
+        batch_id=text(m.batch_id),
+        counterparty=text(m.counterparty),
+        text=text(m.text),
         source=fallback_id,
     )
 
@@ -286,23 +376,82 @@ def records_from_mappings(
     for line, row in enumerate(rows, start=first_line):
         position = f"{source} line {line}"
         try:
-            yield record_from_row(row, mapping, position)
-        except (ValidationError, ValueError, TypeError) as exc:
-            message = exc.message if isinstance(exc, ValidationError) else str(exc)
+            yield _record(row, mapping, position)
+        except _CellError as exc:
+            where = f"{position}, column {exc.column!r}" if exc.column else position
+            raise ParseError(exc.message, position=where) from None
+        except (ValidationError, *_ROW_ERRORS) as exc:  # e.g. Record's own validators
+            message = exc.message if isinstance(exc, ValidationError) else str(exc)[:120]
             raise ParseError(message, position=position) from None
 
 
 def _text_of(source: str | Path | bytes) -> tuple[str, str]:
     if isinstance(source, bytes):
-        return source.decode("utf-8-sig"), "<bytes>"
-    path = Path(source)
+        data, name = source, "<bytes>"
+    else:
+        path = Path(source)
+        name = path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ParseError(f"cannot read {path}: {exc.strerror}") from None
     try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
+            return data.decode("utf-16"), name
         # utf-8-sig drops the byte-order mark that spreadsheet exports put first.
-        return path.read_text(encoding="utf-8-sig"), path.name
+        return data.decode("utf-8-sig"), name
     except UnicodeDecodeError:
-        return path.read_text(encoding="latin-1"), path.name
-    except OSError as exc:
-        raise ParseError(f"cannot read {path}: {exc.strerror}") from None
+        return data.decode("latin-1"), name
+
+
+#: The fields of a mapping that name a column (everything else says how to read one).
+_COLUMN_FIELDS: Final = (
+    "id", "account", "currency", "amount", "debit", "credit", "sign", "value_date",
+    "booking_date", "status", "end_to_end_id", "instruction_id", "bank_reference",
+    "idempotency_key", "source_id", "batch_id", "counterparty", "text",
+)  # fmt: skip
+
+
+def bind_columns(mapping: ColumnMapping, present: Collection[str], source: str) -> ColumnMapping:
+    """The mapping with the columns this file lacks switched off, or ``ParseError``.
+
+    A column the mapping names must exist: a typo would otherwise read as an empty column
+    and every row would quietly lose that field. Only the fields in ``optional_columns``,
+    ``id`` and ``currency`` at their default names (with a ``default_currency``), and
+    ``amount`` when ``debit`` and ``credit`` stand in for it, may be absent.
+    """
+    lenient = set(mapping.optional_columns)
+    if mapping.id == "id":
+        lenient.add("id")
+    if mapping.currency == "currency" and mapping.default_currency:
+        lenient.add("currency")
+    if mapping.debit is not None and mapping.credit is not None:
+        lenient.add("amount")
+    off: dict[str, Any] = {}
+    missing: list[str] = []
+    for field in _COLUMN_FIELDS:
+        column = getattr(mapping, field)
+        if column is None or column in present:
+            continue
+        if field in lenient:
+            off[field] = None
+        else:
+            missing.append(f"{column!r} ({field})")
+    if missing:
+        shown = ", ".join(repr(c) for c in list(present)[:40]) or "none"
+        raise ParseError(
+            f"{source}: mapped column(s) {', '.join(missing)} not in the file; "
+            f"the columns present are {shown}",
+            position=f"{source} line 1",
+        )
+    return attrs.evolve(mapping, **off) if off else mapping
+
+
+def _csv_rows(reader: csv.DictReader[str], name: str) -> Iterator[dict[str, str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL in strict mode
+        raise ParseError(f"not CSV: {exc}", position=f"{name} line {reader.line_num + 1}") from None
 
 
 def read_csv(
@@ -310,46 +459,52 @@ def read_csv(
 ) -> list[Record]:
     """Records from a CSV file with a header row; the delimiter is sniffed when not given.
 
-    A byte-order mark is dropped, and a file that is not UTF-8 is read as Latin-1.
+    A byte-order mark is dropped (a UTF-16 one decodes the file as UTF-16), and a file that
+    is not UTF-8 is read as Latin-1. A column the mapping names that the header lacks is a
+    ``ParseError`` listing the columns present.
     """
     text, name = _text_of(source)
     if delimiter is None:
         header = text.split("\n", 1)[0]
         delimiter = max(";,\t|", key=header.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    present = set(reader.fieldnames or ())
-    wanted = [mapping.value_date]
-    if mapping.amount is not None and (mapping.amount in present or mapping.debit is None):
-        wanted.append(mapping.amount)
-    else:
-        wanted += [c for c in (mapping.debit, mapping.credit) if c is not None]
-    missing = [column for column in wanted if column not in present]
-    if missing:
-        raise ParseError(f"{name}: missing column(s) {missing}", position=f"{name} line 1")
-    return list(records_from_mappings(reader, mapping, source=name, first_line=2))
+    try:
+        fieldnames = reader.fieldnames or ()
+    except csv.Error as exc:
+        raise ParseError(f"not CSV: {exc}", position=f"{name} line 1") from None
+    bound = bind_columns(mapping, fieldnames, name)
+    return list(records_from_mappings(_csv_rows(reader, name), bound, source=name, first_line=2))
 
 
 def read_jsonl(source: str | Path | bytes, mapping: ColumnMapping) -> list[Record]:
     """Records from JSON lines (one object per line; blank lines skipped).
 
     JSON numbers with a fraction are floats and are refused: write amounts as strings, or
-    as integers with ``amount_in_minor_units``.
+    as integers with ``amount_in_minor_units``. A column the mapping names that no line
+    holds is a ``ParseError``, as for CSV.
     """
     text, name = _text_of(source)
     rows: list[tuple[int, Mapping[str, Any]]] = []
+    keys: dict[str, None] = {}
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ParseError(f"not JSON: {exc.msg}", position=f"{name} line {line_no}") from None
+            where = f"{name} line {line_no}, column {exc.colno}"
+            raise ParseError(f"not JSON: {exc.msg}", position=where) from None
+        except (ValueError, RecursionError) as exc:  # 4,301-digit integers, deep nesting
+            message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
+            raise ParseError(f"not JSON: {message}", position=f"{name} line {line_no}") from None
         if not isinstance(obj, dict):
             raise ParseError("expected a JSON object", position=f"{name} line {line_no}")
         rows.append((line_no, obj))
+        keys.update(dict.fromkeys(obj))
+    bound = bind_columns(mapping, keys, name) if rows else mapping
     out: list[Record] = []
     for line_no, row in rows:
-        out.extend(records_from_mappings([row], mapping, source=name, first_line=line_no))
+        out.extend(records_from_mappings([row], bound, source=name, first_line=line_no))
     return out
 
 
@@ -373,6 +528,7 @@ def records_from_cursor(
     if cursor.description is None:
         raise ConfigurationError("the cursor has no result set: execute a query first")
     names = [column[0] for column in cursor.description]
+    mapping = bind_columns(mapping, names, "cursor")
     line = 1
     while batch := cursor.fetchmany(batch_size):
         rows = [dict(zip(names, values, strict=True)) for values in batch]

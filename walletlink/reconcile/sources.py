@@ -23,6 +23,7 @@ from walletlink.formats.mt940 import iter_mt940
 from walletlink.formats.statement import StatementEnd, StatementHeader, StatementItem
 from walletlink.models import Transaction
 from walletlink.reconcile.inputs import (
+    STANDARD_MAPPING,
     ColumnMapping,
     read_csv,
     read_jsonl,
@@ -42,23 +43,7 @@ __all__ = [
 FileFormat = Literal["camt", "mt940", "csv", "jsonl"]
 
 #: The mapping used for a CSV or JSON-lines file when none is given: columns named as fields.
-STANDARD_COLUMNS: Final = ColumnMapping(
-    id="id",
-    account="account",
-    currency="currency",
-    amount="amount",
-    value_date="value_date",
-    booking_date="booking_date",
-    status="status",
-    end_to_end_id="end_to_end_id",
-    instruction_id="instruction_id",
-    bank_reference="bank_reference",
-    idempotency_key="idempotency_key",
-    source_id="source_id",
-    batch_id="batch_id",
-    counterparty="counterparty",
-    text="text",
-)
+STANDARD_COLUMNS: Final = STANDARD_MAPPING
 
 
 @attrs.frozen

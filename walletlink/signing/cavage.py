@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from walletlink.errors import (
@@ -183,7 +184,7 @@ def parse_signature_header(value: str) -> CavageSignature:
             raise SignatureMissingError(f"Signature header has no {required}")
     try:
         signature = b64decode(params["signature"])
-    except ValueError:
+    except ValueError:  # not canonical base64, or a non-ASCII character
         raise SignatureError("Signature header signature is not base64") from None
     headers = tuple(params["headers"].lower().split()) if "headers" in params else ()
     if "headers" in params and not headers:
@@ -425,10 +426,17 @@ def _certificate_header(certificate: x509.Certificate) -> str:
 def _parse_certificate(value: str) -> x509.Certificate:
     try:
         if "-----BEGIN" in value:
-            return x509.load_pem_x509_certificate(value.encode())
-        return x509.load_der_x509_certificate(b64decode(value))
-    except ValueError:
+            certificate = x509.load_pem_x509_certificate(value.encode())
+        else:
+            certificate = x509.load_der_x509_certificate(b64decode(value))
+        # cryptography parses these lazily: read them now, so a malformed key or name is
+        # refused here rather than raised later from the key id check or the key loader.
+        certificate.public_key()
+        certificate.issuer.rfc4514_string()
+        certificate.subject.rfc4514_string()
+    except (ValueError, UnsupportedAlgorithm):
         raise SignatureError("TPP-Signature-Certificate is not a certificate") from None
+    return certificate
 
 
 _CONDITIONAL: Final = ("psu-id", "psu-corporate-id", "tpp-redirect-uri")

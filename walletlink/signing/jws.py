@@ -321,7 +321,7 @@ def _decode_header(part: str) -> dict[str, Any]:
     try:
         raw = b64url_decode(part)
         header = _HEADER_DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         raise ClaimError("the protected header is not base64url JSON") from None
     if not isinstance(header, dict):
         raise ClaimError("the protected header is not a JSON object")

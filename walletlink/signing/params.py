@@ -219,7 +219,7 @@ def _members(text: str) -> Iterator[tuple[str, int, int, Any]]:
                 raise ValueError
             start = _skip(text, index + 1)
             value, end = _DECODER.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             raise ParseError("malformed JSON in the response", position=f"offset {index}") from None
         yield name, start, end, value
         index = _skip(text, end)

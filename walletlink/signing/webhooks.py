@@ -524,7 +524,7 @@ def decrypt_wechatpay_resource(resource: Mapping[str, Any], api_v3_key: bytes | 
         ciphertext = b64decode(resource["ciphertext"])
         nonce = str(resource["nonce"]).encode()
         aad = str(resource.get("associated_data") or "").encode()
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError):  # TypeError: a JSON null or number, not text
         raise SignatureMissingError("the resource lacks a base64 ciphertext or nonce") from None
     try:
         return _aesgcm(api_v3_key).decrypt(nonce, ciphertext, aad)
