@@ -10,7 +10,6 @@ it covers is still there.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from walletlink.errors import ConfigurationError, JournalIntegrityError
 from walletlink.journal.base import utc_iso
+from walletlink.signing._b64 import b64url_decode, b64url_encode
 from walletlink.signing.keys import KeyType, SigningKey
 
 __all__ = ["Checkpoint"]
@@ -73,7 +73,7 @@ class Checkpoint:
             sort_keys=True,
             separators=(",", ":"),
         )
-        signature = base64.urlsafe_b64encode(private.sign(body.encode())).rstrip(b"=").decode()
+        signature = b64url_encode(private.sign(body.encode()))
         return cls(body=body, signature=signature, kid=key.kid)
 
     def verify(self, key: SigningKey) -> dict[str, tuple[int, str]]:
@@ -85,7 +85,7 @@ class Checkpoint:
         public = key.require_public()
         assert isinstance(public, ed25519.Ed25519PublicKey)
         try:
-            raw = base64.urlsafe_b64decode(self.signature + "=" * (-len(self.signature) % 4))
+            raw = b64url_decode(self.signature)  # strict: one spelling per signature
             public.verify(raw, self.body.encode())
             parsed = json.loads(self.body)
             heads = parsed["heads"]
