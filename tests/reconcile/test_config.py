@@ -44,7 +44,11 @@ def test_missing_rules_file_is_a_configuration_error(tmp_path: Path) -> None:
 def test_tolerances_are_integer_arithmetic() -> None:
     config = ReconcileConfig(amount_tolerance_abs_minor=2, amount_tolerance_bps=50)
     assert config.amount_tolerance(-10_000) == 52
-    assert ReconcileConfig(batch_fee_max_bps=200).batch_fee_max(12_345) == 246
+    assert (
+        ReconcileConfig(batch_fee_max_abs_minor=0, batch_fee_max_bps=200).batch_fee_max(12_345)
+        == 246
+    )
+    assert ReconcileConfig().batch_fee_max(12_345) == 500  # a fixed fee by default
 
 
 def test_the_config_is_frozen() -> None:

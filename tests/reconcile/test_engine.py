@@ -134,14 +134,20 @@ def test_fuzzy_match_takes_the_clear_winner() -> None:
 
 def test_fuzzy_tie_goes_to_review_as_ambiguous_with_candidates() -> None:
     wallet = [rec("w1", 10000, 0, counterparty="A"), rec("w2", 10000, 2, counterparty="B")]
-    (ambiguous,) = reconcile(wallet, [rec("b1", 10000, 1)]).ambiguous
+    # Both wallet rows are ambiguous too (they used to fall into missing_in_bank): the
+    # reviewer sees the bank row with its two candidates and each candidate with the bank row.
+    ambiguous, *wallet_side = reconcile(wallet, [rec("b1", 10000, 1)]).ambiguous
     assert tuple(sorted(c.record_ids[0] for c in ambiguous.candidates)) == ("w1", "w2")
     assert all(isinstance(c, Candidate) for c in ambiguous.candidates)
+    assert [(a.side, a.record_id, a.candidates[0].record_ids) for a in wallet_side] == [
+        ("wallet", "w1", ("b1",)),
+        ("wallet", "w2", ("b1",)),
+    ]
 
 
 def test_unlabelled_batch_found_by_subset_sum_when_not_contiguous() -> None:
     wallet = [rec("w1", 1500, 0), rec("w2", 777, 0), rec("w3", 2500, 1), rec("w4", 333_333, 1)]
-    config = ReconcileConfig(batch_fee_max_bps=0)
+    config = ReconcileConfig(batch_fee_max_abs_minor=0)
     result = reconcile(wallet, [rec("b1", 4000, 2)], config, as_of=DAY0)
     (batch,) = result.batches
     assert (batch.wallet_ids, batch.rule) == (("w1", "w3"), "subset_sum")
@@ -149,14 +155,14 @@ def test_unlabelled_batch_found_by_subset_sum_when_not_contiguous() -> None:
 
 def test_unlabelled_batch_with_two_solutions_is_ambiguous() -> None:
     wallet = [rec("w1", 100, 0), rec("w2", 400, 0), rec("w3", 200, 0), rec("w4", 300, 0)]
-    config = ReconcileConfig(batch_fee_max_bps=0)
+    config = ReconcileConfig(batch_fee_max_abs_minor=0)
     result = reconcile(wallet, [rec("b1", 500, 1)], config, as_of=DAY0)
     assert (result.ambiguous[0].pass_no, len(result.ambiguous[0].candidates)) == (4, 2)
 
 
 def test_exhausted_subset_sum_budget_is_unresolved_not_missing() -> None:
     wallet = [rec(f"w{i}", 1000 + 7 * i * i, 0) for i in range(20)]
-    config = ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0)
+    config = ReconcileConfig(subset_sum_budget=100, batch_fee_max_abs_minor=0)
     result = reconcile(wallet, [rec("b1", 1, 1)], config)
     assert [u.bank_id for u in result.unresolved_batches] == ["b1"]
 

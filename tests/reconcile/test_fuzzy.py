@@ -51,7 +51,7 @@ def test_unlabelled_batch_members_must_resemble_the_named_payer() -> None:
         rec("w3", 2000, 0, counterparty="Acquirer 7"),
     ]
     bank = [rec("b1", 5000, 1, counterparty="ACQUIRER 7")]
-    config = ReconcileConfig(batch_fee_max_bps=0)
+    config = ReconcileConfig(batch_fee_max_abs_minor=0)
     (batch,) = reconcile(wallet, bank, config, as_of=DAY0).batches
     assert batch.wallet_ids == ("w1", "w3")
 

@@ -73,7 +73,7 @@ def test_every_category_renders_exactly_its_declared_columns() -> None:
         + [rec(f"p{i}", -700, i, counterparty="Landlord") for i in range(3)]
         + [rec("failed", -1234, 0, status=RecordStatus.FAILED)],
         [rec("b1", 1, 1)],
-        ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0),
+        ReconcileConfig(subset_sum_budget=100, batch_fee_max_abs_minor=0),
     )
     covered = set()
     for result in (_result(), tie, unresolved):
