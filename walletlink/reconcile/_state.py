@@ -104,6 +104,8 @@ class RunState:
         self.duplicates: list[DuplicateRow] = []
         self.reimported: list[ReimportedRow] = []
         self.reversals: list[ReversalMatch] = []
+        #: Positions taken as re-imports: copies, never the original of a later duplicate.
+        self.reimported_rows: dict[str, set[int]] = {"wallet": set(), "bank": set()}
         self.ambiguous: list[AmbiguousRow] = []
         self.unresolved: list[UnresolvedBatch] = []
         self.unmatched: list[UnmatchedRow] = []

@@ -64,6 +64,7 @@ def hygiene(state: RunState) -> None:
             first = per_account.setdefault(record.source_id, index)
             if first != index:
                 take(index)
+                state.reimported_rows[side].add(index)
                 state.reimported.append(
                     ReimportedRow(side, record.id, records[first].id, record.source_id)
                 )
@@ -112,6 +113,7 @@ def _reimported_without_id(state: RunState) -> None:
             for original, index in zip(kept, rows, strict=False):
                 if not used[index]:
                     record = state.take_bank(index)
+                    state.reimported_rows["bank"].add(index)
                     state.reimported.append(
                         ReimportedRow(
                             "bank", record.id, bank[original].id, "same content, other delivery"
@@ -512,7 +514,7 @@ def leftovers(state: RunState, as_of_day: int) -> None:
         records = state.wallet if side == "wallet" else state.bank
         used = state.wallet_used if side == "wallet" else state.bank_used
         free = state.free_wallet() if side == "wallet" else state.free_bank()
-        originals = _used_fingerprints(records, used, free)
+        originals = _used_fingerprints(records, used, free, state.reimported_rows[side])
         for index in free:
             record = records[index]
             original = originals.get(_fingerprint(record))
@@ -544,12 +546,12 @@ def leftovers(state: RunState, as_of_day: int) -> None:
 
 
 def _used_fingerprints(
-    records: list[Record], used: bytearray, free: list[int]
+    records: list[Record], used: bytearray, free: list[int], copies: set[int]
 ) -> dict[tuple[str, str, int, object, str], int]:
     """Fingerprints of used rows that a leftover shares; the amount prefilter keeps it cheap."""
     amounts = {records[i].amount_minor for i in free}
     found: dict[tuple[str, str, int, object, str], int] = {}
     for index, record in enumerate(records):
-        if used[index] and record.amount_minor in amounts:
+        if used[index] and record.amount_minor in amounts and index not in copies:
             found.setdefault(_fingerprint(record), index)
     return found
