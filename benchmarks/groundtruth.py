@@ -13,7 +13,7 @@ an acquirer per account whose collections (about 3 %) are paid out every 2-3 day
 fixed fee netted out (no reference, unlabelled), 0.5 % of exact bookings booked twice by the
 bank, and 2 % bank rows the wallet never saw. ``camt+mt940`` delivers the same day twice.
 
-    from benchmarks.groundtruth import generate, score
+    from groundtruth import generate, score  # benchmarks/ on sys.path, as pytest puts it
     day = generate(2_000, "camt", tmp_dir)
     figures = score(reconcile(day.wallet, day.bank, day.config, as_of=day.as_of), day)
 """
@@ -183,9 +183,7 @@ class _Builder:
         party = f"Payee {rnd.randrange(20_000)}"
         e2e = f"E{len(self.wallet):07d}" if rnd.random() < 0.5 else ""
         status = RecordStatus.RETURNED if rnd.random() < 0.5 else RecordStatus.FAILED
-        w = self._wallet(
-            account, amount, day, end_to_end_id=e2e, counterparty=party, status=status
-        )
+        w = self._wallet(account, amount, day, end_to_end_id=e2e, counterparty=party, status=status)
         fields = {"end_to_end_id": e2e or None, "counterparty_name": party}
         original = self._bank(account, amount, day + rnd.randint(0, 1), **fields)
         storno = self._bank(account, -amount, day + rnd.randint(2, 4), reversal=True, **fields)
@@ -345,7 +343,9 @@ def found(result: ReconciliationResult) -> dict[str, set[Any]]:
     return {
         "exact 1:1": {(m.wallet_id, m.bank_id) for m in result.matched if m.pass_no == 1},
         "fuzzy 1:1": {(m.wallet_id, m.bank_id) for m in result.matched if m.pass_no == 3},
-        "known batch": {(b.bank_id, frozenset(b.wallet_ids)) for b in result.batches if b.pass_no == 2},
+        "known batch": {
+            (b.bank_id, frozenset(b.wallet_ids)) for b in result.batches if b.pass_no == 2
+        },
         "unlabelled batch": {
             (b.bank_id, frozenset(b.wallet_ids)) for b in result.batches if b.pass_no == 4
         },

@@ -56,3 +56,17 @@ def test_the_config_is_frozen() -> None:
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         ReconcileConfig().margin = 0.5  # type: ignore[misc]
+
+
+def test_batch_fees_table_from_a_rules_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[batch_fees]\n"Acquirer  Ltd" = [10, 250]\n', encoding="utf-8")
+    config = load_rules(rules)
+    assert config.batch_fees == (("Acquirer Ltd", 10, 250),)
+    assert config.batch_fee_range("acquirer ltd") == (10, 250)
+    assert config.batch_fee_range("Other") == (0, 500)
+
+
+def test_batch_fees_refuses_a_bad_range() -> None:
+    with pytest.raises(ConfigurationError, match="batch_fees"):
+        ReconcileConfig(batch_fees={"PSP": [300, 100]})

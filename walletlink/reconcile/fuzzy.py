@@ -43,6 +43,8 @@ def counterparty_similarity(left: str, right: str) -> float:
     """Token-set Jaccard similarity in [0, 1]; 0.5 (no evidence) when either name is empty."""
     if not left or not right:
         return 0.5
+    if left == right:
+        return 1.0  # the usual case for a true pair, decided without tokenising
     a, b = _tokens(left), _tokens(right)
     if not a or not b:
         return 0.5
@@ -197,6 +199,17 @@ def _settle_block(
     if len(banks) == 1 and len(wallets) == 1:
         weight, wallet_index = edges[banks[0]][0]
         _pair(state, banks[0], wallet_index, weight, "only candidate")
+        return
+    if len(banks) == 1:
+        # One bank row, several wallet rows: the optimum is its best edge, and it is unique
+        # unless a non-twin wallet row scores exactly as well.
+        found = sorted(edges[banks[0]], key=lambda e: (-e[0], e[1]))
+        weight, best = found[0]
+        tied = [w for x, w in found[1:] if x == weight]
+        if any(not _interchangeable(state.wallet[w], state.wallet[best]) for w in tied):
+            _ambiguous_block(state, banks, edges)
+        else:
+            _pair(state, banks[0], best, weight, f"best of {len(found)} candidates")
         return
     col = {w: c for c, w in enumerate(wallets)}
     weights = {(r, col[w]): weight for r, b in enumerate(banks) for weight, w in edges[b]}
@@ -362,13 +375,21 @@ def _batches_for(state: RunState, bank_rows: list[int]) -> None:
         used = state.wallet_used
         candidates = [i for i in rows[first:last] if not used[i]]
         if bank.counterparty and threshold > 0:
-            # A payout names who pays it (the PSP); its members name the same party.
+            # A payout names who pays it (the PSP); its members name the same party. A window
+            # holds few distinct names, so each is compared once.
             wallet = state.wallet
-            candidates = [
-                i
-                for i in candidates
-                if counterparty_similarity(wallet[i].counterparty, bank.counterparty) >= threshold
-            ]
+            similar: dict[str, bool] = {}
+            kept = []
+            for i in candidates:
+                name = wallet[i].counterparty
+                ok = similar.get(name)
+                if ok is None:
+                    ok = similar[name] = (
+                        counterparty_similarity(name, bank.counterparty) >= threshold
+                    )
+                if ok:
+                    kept.append(i)
+            candidates = kept
         if len(candidates) >= config.batch_min_members:
             _search_batch(state, bank_index, candidates)
 

@@ -51,19 +51,30 @@ def _named_apart(left: Record, right: Record) -> bool:
 
 
 class _Index:
-    """Free rows of one side by ``(account, reference)`` and by ``(account, currency, amount)``."""
+    """Free rows of one side by ``(account, reference)`` and by ``(account, currency, amount)``.
 
-    def __init__(self, records: list[Record], rows: list[int]) -> None:
+    Only rows whose amount or references some storno asks for are indexed: stornos are few,
+    so this keeps the pass linear with a small constant at a million rows.
+    """
+
+    def __init__(
+        self, records: list[Record], rows: list[int], amounts: set[int], refs: set[str]
+    ) -> None:
         self.by_ref: dict[tuple[str, str], list[int]] = {}
         self.by_amount: dict[tuple[str, str, int], list[int]] = {}
         for i in rows:
             record = records[i]
+            if record.amount_minor in amounts:
+                key = (record.account, record.currency, record.amount_minor)
+                self.by_amount.setdefault(key, []).append(i)
             for field in _REFS:
                 value = getattr(record, field)
-                if value:
+                if value and value in refs:
                     self.by_ref.setdefault((record.account, value), []).append(i)
-            key = (record.account, record.currency, record.amount_minor)
-            self.by_amount.setdefault(key, []).append(i)
+
+
+def _refs(record: Record) -> list[str]:
+    return [value for value in (getattr(record, f) for f in _REFS) if value]
 
 
 def reversals(state: RunState) -> None:
@@ -73,9 +84,13 @@ def reversals(state: RunState) -> None:
     stornos = [i for i in free if bank[i].reversal]
     if not stornos:
         return
-    originals = _Index(bank, [i for i in free if not bank[i].reversal])
+    amounts = {-bank[i].amount_minor for i in stornos}
+    refs = {getattr(bank[i], field) for i in stornos for field in _REFS} - {""}
+    originals = _Index(bank, [i for i in free if not bank[i].reversal], amounts, refs)
+    # A wallet row may carry the original's references rather than the storno's.
+    refs |= {v for rows in originals.by_amount.values() for i in rows for v in _refs(bank[i])}
     wallet_rows = [i for i in state.free_wallet() if state.wallet[i].status in _RETURNED]
-    wallets = _Index(state.wallet, wallet_rows)
+    wallets = _Index(state.wallet, wallet_rows, amounts, refs)
     stornos.sort(key=lambda i: (state.bank_day[i], i))
     for storno in stornos:
         found = _original(state, storno, originals)

@@ -1,0 +1,76 @@
+"""Precision and recall per category on a labelled bank day, read through the real readers.
+
+The day comes from :mod:`benchmarks.groundtruth`: a wallet ledger and the same bank day as
+camt.053.001.08, as MT940, and as both (the reimport case). Each run prints one column of
+``precision / recall`` per category, the engine time (reading excluded) and the peak RSS.
+
+    .venv/bin/python benchmarks/bench_groundtruth.py [2000 20000 200000 1000000]
+
+``make test`` runs 2k in all three deliveries and asserts >= 0.99 on every category;
+``-m slow`` runs 20k and 200k.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Final
+
+import pytest
+from groundtruth import CATEGORIES, BankFormat, format_table, generate, score
+
+from walletlink.reconcile import reconcile
+
+FORMATS: Final[tuple[BankFormat, ...]] = ("camt", "mt940", "camt+mt940")
+
+
+def run(n: int, fmt: BankFormat) -> tuple[dict[str, tuple[float, float]], float, int, int]:
+    """Scores, engine seconds, wallet and bank record counts for one labelled day."""
+    with tempfile.TemporaryDirectory() as directory:
+        day = generate(n, fmt, Path(directory))
+    started = time.perf_counter()
+    result = reconcile(day.wallet, day.bank, day.config, as_of=day.as_of)
+    seconds = time.perf_counter() - started
+    return score(result, day), seconds, len(day.wallet), len(day.bank)
+
+
+def _assert_all_at_least(figures: dict[str, tuple[float, float]], floor: float) -> None:
+    low = {name: figures[name] for name in CATEGORIES if min(figures[name]) < floor}
+    assert low == {}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_category_at_2k(fmt: BankFormat) -> None:
+    figures, *_ = run(2_000, fmt)
+    _assert_all_at_least(figures, 0.99)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [20_000, 200_000])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_category_at_size(n: int, fmt: BankFormat) -> None:
+    figures, *_ = run(n, fmt)
+    _assert_all_at_least(figures, 0.99)
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv] or [2_000, 20_000, 200_000, 1_000_000]
+    columns = []
+    for n in sizes:
+        for fmt in FORMATS:
+            figures, seconds, wallet, bank = run(n, fmt)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            print(
+                f"{fmt} n={n}: {wallet} wallet x {bank} bank rows, engine {seconds:.2f} s, "
+                f"peak RSS so far {rss} MB",
+                file=sys.stderr,
+            )
+            columns.append((f"{fmt} {n:,}", figures))
+    print(format_table(columns))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
