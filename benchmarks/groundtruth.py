@@ -6,7 +6,7 @@ real readers (:func:`walletlink.reconcile.sources.load_file`), so reader losses 
 reversal flags, batch markers) count against the engine as they would in production.
 
 Per wallet row, seeded: 60 % exact-reference pairs, 17 % reference-less pairs (a third of
-them in dense clusters: one counterparty, one day, amounts within 10 %), 2 % missing at the
+them in dense clusters: one counterparty, two days, distinct amounts within 0.5 %), 2 % missing at the
 bank, 1 % returned payouts (bank debit + reversal, half without references), 1 % in known
 batches (camt: Btch/PmtInfId, half with TxDtls; MT940: the batch id in ``:61:`` and ``:86:``),
 an acquirer per account whose collections (about 3 %) are paid out every 2-3 days with a
@@ -170,12 +170,14 @@ class _Builder:
         self.truth["fuzzy 1:1"].add((w.id, seq))
 
     def _dense(self, account: str) -> None:
-        """Same counterparty, same day, amounts within 10 %: neighbours a margin cannot split."""
+        """One counterparty, amounts within 0.5 % of each other (inside the fuzzy tolerance),
+        dates a day apart and a 0-2 day bank lag: neighbours a per-row margin cannot split."""
         rnd = self.rnd
-        party, day = f"Merchant {rnd.randrange(2_000)}", rnd.randrange(DAYS)
+        party, day = f"Merchant {rnd.randrange(2_000)}", rnd.randrange(DAYS - 1)
         base = rnd.randint(10_000, 200_000)
-        for _ in range(rnd.randint(3, 5)):
-            self._fuzzy(account, party, base + rnd.randint(0, base // 10), day)
+        size = rnd.randint(3, 6)
+        for amount in rnd.sample(range(base, base + base // 200 + 1), size):
+            self._fuzzy(account, party, amount, day + rnd.randint(0, 1))
 
     def _returned(self, account: str) -> None:
         rnd = self.rnd

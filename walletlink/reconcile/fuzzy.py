@@ -104,8 +104,8 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
     """Per free bank row, its plausible wallet partners as ``(weight, wallet)``.
 
     A weight is the pair's score in millionths (an integer, so optima are exact): 0.4 ×
-    amount closeness + 0.2 × date closeness + 0.4 × counterparty similarity. Only pairs
-    scoring at least ``min_score`` are edges.
+    amount closeness (1 when equal, else at most 0.5) + 0.2 × date closeness + 0.4 ×
+    counterparty similarity. Only pairs scoring at least ``min_score`` are edges.
     """
     config = state.config
     window, floor = config.date_window_days, round(config.min_score * _SCALE)
@@ -126,8 +126,12 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
         for wallet_index in _nearest(*part, state, amount, tolerance, day):
             wallet = state.wallet[wallet_index]
             gap = state.wallet_day[wallet_index] - day
+            difference = abs(wallet.amount_minor) - amount
+            # An equal amount is strong evidence, any difference halves it: a bank rarely
+            # changes an amount, while a day or two of lag is the norm.
+            closeness = 1.0 if not difference else 0.5 * _closeness(difference, tolerance + 1)
             score = (
-                0.4 * _closeness(abs(wallet.amount_minor) - amount, tolerance + 1)
+                0.4 * closeness
                 + 0.2 * _closeness(gap, window + 1)
                 + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
             )
