@@ -67,7 +67,10 @@ def test_nearest_amounts_outside_the_date_window_do_not_use_up_the_cap() -> None
 def test_equal_amount_outweighs_a_closer_date() -> None:
     # b0 is w0 booked two days late; w1 is a same-day neighbour two cents off. Amount
     # equality decides, so neither pairing crosses and nothing is ambiguous.
-    wallet = [rec("w0", 100_000, 0, counterparty="Shop"), rec("w1", 100_002, 2, counterparty="Shop")]
+    wallet = [
+        rec("w0", 100_000, 0, counterparty="Shop"),
+        rec("w1", 100_002, 2, counterparty="Shop"),
+    ]
     bank = [rec("b0", 100_000, 2, counterparty="Shop"), rec("b1", 100_002, 2, counterparty="Shop")]
     result = reconcile(wallet, bank, as_of=DAY0)
     assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w0", "b0"), ("w1", "b1")]
