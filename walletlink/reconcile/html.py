@@ -79,7 +79,8 @@ def _breaks(result: ReconciliationResult) -> list[_Break]:
         )
     for a in result.ambiguous:
         options = " | ".join(
-            f"{', '.join(c.record_ids)} (score {c.score:.3f}{'; ' + c.reasons if c.reasons else ''})"
+            f"{', '.join(c.record_ids)} (score {c.score:.3f}"
+            + (f"; {c.reasons})" if c.reasons else ")")
             for c in a.candidates
         )
         rows.append(
