@@ -111,10 +111,12 @@ class ReconcileConfig:
     date_window_days: int = _int(3)
     #: Fuzzy pass: at most this many candidates are scored per bank row.
     max_candidates: int = _int(32, _positive_int)
-    #: Fuzzy pass: the best candidate needs this score, and this lead over the second best.
-    #: A score is 0.4 × amount closeness + 0.2 × date closeness + 0.4 × counterparty
-    #: similarity (0.5 when either name is missing), each in [0, 1].
+    #: Fuzzy pass: a pair needs this score to be a candidate at all. A score is 0.4 × amount
+    #: closeness (1 when equal, at most 0.5 otherwise) + 0.2 × date closeness + 0.4 ×
+    #: counterparty similarity (0.5 when either name is missing), each in [0, 1].
     min_score: float = attrs.field(default=0.65, validator=_unit_interval)
+    #: No longer used: the fuzzy pass pairs each block by an optimal assignment and calls a
+    #: row ambiguous only on an exact tie. Kept so that existing rules files still load.
     margin: float = attrs.field(default=0.1, validator=_unit_interval)
     #: Batches: banks and PSPs charge a fixed fee per payout, so the fee netted out lies in
     #: ``[batch_fee_min_minor, batch_fee_max_abs_minor]`` (plus ``batch_fee_max_bps`` of the
