@@ -27,13 +27,20 @@ from walletlink.reconcile import reconcile
 FORMATS: Final[tuple[BankFormat, ...]] = ("camt", "mt940", "camt+mt940")
 
 
-def run(n: int, fmt: BankFormat) -> tuple[dict[str, tuple[float, float]], float, int, int]:
-    """Scores, engine seconds, wallet and bank record counts for one labelled day."""
+def run(
+    n: int, fmt: BankFormat, passes: list[tuple[str, float]] | None = None
+) -> tuple[dict[str, tuple[float, float]], float, int, int]:
+    """Scores, engine seconds, wallet and bank record counts for one labelled day.
+
+    ``passes``, when given, receives the engine's per-pass seconds.
+    """
     with tempfile.TemporaryDirectory() as directory:
         day = generate(n, fmt, Path(directory))
     started = time.perf_counter()
     result = reconcile(day.wallet, day.bank, day.config, as_of=day.as_of)
     seconds = time.perf_counter() - started
+    if passes is not None:
+        passes.extend(result.pass_seconds)
     return score(result, day), seconds, len(day.wallet), len(day.bank)
 
 
@@ -61,13 +68,15 @@ def main(argv: list[str]) -> None:
     columns = []
     for n in sizes:
         for fmt in FORMATS:
-            figures, seconds, wallet, bank = run(n, fmt)
+            passes: list[tuple[str, float]] = []
+            figures, seconds, wallet, bank = run(n, fmt, passes)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             print(
                 f"{fmt} n={n}: {wallet} wallet x {bank} bank rows, engine {seconds:.2f} s, "
                 f"peak RSS so far {rss} MB",
                 file=sys.stderr,
             )
+            print("  " + ", ".join(f"{name} {t:.2f} s" for name, t in passes), file=sys.stderr)
             columns.append((f"{fmt} {n:,}", figures))
     print(format_table(columns))
 

@@ -74,3 +74,15 @@ def test_equal_amount_outweighs_a_closer_date() -> None:
     bank = [rec("b0", 100_000, 2, counterparty="Shop"), rec("b1", 100_002, 2, counterparty="Shop")]
     result = reconcile(wallet, bank, as_of=DAY0)
     assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w0", "b0"), ("w1", "b1")]
+
+
+def test_named_payout_takes_unnamed_members_but_not_other_payers() -> None:
+    # Unnamed wallet rows are "no evidence" (0.5), enough at the default threshold; rows of
+    # another payer are not.
+    wallet = [
+        rec("w1", 4_000, 0),
+        rec("w2", 6_000, 0, counterparty="Acquirer"),
+        rec("w3", 5_000, 0, counterparty="Landlord"),
+    ]
+    result = reconcile(wallet, [rec("b1", 9_900, 1, counterparty="Acquirer")], as_of=DAY0)
+    assert [b.wallet_ids for b in result.batches] == [("w1", "w2")]

@@ -360,40 +360,77 @@ def unlabelled_batches(state: RunState) -> None:
     _batches_for(state, state.free_bank())
 
 
+class _WindowIndex:
+    """One partition's free wallet rows in (date, position) order, and the same per name token.
+
+    A payout names its payer; only rows sharing a token with that name can be similar enough,
+    so the token lists narrow a window of hundreds of rows to the payer's own before any
+    similarity is computed. Built lazily: most partitions never see a named entry.
+    """
+
+    def __init__(self, state: RunState, rows: list[int]) -> None:
+        self.state = state
+        self.rows = rows
+        self.days = [state.wallet_day[i] for i in rows]
+        self._tokens: dict[str, tuple[list[int], list[int]]] | None = None
+
+    def window(self, first_day: int, last_day: int) -> list[int]:
+        first, last = bisect_left(self.days, first_day), bisect_right(self.days, last_day)
+        used = self.state.wallet_used
+        return [i for i in self.rows[first:last] if not used[i]]
+
+    def named(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
+        if self._tokens is None:
+            self._tokens = {}
+            wallet, days = self.state.wallet, self.state.wallet_day
+            for i in self.rows:
+                # "" files the rows without a usable name: similarity 0.5, "no evidence".
+                for token in _tokens(wallet[i].counterparty) or ("",):
+                    found = self._tokens.get(token)
+                    if found is None:
+                        found = self._tokens[token] = ([], [])
+                    found[0].append(days[i])
+                    found[1].append(i)
+        used, wallet = self.state.wallet_used, self.state.wallet
+        hits: set[int] = set()
+        unnamed = ("",) if threshold <= counterparty_similarity("", name) else ()
+        for token in (*_tokens(name), *unnamed):
+            found = self._tokens.get(token)
+            if found is not None:
+                first = bisect_left(found[0], first_day)
+                last = bisect_right(found[0], last_day)
+                hits.update(i for i in found[1][first:last] if not used[i])
+        similar: dict[str, bool] = {}
+        kept = []
+        for i in sorted(hits, key=lambda i: (self.state.wallet_day[i], i)):
+            other = wallet[i].counterparty
+            ok = similar.get(other)
+            if ok is None:
+                ok = similar[other] = counterparty_similarity(other, name) >= threshold
+            if ok:
+                kept.append(i)
+        return kept
+
+
 def _batches_for(state: RunState, bank_rows: list[int]) -> None:
     config = state.config
-    by_part: dict[_Partition, tuple[list[int], list[int]]] = {}
+    by_part: dict[_Partition, _WindowIndex] = {}
     for key, rows in _partitions(state).items():
         rows.sort(key=lambda i: (state.wallet_day[i], i))
-        by_part[key] = ([state.wallet_day[i] for i in rows], rows)
+        by_part[key] = _WindowIndex(state, rows)
     threshold = config.batch_counterparty_similarity
     for bank_index in sorted(bank_rows, key=lambda i: (state.bank_day[i], i)):
         bank = state.bank[bank_index]
         part = by_part.get((bank.account, bank.currency, bank.amount_minor >= 0))
         if part is None or bank.members or state.bank_used[bank_index]:
             continue
-        days, rows = part
         day = state.bank_day[bank_index]
-        first = bisect_left(days, day - config.batch_window_days)
-        last = bisect_right(days, day)
-        used = state.wallet_used
-        candidates = [i for i in rows[first:last] if not used[i]]
-        if bank.counterparty and threshold > 0:
-            # A payout names who pays it (the PSP); its members name the same party. A window
-            # holds few distinct names, so each is compared once.
-            wallet = state.wallet
-            similar: dict[str, bool] = {}
-            kept = []
-            for i in candidates:
-                name = wallet[i].counterparty
-                ok = similar.get(name)
-                if ok is None:
-                    ok = similar[name] = (
-                        counterparty_similarity(name, bank.counterparty) >= threshold
-                    )
-                if ok:
-                    kept.append(i)
-            candidates = kept
+        first_day = day - config.batch_window_days
+        if bank.counterparty and threshold > 0 and _tokens(bank.counterparty):
+            # A payout names who pays it (the PSP); its members name the same party.
+            candidates = part.named(bank.counterparty, first_day, day, threshold)
+        else:
+            candidates = part.window(first_day, day)
         if len(candidates) >= config.batch_min_members:
             _search_batch(state, bank_index, candidates)
 
