@@ -68,13 +68,15 @@ def hygiene(state: RunState) -> None:
                 state.reimported.append(
                     ReimportedRow(side, record.id, records[first].id, record.source_id)
                 )
-    _reimported_without_id(state)
+    bank = state.bank
+    idless = [i for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
+    if idless:
+        _reimported_without_id(state, idless)
     # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
     # they stay in the run and are only counted, so a reviewer sees the number.
-    bank = state.bank
     content = Counter(
         (r.account, r.currency, r.amount_minor, r.value_date, r.counterparty, r.text)
-        for r in [bank[i] for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
+        for r in [bank[i] for i in idless]
     )
     state.identical_without_id = sum(count - 1 for count in content.values() if count > 1)
 
@@ -83,7 +85,7 @@ def _delivery(record: Record) -> str:
     return record.source.partition("#")[0]
 
 
-def _reimported_without_id(state: RunState) -> None:
+def _reimported_without_id(state: RunState, idless: list[int]) -> None:
     """Id-less bank rows: the same content in two deliveries is one booking imported twice.
 
     Content is (account, currency, amount, value date, end-to-end id). Per content, the
@@ -92,9 +94,9 @@ def _reimported_without_id(state: RunState) -> None:
     """
     bank, used = state.bank, state.bank_used
     groups: dict[tuple[str, str, int, object, str], dict[str, list[int]]] = {}
-    for index in [i for i in state.free_bank() if not bank[i].source_id]:
+    for index in idless:
         record = bank[index]
-        if not record.source:
+        if used[index] or not record.source:
             continue
         key = (
             record.account,

@@ -67,8 +67,8 @@ class _Index:
             if record.amount_minor in amounts:
                 key = (record.account, record.currency, record.amount_minor)
                 self.by_amount.setdefault(key, []).append(i)
-            for field in _REFS:
-                value = getattr(record, field)
+            # The two fields of _REFS, read directly: this loop sees every free row.
+            for value in (record.end_to_end_id, record.instruction_id):
                 if value and value in refs:
                     self.by_ref.setdefault((record.account, value), []).append(i)
 
