@@ -1,9 +1,11 @@
 """Passes 3 and 4: the searching passes, each bounded so that a million rows stay tractable.
 
-Pass 3 pairs leftovers 1:1 when amount, value date and counterparty are close, and accepts a
-pair only when the best candidate beats the second by a margin. Pass 4 explains one bank entry
-by several wallet rows with a fee netted out: a sliding window first, then a capped
-meet-in-the-middle subset-sum under a hard work budget.
+Pass 3 pairs leftovers 1:1 when amount, value date and counterparty are close, by a
+maximum-weight assignment within each connected block of candidates (so recall does not fall
+as neighbours get denser), and offers bank rows without any 1:1 candidate to the batch
+search first. Pass 4 explains one bank entry by several wallet rows with a fixed fee netted
+out: a sliding window first, then a capped meet-in-the-middle subset-sum under a hard work
+budget. Each public pass documents its contract in its docstring.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _SCALE: Final = 1_000_000
 # check that no equally good alternative exists; blocks are a few rows in practice.
 _EXACT_BLOCK: Final = 40
 _CHECKED_BLOCK: Final = 12
+_USUAL_REASONS: dict[tuple[int, str], str] = {}
 
 
 @lru_cache(maxsize=65_536)
@@ -259,6 +262,15 @@ def _greedy(
 def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how: str) -> None:
     wallet, bank = state.wallet[wallet_index], state.bank[bank_index]
     delta = bank.amount_minor - wallet.amount_minor
+    day = state.bank_day[bank_index] - state.wallet_day[wallet_index]
+    if not delta and wallet.counterparty and wallet.counterparty == bank.counterparty:
+        # The usual fuzzy pair: equal amount and name; a handful of distinct reasons a run.
+        reasons = _USUAL_REASONS.get((day, how))
+        if reasons is None:
+            reasons = f"amount equal; {day_phrase(day)}; counterparty equal; {how}"
+            _USUAL_REASONS[(day, how)] = reasons
+        settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
+        return
     amount = (
         "amount equal" if not delta else f"amount differs by {format_minor(delta, bank.currency)}"
     )
@@ -269,8 +281,7 @@ def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how:
         party = "counterparty equal"
     else:
         party = f"counterparty similar ({similarity:.2f})"
-    day = day_phrase(state.bank_day[bank_index] - state.wallet_day[wallet_index])
-    reasons = f"{amount}; {day}; {party}; {how}"
+    reasons = f"{amount}; {day_phrase(day)}; {party}; {how}"
     settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
 
 
