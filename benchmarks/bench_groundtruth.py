@@ -4,7 +4,7 @@ The day comes from :mod:`benchmarks.groundtruth`: a wallet ledger and the same b
 camt.053.001.08, as MT940, and as both (the reimport case). Each run prints one column of
 ``precision / recall`` per category, the engine time (reading excluded) and the peak RSS.
 
-    .venv/bin/python benchmarks/bench_groundtruth.py [2000 20000 200000 1000000]
+    .venv/bin/python benchmarks/bench_groundtruth.py [2000 20000 200000 1000000] [camt|mt940|camt+mt940]
 
 ``make test`` runs 2k in all three deliveries and asserts >= 0.99 on every category;
 ``-m slow`` runs 20k and 200k.
@@ -64,10 +64,11 @@ def test_every_category_at_size(n: int, fmt: BankFormat) -> None:
 
 
 def main(argv: list[str]) -> None:
-    sizes = [int(a) for a in argv] or [2_000, 20_000, 200_000, 1_000_000]
+    formats = [a for a in argv if a in FORMATS] or list(FORMATS)
+    sizes = [int(a) for a in argv if a not in FORMATS] or [2_000, 20_000, 200_000, 1_000_000]
     columns = []
     for n in sizes:
-        for fmt in FORMATS:
+        for fmt in formats:
             passes: list[tuple[str, float]] = []
             figures, seconds, wallet, bank = run(n, fmt, passes)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
