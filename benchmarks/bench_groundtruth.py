@@ -4,7 +4,7 @@ The day comes from :mod:`benchmarks.groundtruth`: a wallet ledger and the same b
 camt.053.001.08, as MT940, and as both (the reimport case). Each run prints one column of
 ``precision / recall`` per category, the engine time (reading excluded) and the peak RSS.
 
-    .venv/bin/python benchmarks/bench_groundtruth.py [2000 20000 200000 1000000] [camt|mt940|camt+mt940]
+    .venv/bin/python benchmarks/bench_groundtruth.py [SIZE ...] [camt | mt940 | camt+mt940]
 
 ``make test`` runs 2k in all three deliveries and asserts >= 0.99 on every category;
 ``-m slow`` runs 20k and 200k.
