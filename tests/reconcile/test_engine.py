@@ -407,3 +407,10 @@ def test_same_booking_in_two_deliveries_is_reimported_not_duplicate() -> None:
     assert [(r.record_id, r.duplicate_of) for r in result.reimported] == [("R1", "N1")]
     # A twin within one delivery is not a re-import: two equal payments stay two.
     assert sorted(u.record_id for u in result.unmatched) == ["N1", "N2"]
+
+
+def test_batch_marker_glued_to_a_label_is_found() -> None:
+    members = [rec(f"w{i}", 5_000, 0, batch_id="PO-77") for i in range(2)]
+    bank = [rec("b1", 10_000, 1, text="/PREF/BATCH:PO-77/")]
+    (batch,) = reconcile(members, bank, as_of=DAY0).batches
+    assert (batch.rule, batch.wallet_ids) == ("batch_marker", ("w0", "w1"))

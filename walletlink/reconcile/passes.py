@@ -7,6 +7,7 @@ pass. Passes 3 and 4, the searching ones, live in :mod:`walletlink.reconcile.fuz
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from operator import attrgetter
 
@@ -27,6 +28,7 @@ from walletlink.reconcile.results import (
 # immutable item several times faster, which matters for a million matched pairs.
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
+_MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
     "day_phrase",
@@ -419,8 +421,10 @@ def _batch_marker(bank: Record, markers: dict[tuple[str, str, str], str]) -> tup
         found = markers.get((bank.account, bank.currency, value.casefold())) if value else None
         if found is not None:
             return found, reference_label(field)
-    for word in bank.text.split():
-        found = markers.get((bank.account, bank.currency, word.strip(".,;:/()").casefold()))
+    words = bank.text.split()
+    # Whole words first ("PO-2026-03"), then the pieces a separator glues on ("BATCH:PO1").
+    for word in [w.strip(".,;:/()") for w in words] + _MARKER_PIECE.findall(bank.text):
+        found = markers.get((bank.account, bank.currency, word.casefold()))
         if found is not None:
             return found, "text"
     return None
