@@ -41,10 +41,17 @@ def test_neighbours_get_their_own_partner_not_a_tie() -> None:
     # assignment reaches the optimum.
     weights = {(0, 0): 100, (0, 1): 90, (1, 0): 90, (1, 1): 100}
     assert max_weight_assignment(2, 2, weights) == (200, [0, 1])
-    assert not alternative_exists(2, 2, weights, 200, 0, [0])
+    assert not alternative_exists(2, 2, weights, 200, [0], [0])
 
 
 def test_equal_alternative_is_detected() -> None:
     weights = {(0, 0): 100, (0, 1): 100}
     total, assigned = max_weight_assignment(1, 2, weights)
-    assert alternative_exists(1, 2, weights, total, 0, [assigned[0]])
+    assert alternative_exists(1, 2, weights, total, [0], [assigned[0]])
+
+
+def test_swapping_twins_is_no_alternative() -> None:
+    # Two identical bank rows, one wallet row: giving it to the other twin changes nothing.
+    weights = {(0, 0): 100, (1, 0): 100}
+    total, assigned = max_weight_assignment(2, 1, weights)
+    assert not alternative_exists(2, 1, weights, total, [0, 1], [0])

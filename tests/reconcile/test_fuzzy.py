@@ -86,3 +86,16 @@ def test_named_payout_takes_unnamed_members_but_not_other_payers() -> None:
     ]
     result = reconcile(wallet, [rec("b1", 9_900, 1, counterparty="Acquirer")], as_of=DAY0)
     assert [b.wallet_ids for b in result.batches] == [("w1", "w2")]
+
+
+def test_identical_bank_rows_for_one_wallet_row_pair_once_not_ambiguous() -> None:
+    wallet = [rec("w1", 700, 0, counterparty="Shop"), rec("w2", 900, 0, counterparty="Shop")]
+    bank = [
+        rec("b1", 700, 1, counterparty="Shop"),
+        rec("b2", 700, 1, counterparty="Shop"),
+        rec("b3", 900, 0, counterparty="Shop"),
+    ]
+    result = reconcile(wallet, bank, as_of=DAY0)
+    assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w1", "b1"), ("w2", "b3")]
+    assert result.ambiguous == ()
+    assert [(d.record_id, d.duplicate_of) for d in result.duplicates] == [("b2", "b1")]

@@ -100,13 +100,22 @@ def _hungarian(cost: list[list[int]], n: int, m: int) -> list[int]:
 
 
 def alternative_exists(
-    rows: int, cols: int, weights: Weights, total: int, row: int, forbidden: Iterable[int]
+    rows: int,
+    cols: int,
+    weights: Weights,
+    total: int,
+    twin_rows: Iterable[int],
+    twin_cols: Iterable[int],
 ) -> bool:
-    """Whether a matching as heavy as ``total`` exists that gives ``row`` none of ``forbidden``.
+    """Whether a matching as heavy as ``total`` exists that pairs none of ``twin_rows`` with
+    any of ``twin_cols``.
 
-    ``forbidden`` is the chosen column and the columns interchangeable with it: an
-    alternative that only swaps twins is no real alternative.
+    ``twin_rows`` is a chosen row and the rows interchangeable with it, ``twin_cols`` its
+    chosen column and the columns interchangeable with that: an alternative that only swaps
+    twins is no real alternative.
     """
-    banned = set(forbidden)
-    reduced = {(r, c): w for (r, c), w in weights.items() if r != row or c not in banned}
+    banned_rows, banned_cols = set(twin_rows), set(twin_cols)
+    reduced = {
+        (r, c): w for (r, c), w in weights.items() if r not in banned_rows or c not in banned_cols
+    }
     return max_weight_assignment(rows, cols, reduced)[0] == total

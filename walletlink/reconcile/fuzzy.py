@@ -234,11 +234,11 @@ def _settle_block(
             for k, w in enumerate(wallets)
             if _interchangeable(state.wallet[w], state.wallet[wallets[c]])
         ]
-        options = sum(1 for (rr, _) in weights if rr == r)
-        if (
-            check
-            and options > len(twins)
-            and alternative_exists(len(banks), len(wallets), weights, total, r, twins)
+        bank_twins = [
+            k for k, b in enumerate(banks) if _interchangeable(state.bank[b], state.bank[banks[r]])
+        ]
+        if check and alternative_exists(
+            len(banks), len(wallets), weights, total, bank_twins, twins
         ):
             unsure.append(r)
     for r, c in enumerate(assigned):
