@@ -54,4 +54,5 @@ def test_swapping_twins_is_no_alternative() -> None:
     # Two identical bank rows, one wallet row: giving it to the other twin changes nothing.
     weights = {(0, 0): 100, (1, 0): 100}
     total, assigned = max_weight_assignment(2, 1, weights)
+    assert (total, assigned) == (100, [0, -1])
     assert not alternative_exists(2, 1, weights, total, [0, 1], [0])
