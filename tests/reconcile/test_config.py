@@ -44,7 +44,11 @@ def test_missing_rules_file_is_a_configuration_error(tmp_path: Path) -> None:
 def test_tolerances_are_integer_arithmetic() -> None:
     config = ReconcileConfig(amount_tolerance_abs_minor=2, amount_tolerance_bps=50)
     assert config.amount_tolerance(-10_000) == 52
-    assert ReconcileConfig(batch_fee_max_bps=200).batch_fee_max(12_345) == 246
+    assert (
+        ReconcileConfig(batch_fee_max_abs_minor=0, batch_fee_max_bps=200).batch_fee_max(12_345)
+        == 246
+    )
+    assert ReconcileConfig().batch_fee_max(12_345) == 500  # a fixed fee by default
 
 
 def test_the_config_is_frozen() -> None:
@@ -60,3 +64,17 @@ def test_a_rules_file_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) 
     path.write_bytes(b'margin = 0.2\nnote = "\xff"\n')
     with pytest.raises(ConfigurationError, match="not valid TOML"):
         load_rules(path)
+
+
+def test_batch_fees_table_from_a_rules_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[batch_fees]\n"Acquirer  Ltd" = [10, 250]\n', encoding="utf-8")
+    config = load_rules(rules)
+    assert config.batch_fees == (("Acquirer Ltd", 10, 250),)
+    assert config.batch_fee_range("acquirer ltd") == (10, 250)
+    assert config.batch_fee_range("Other") == (0, 500)
+
+
+def test_batch_fees_refuses_a_bad_range() -> None:
+    with pytest.raises(ConfigurationError, match="batch_fees"):
+        ReconcileConfig(batch_fees={"PSP": [300, 100]})

@@ -134,14 +134,20 @@ def test_fuzzy_match_takes_the_clear_winner() -> None:
 
 def test_fuzzy_tie_goes_to_review_as_ambiguous_with_candidates() -> None:
     wallet = [rec("w1", 10000, 0, counterparty="A"), rec("w2", 10000, 2, counterparty="B")]
-    (ambiguous,) = reconcile(wallet, [rec("b1", 10000, 1)]).ambiguous
+    # Both wallet rows are ambiguous too (they used to fall into missing_in_bank): the
+    # reviewer sees the bank row with its two candidates and each candidate with the bank row.
+    ambiguous, *wallet_side = reconcile(wallet, [rec("b1", 10000, 1)]).ambiguous
     assert tuple(sorted(c.record_ids[0] for c in ambiguous.candidates)) == ("w1", "w2")
     assert all(isinstance(c, Candidate) for c in ambiguous.candidates)
+    assert [(a.side, a.record_id, a.candidates[0].record_ids) for a in wallet_side] == [
+        ("wallet", "w1", ("b1",)),
+        ("wallet", "w2", ("b1",)),
+    ]
 
 
 def test_unlabelled_batch_found_by_subset_sum_when_not_contiguous() -> None:
     wallet = [rec("w1", 1500, 0), rec("w2", 777, 0), rec("w3", 2500, 1), rec("w4", 333_333, 1)]
-    config = ReconcileConfig(batch_fee_max_bps=0)
+    config = ReconcileConfig(batch_fee_max_abs_minor=0)
     result = reconcile(wallet, [rec("b1", 4000, 2)], config, as_of=DAY0)
     (batch,) = result.batches
     assert (batch.wallet_ids, batch.rule) == (("w1", "w3"), "subset_sum")
@@ -149,14 +155,14 @@ def test_unlabelled_batch_found_by_subset_sum_when_not_contiguous() -> None:
 
 def test_unlabelled_batch_with_two_solutions_is_ambiguous() -> None:
     wallet = [rec("w1", 100, 0), rec("w2", 400, 0), rec("w3", 200, 0), rec("w4", 300, 0)]
-    config = ReconcileConfig(batch_fee_max_bps=0)
+    config = ReconcileConfig(batch_fee_max_abs_minor=0)
     result = reconcile(wallet, [rec("b1", 500, 1)], config, as_of=DAY0)
     assert (result.ambiguous[0].pass_no, len(result.ambiguous[0].candidates)) == (4, 2)
 
 
 def test_exhausted_subset_sum_budget_is_unresolved_not_missing() -> None:
     wallet = [rec(f"w{i}", 1000 + 7 * i * i, 0) for i in range(20)]
-    config = ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0)
+    config = ReconcileConfig(subset_sum_budget=100, batch_fee_max_abs_minor=0)
     result = reconcile(wallet, [rec("b1", 1, 1)], config)
     assert [u.bank_id for u in result.unresolved_batches] == ["b1"]
 
@@ -342,3 +348,69 @@ def test_failed_in_the_wallet_but_booked_at_the_bank_is_a_status_mismatch() -> N
     wallet = [rec("w1", -5000, 0, end_to_end_id="E1", status=RecordStatus.FAILED)]
     (mismatch,) = reconcile(wallet, [rec("b1", -5000, 0, end_to_end_id="E1")]).mismatched
     assert [d.field for d in mismatch.diffs] == ["status"]
+
+
+def test_dense_same_counterparty_neighbours_pair_by_assignment_not_ambiguity() -> None:
+    # Within 0.5 % of each other, one party, bank lag of one day: a per-row margin calls
+    # them ambiguous; the block assignment pairs each with its own.
+    wallet = [rec(f"w{i}", 100_000 + 30 * i, i % 2, counterparty="Shop") for i in range(4)]
+    bank = [rec(f"b{i}", 100_000 + 30 * i, i % 2 + 1, counterparty="Shop") for i in range(4)]
+    result = reconcile(wallet, bank, as_of=DAY0)
+    assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [
+        (f"w{i}", f"b{i}") for i in range(4)
+    ]
+    assert result.ambiguous == ()
+    assert all(
+        "amount equal; booked +1 day; counterparty equal" in m.reasons for m in result.matched
+    )
+
+
+def test_exact_pair_explains_itself() -> None:
+    result = reconcile([rec("w1", 10, 0, end_to_end_id="E")], [rec("b1", 10, 1, end_to_end_id="E")])
+    assert result.matched[0].reasons == "end-to-end id equal; amount equal; booked +1 day"
+
+
+def test_batch_fee_is_a_fixed_range_per_counterparty() -> None:
+    members = [rec(f"w{i}", 10_000, 0, counterparty="Acquirer") for i in range(3)]
+    bank = [rec("b1", 30_000 - 250, 1, counterparty="Acquirer")]
+    narrow = ReconcileConfig(batch_fees={"Acquirer": [0, 100]})
+    assert reconcile(members, bank, narrow, as_of=DAY0).batches == ()
+    wide = ReconcileConfig(batch_fees={"acquirer": [200, 300]})
+    (batch,) = reconcile(members, bank, wide, as_of=DAY0).batches
+    assert (batch.wallet_ids, batch.fee_minor, batch.residual_minor) == (("w0", "w1", "w2"), 250, 0)
+    assert "fee in [2.00, 3.00]" in batch.reasons
+
+
+def test_batch_is_not_broken_by_a_single_member_pairing() -> None:
+    # w0 alone could pair 1:1 with "b2" by amount; the payout b1 has no 1:1 candidate and is
+    # searched first, so it keeps all its members.
+    members = [rec(f"w{i}", 10_000 + i, 0, counterparty="Acquirer") for i in range(3)]
+    bank = [rec("b1", 30_003 - 100, 1, counterparty="Acquirer"), rec("b2", 10_000, 1)]
+    result = reconcile(members, bank, as_of=DAY0)
+    assert [b.wallet_ids for b in result.batches] == [("w0", "w1", "w2")]
+
+
+def test_mt940_batch_marker_in_text_finds_the_wallet_batch() -> None:
+    members = [rec(f"w{i}", 5_000, 0, batch_id="PO123") for i in range(4)]
+    bank = [rec("b1", 19_900, 1, text="PAYOUT PO123 card sales")]
+    (batch,) = reconcile(members, bank, as_of=DAY0).batches
+    assert (batch.rule, batch.fee_minor, len(batch.wallet_ids)) == ("batch_marker", 100, 4)
+
+
+def test_same_booking_in_two_deliveries_is_reimported_not_duplicate() -> None:
+    bank = [
+        rec("N1", 700, 0, source="day.xml#1"),
+        rec("R1", 700, 0, source="day.mt940#1"),
+        rec("N2", 700, 0, source="day.xml#2"),
+    ]
+    result = reconcile([], bank)
+    assert [(r.record_id, r.duplicate_of) for r in result.reimported] == [("R1", "N1")]
+    # A twin within one delivery is not a re-import: two equal payments stay two.
+    assert sorted(u.record_id for u in result.unmatched) == ["N1", "N2"]
+
+
+def test_batch_marker_glued_to_a_label_is_found() -> None:
+    members = [rec(f"w{i}", 5_000, 0, batch_id="PO-77") for i in range(2)]
+    bank = [rec("b1", 10_000, 1, text="/PREF/BATCH:PO-77/")]
+    (batch,) = reconcile(members, bank, as_of=DAY0).batches
+    assert (batch.rule, batch.wallet_ids) == ("batch_marker", ("w0", "w1"))

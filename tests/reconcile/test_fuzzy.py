@@ -51,7 +51,7 @@ def test_unlabelled_batch_members_must_resemble_the_named_payer() -> None:
         rec("w3", 2000, 0, counterparty="Acquirer 7"),
     ]
     bank = [rec("b1", 5000, 1, counterparty="ACQUIRER 7")]
-    config = ReconcileConfig(batch_fee_max_bps=0)
+    config = ReconcileConfig(batch_fee_max_abs_minor=0)
     (batch,) = reconcile(wallet, bank, config, as_of=DAY0).batches
     assert batch.wallet_ids == ("w1", "w3")
 
@@ -62,3 +62,40 @@ def test_nearest_amounts_outside_the_date_window_do_not_use_up_the_cap() -> None
     near = rec("near", 10_030, 20, counterparty="Shop")
     result = reconcile([*far, near], [rec("b1", 10_000, 21, counterparty="Shop")], config)
     assert [(m.wallet_id, m.bank_id) for m in result.mismatched] == [("near", "b1")]
+
+
+def test_equal_amount_outweighs_a_closer_date() -> None:
+    # b0 is w0 booked two days late; w1 is a same-day neighbour two cents off. Amount
+    # equality decides, so neither pairing crosses and nothing is ambiguous.
+    wallet = [
+        rec("w0", 100_000, 0, counterparty="Shop"),
+        rec("w1", 100_002, 2, counterparty="Shop"),
+    ]
+    bank = [rec("b0", 100_000, 2, counterparty="Shop"), rec("b1", 100_002, 2, counterparty="Shop")]
+    result = reconcile(wallet, bank, as_of=DAY0)
+    assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w0", "b0"), ("w1", "b1")]
+
+
+def test_named_payout_takes_unnamed_members_but_not_other_payers() -> None:
+    # Unnamed wallet rows are "no evidence" (0.5), enough at the default threshold; rows of
+    # another payer are not.
+    wallet = [
+        rec("w1", 4_000, 0),
+        rec("w2", 6_000, 0, counterparty="Acquirer"),
+        rec("w3", 5_000, 0, counterparty="Landlord"),
+    ]
+    result = reconcile(wallet, [rec("b1", 9_900, 1, counterparty="Acquirer")], as_of=DAY0)
+    assert [b.wallet_ids for b in result.batches] == [("w1", "w2")]
+
+
+def test_identical_bank_rows_for_one_wallet_row_pair_once_not_ambiguous() -> None:
+    wallet = [rec("w1", 700, 0, counterparty="Shop"), rec("w2", 900, 0, counterparty="Shop")]
+    bank = [
+        rec("b1", 700, 1, counterparty="Shop"),
+        rec("b2", 700, 1, counterparty="Shop"),
+        rec("b3", 900, 0, counterparty="Shop"),
+    ]
+    result = reconcile(wallet, bank, as_of=DAY0)
+    assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w1", "b1"), ("w2", "b3")]
+    assert result.ambiguous == ()
+    assert [(d.record_id, d.duplicate_of) for d in result.duplicates] == [("b2", "b1")]

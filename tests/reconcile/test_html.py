@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from walletlink.reconcile import reconcile
+from walletlink.reconcile import RecordStatus, reconcile
 from walletlink.reconcile.html import to_html
 
 from .factories import DAY0, rec
@@ -28,3 +28,20 @@ def test_account_numbers_are_masked_on_the_page() -> None:
     page = to_html(reconcile(wallet, [], as_of=DAY0.replace(day=20)))
     assert "DE89370400440532013000" not in page
     assert "…3000" in page
+
+
+def test_fuzzy_pairs_and_reversals_are_listed_with_their_reasons() -> None:
+    wallet = [
+        rec("w1", 700, 0, counterparty="Shop"),
+        rec("w2", -900, 0, end_to_end_id="E9", status=RecordStatus.RETURNED),
+    ]
+    bank = [
+        rec("b1", 700, 1, counterparty="Shop"),
+        rec("b2", -900, 0, end_to_end_id="E9"),
+        rec("b3", 900, 2, end_to_end_id="E9", reversal=True),
+    ]
+    page = to_html(reconcile(wallet, bank, as_of=DAY0))
+    assert "Pairings to review (2: not on an exact key)" in page
+    assert "amount equal; booked +1 day; counterparty equal; only candidate" in page
+    assert "b2 + b3 / w2" in page
+    assert "reversal flag; end-to-end id equal" in page

@@ -73,10 +73,17 @@ def test_every_category_renders_exactly_its_declared_columns() -> None:
         + [rec(f"p{i}", -700, i, counterparty="Landlord") for i in range(3)]
         + [rec("failed", -1234, 0, status=RecordStatus.FAILED)],
         [rec("b1", 1, 1)],
-        ReconcileConfig(subset_sum_budget=100, batch_fee_max_bps=0),
+        ReconcileConfig(subset_sum_budget=100, batch_fee_max_abs_minor=0),
     )
+    reversed_and_twice = reconcile(
+        [rec("paid", -900, 0, end_to_end_id="E9", status=RecordStatus.RETURNED),
+         rec("once", 300, 0, end_to_end_id="E3")],
+        [rec("out", -900, 0, end_to_end_id="E9"),
+         rec("back", 900, 2, end_to_end_id="E9", reversal=True),
+         rec("b3", 300, 0, end_to_end_id="E3"), rec("b3bis", 300, 0, end_to_end_id="E3")],
+    )  # fmt: skip
     covered = set()
-    for result in (_result(), tie, unresolved):
+    for result in (_result(), tie, unresolved, reversed_and_twice):
         for name, rows in iter_report_rows(result):
             for row in rows:
                 assert list(row) == COLUMNS[name]

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from walletlink.errors import ParseError
-from walletlink.reconcile.sources import detect_format, load_file
+from walletlink.models import Direction, Transaction
+from walletlink.money import Money
+from walletlink.reconcile.sources import detect_format, load_file, records_from_statement_items
 
 DATA = Path(__file__).parent / "data"
 
@@ -54,3 +57,23 @@ def test_a_payment_initiation_is_not_a_statement(tmp_path: Path) -> None:
     )
     with pytest.raises(ParseError, match="not a statement"):
         detect_format(path)
+
+
+def test_mt940_reversal_flag_reaches_the_record() -> None:
+    loaded = load_file(DATA / "statement.mt940")
+    assert [r.reversal for r in loaded.records] == [False, True]
+
+
+def test_statement_source_id_is_the_account_servicer_reference() -> None:
+    # camt NtryRef is only unique inside one document; AcctSvcrRef names the booking in
+    # every format, so the same day as camt and MT940 is recognised as a re-import.
+    entry = Transaction(
+        amount=Money.from_minor(500, "EUR"),
+        direction=Direction.CREDIT,
+        transaction_id="NTRY-1",
+        bank_reference="ACSR-9",
+        value_date=date(2026, 3, 2),
+        reversal=True,
+    )
+    (record,), _ = records_from_statement_items([entry], "day.xml")
+    assert (record.id, record.source_id, record.reversal) == ("NTRY-1", "ACSR-9", True)

@@ -22,6 +22,7 @@ from walletlink.reconcile.results import (
     MatchedPair,
     Mismatch,
     ReimportedRow,
+    ReversalMatch,
     UnmatchedRow,
     UnresolvedBatch,
 )
@@ -45,6 +46,7 @@ _FULL_KEY: Final = attrgetter(
     "counterparty",
     "text",
     "source",
+    "reversal",
 )
 _ID: Final = attrgetter("id")
 _VALUE_DATE: Final = attrgetter("value_date")
@@ -101,6 +103,9 @@ class RunState:
         self.batches: list[BatchMatch] = []
         self.duplicates: list[DuplicateRow] = []
         self.reimported: list[ReimportedRow] = []
+        self.reversals: list[ReversalMatch] = []
+        #: Positions taken as re-imports: copies, never the original of a later duplicate.
+        self.reimported_rows: dict[str, set[int]] = {"wallet": set(), "bank": set()}
         self.ambiguous: list[AmbiguousRow] = []
         self.unresolved: list[UnresolvedBatch] = []
         self.unmatched: list[UnmatchedRow] = []

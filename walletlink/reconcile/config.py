@@ -16,7 +16,7 @@ that a typo cannot silently fall back to a default::
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,6 +65,27 @@ def _strong_refs(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))  # keep the order, drop repeats
 
 
+def _fee_table(value: object) -> tuple[tuple[str, int, int], ...]:
+    """``{"PSP" = [min, max]}`` (or its tuple form) → sorted ``(name, min, max)`` triples."""
+    items = value.items() if isinstance(value, Mapping) else value
+    if not isinstance(items, Iterable) or isinstance(items, str):
+        raise ConfigurationError("batch_fees must map a counterparty to [min, max] minor units")
+    table = []
+    for item in items:
+        name, *bounds = item if not isinstance(value, Mapping) else (item[0], *item[1])
+        if (
+            not isinstance(name, str)
+            or len(bounds) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bounds)
+            or bounds[0] > bounds[1]
+        ):
+            raise ConfigurationError(
+                f"batch_fees: {name!r} needs [min, max] in minor units, 0 <= min <= max"
+            )
+        table.append((" ".join(name.split()), bounds[0], bounds[1]))
+    return tuple(sorted(table))
+
+
 def _int(default: int, validator: Any = _non_negative) -> Any:
     return attrs.field(default=default, validator=validator)
 
@@ -74,7 +95,7 @@ class ReconcileConfig:
     """Tolerances, windows, lags and which references are strong.
 
     The defaults suit daily card and SEPA reconciliation: exact keys first, a 3-day window for
-    value-date lag, amounts within 0.5 % for the fuzzy pass, batch fees up to 2 %.
+    value-date lag, amounts within 0.5 % for the fuzzy pass, a fixed batch fee of 0 to 5.00.
     """
 
     #: Fields tried, in order, as exact keys in pass 1.
@@ -90,14 +111,22 @@ class ReconcileConfig:
     date_window_days: int = _int(3)
     #: Fuzzy pass: at most this many candidates are scored per bank row.
     max_candidates: int = _int(32, _positive_int)
-    #: Fuzzy pass: the best candidate needs this score, and this lead over the second best.
-    #: A score is 0.4 × amount closeness + 0.2 × date closeness + 0.4 × counterparty
-    #: similarity (0.5 when either name is missing), each in [0, 1].
+    #: Fuzzy pass: a pair needs this score to be a candidate at all. A score is 0.4 × amount
+    #: closeness (1 when equal, at most 0.5 otherwise) + 0.2 × date closeness + 0.4 ×
+    #: counterparty similarity (0.5 when either name is missing), each in [0, 1].
     min_score: float = attrs.field(default=0.65, validator=_unit_interval)
+    #: No longer used: the fuzzy pass pairs each block by an optimal assignment and calls a
+    #: row ambiguous only on an exact tie. Kept so that existing rules files still load.
     margin: float = attrs.field(default=0.1, validator=_unit_interval)
-    #: Batches: the fee netted out may be up to abs + bps of the gross.
-    batch_fee_max_abs_minor: int = _int(0)
-    batch_fee_max_bps: int = _int(200)
+    #: Batches: banks and PSPs charge a fixed fee per payout, so the fee netted out lies in
+    #: ``[batch_fee_min_minor, batch_fee_max_abs_minor]`` (plus ``batch_fee_max_bps`` of the
+    #: gross, 0 by default: a relative allowance lets many member sets fit one entry).
+    batch_fee_min_minor: int = _int(0)
+    batch_fee_max_abs_minor: int = _int(500)
+    batch_fee_max_bps: int = _int(0)
+    #: Per-counterparty fee ranges, ``{"Acquirer Ltd" = [10, 250]}`` in a rules file: the
+    #: entry's counterparty picks its ``(min, max)`` fee in minor units, else the defaults.
+    batch_fees: tuple[tuple[str, int, int], ...] = attrs.field(default=(), converter=_fee_table)
     #: Unlabelled batches: members are dated within this many days before the bank entry.
     batch_window_days: int = _int(3)
     #: Unlabelled batches: a batch has at least this many members.
@@ -108,6 +137,8 @@ class ReconcileConfig:
     #: Subset-sum: candidates considered per bank entry, and its hard work budget.
     subset_sum_max_candidates: int = _int(24, _positive_int)
     subset_sum_budget: int = _int(200_000, _positive_int)
+    #: Reversals: a storno is at most this many days after the booking it undoes.
+    reversal_window_days: int = _int(10)
     #: Wallet rows younger than this (days before ``as_of``) are ``pending``, not missing.
     settlement_lag_days: int = _int(3)
     #: Anomaly: the same counterparty and amount twice within this many days.
@@ -130,9 +161,18 @@ class ReconcileConfig:
             + abs(amount_minor) * self.amount_tolerance_bps // 10_000
         )
 
-    def batch_fee_max(self, gross_minor: int) -> int:
+    def batch_fee_max(self, gross_minor: int, counterparty: str = "") -> int:
         """The largest fee (minor units) a batch of this gross may net out."""
-        return self.batch_fee_max_abs_minor + abs(gross_minor) * self.batch_fee_max_bps // 10_000
+        high = self.batch_fee_range(counterparty)[1]
+        return high + abs(gross_minor) * self.batch_fee_max_bps // 10_000
+
+    def batch_fee_range(self, counterparty: str = "") -> tuple[int, int]:
+        """The fixed ``(min, max)`` fee for a batch paid by ``counterparty`` (minor units)."""
+        name = counterparty.casefold()
+        for party, low, high in self.batch_fees:
+            if party.casefold() == name:
+                return low, high
+        return self.batch_fee_min_minor, self.batch_fee_max_abs_minor
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ReconcileConfig:

@@ -38,14 +38,20 @@ from walletlink.reconcile.results import (
     CurrencyTotals,
     ReconciliationResult,
 )
+from walletlink.reconcile.reversals import reversals
 
 __all__ = ["ProgressCallback", "currency_totals", "partition", "reconcile"]
 
 #: Called as ``progress(stage, done, total)`` after each stage; the CLI draws a bar with it.
 ProgressCallback = Callable[[str, int, int], None]
 
+# In run order. A pass's number names it (it is the ``pass_no`` of its items) and is not its
+# position: reversals (6) run before the key pass, so that a storno and its booking are not
+# taken for a duplicate and a status mismatch; fuzzy 1:1 (3) offers the bank rows without
+# any 1:1 candidate to the batch search first, and pass 4 then looks at what is left.
 _PASSES: tuple[tuple[str, Callable[[RunState], None]], ...] = (
     ("0 hygiene", hygiene),
+    ("6 reversals", reversals),
     ("1 exact keys", exact_keys),
     ("2 known batches", known_batches),
     ("3 fuzzy 1:1", fuzzy_one_to_one),
@@ -145,6 +151,7 @@ def _result(
         matched=tuple(state.matched),
         mismatched=tuple(state.mismatched),
         batches=tuple(state.batches),
+        reversals=tuple(state.reversals),
         duplicates=tuple(state.duplicates),
         reimported=tuple(state.reimported),
         ambiguous=tuple(state.ambiguous),

@@ -1,9 +1,11 @@
 """Passes 3 and 4: the searching passes, each bounded so that a million rows stay tractable.
 
-Pass 3 pairs leftovers 1:1 when amount, value date and counterparty are close, and accepts a
-pair only when the best candidate beats the second by a margin. Pass 4 explains one bank entry
-by several wallet rows with a fee netted out: a sliding window first, then a capped
-meet-in-the-middle subset-sum under a hard work budget.
+Pass 3 pairs leftovers 1:1 when amount, value date and counterparty are close, by a
+maximum-weight assignment within each connected block of candidates (so recall does not fall
+as neighbours get denser), and offers bank rows without any 1:1 candidate to the batch
+search first. Pass 4 explains one bank entry by several wallet rows with a fixed fee netted
+out: a sliding window first, then a capped meet-in-the-middle subset-sum under a hard work
+budget. Each public pass documents its contract in its docstring.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from functools import lru_cache
 from typing import Final
 
 from walletlink.reconcile._state import RunState
-from walletlink.reconcile.passes import batch_match, settle_pair
-from walletlink.reconcile.records import Record
+from walletlink.reconcile.assignment import Weights, alternative_exists, max_weight_assignment
+from walletlink.reconcile.passes import batch_match, day_phrase, settle_pair
+from walletlink.reconcile.records import Record, format_minor
 from walletlink.reconcile.results import AmbiguousRow, Candidate, UnresolvedBatch
 from walletlink.reconcile.subset_sum import maximal_windows, meet_in_the_middle
 
@@ -25,6 +28,13 @@ _TOKEN: Final = re.compile(r"[a-z0-9]+")
 # Scanning past used or out-of-window rows is bounded too, at this multiple of the cap.
 _SCAN_FACTOR: Final = 4
 _Partition = tuple[str, str, bool]
+# Scores become integer weights in millionths, so that equal optima compare exactly.
+_SCALE: Final = 1_000_000
+# Blocks up to this many rows a side get the exact assignment, and up to the second size the
+# check that no equally good alternative exists; blocks are a few rows in practice.
+_EXACT_BLOCK: Final = 40
+_CHECKED_BLOCK: Final = 12
+_USUAL_REASONS: dict[tuple[int, str], str] = {}
 
 
 @lru_cache(maxsize=65_536)
@@ -36,6 +46,8 @@ def counterparty_similarity(left: str, right: str) -> float:
     """Token-set Jaccard similarity in [0, 1]; 0.5 (no evidence) when either name is empty."""
     if not left or not right:
         return 0.5
+    if left == right:
+        return 1.0  # the usual case for a true pair, decided without tokenising
     a, b = _tokens(left), _tokens(right)
     if not a or not b:
         return 0.5
@@ -83,14 +95,28 @@ def _nearest(
     return out
 
 
-def fuzzy_one_to_one(state: RunState) -> None:
-    """Pass 3: amount within tolerance, date within the window, best clearly ahead."""
+def _closeness(gap: int, scale: int) -> float:
+    """1 at no gap, falling with the *square* of the gap: a convex cost, so that of two
+    crossing pairings in one block the non-crossing one always scores higher (bank lag is
+    monotone) and equal-looking neighbours are told apart by the assignment."""
+    ratio = gap / scale
+    return 1 - ratio * ratio
+
+
+def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
+    """Per free bank row, its plausible wallet partners as ``(weight, wallet)``.
+
+    A weight is the pair's score in millionths (an integer, so optima are exact): 0.4 ×
+    amount closeness (1 when equal, else at most 0.5) + 0.2 × date closeness + 0.4 ×
+    counterparty similarity. Only pairs scoring at least ``min_score`` are edges.
+    """
     config = state.config
-    window = config.date_window_days
+    window, floor = config.date_window_days, round(config.min_score * _SCALE)
     sorted_parts: dict[_Partition, tuple[list[int], list[int]]] = {}
     for key, rows in _partitions(state).items():
         rows.sort(key=lambda i: (abs(state.wallet[i].amount_minor), i))
         sorted_parts[key] = ([abs(state.wallet[i].amount_minor) for i in rows], rows)
+    edges: dict[int, list[tuple[int, int]]] = {}
     for bank_index in state.free_bank():
         bank = state.bank[bank_index]
         part = sorted_parts.get((bank.account, bank.currency, bank.amount_minor >= 0))
@@ -99,46 +125,208 @@ def fuzzy_one_to_one(state: RunState) -> None:
         amount = abs(bank.amount_minor)
         tolerance = config.amount_tolerance(amount)
         day = state.bank_day[bank_index]
-        scored = []
+        found = []
         for wallet_index in _nearest(*part, state, amount, tolerance, day):
             wallet = state.wallet[wallet_index]
-            gap = abs(state.wallet_day[wallet_index] - day)
-            # Counterparty weighs as much as the amount: with the default min_score, two named
-            # and entirely different parties never pair on amount alone.
+            gap = state.wallet_day[wallet_index] - day
+            difference = abs(wallet.amount_minor) - amount
+            # An equal amount is strong evidence, any difference halves it: a bank rarely
+            # changes an amount, while a day or two of lag is the norm.
+            closeness = 1.0 if not difference else 0.5 * _closeness(difference, tolerance + 1)
             score = (
-                0.4 * (1 - abs(abs(wallet.amount_minor) - amount) / (tolerance + 1))
-                + 0.2 * (1 - gap / (window + 1))
+                0.4 * closeness
+                + 0.2 * _closeness(gap, window + 1)
                 + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
             )
-            scored.append((-round(score, 6), wallet_index))
-        if scored:
-            _decide(state, bank_index, sorted(scored))
+            weight = round(score * _SCALE)
+            if weight >= floor:
+                found.append((weight, wallet_index))
+        edges[bank_index] = found
+    return edges
 
 
-def _decide(state: RunState, bank_index: int, scored: list[tuple[float, int]]) -> None:
-    best_score, best = -scored[0][0], scored[0][1]
-    if best_score < state.config.min_score:
+def _blocks(edges: dict[int, list[tuple[int, int]]]) -> list[tuple[list[int], list[int]]]:
+    """Connected components of the candidate graph as (bank rows, wallet rows), sorted."""
+    by_wallet: dict[int, list[int]] = {}
+    for bank_index, found in edges.items():
+        for _, wallet_index in found:
+            by_wallet.setdefault(wallet_index, []).append(bank_index)
+    seen: set[int] = set()
+    blocks = []
+    for start in sorted(edges):
+        if start in seen or not edges[start]:
+            continue
+        seen.add(start)
+        banks, wallets, queue = [start], set(), [start]
+        while queue:
+            for _, wallet_index in edges[queue.pop()]:
+                if wallet_index in wallets:
+                    continue
+                wallets.add(wallet_index)
+                for other in by_wallet[wallet_index]:
+                    if other not in seen:
+                        seen.add(other)
+                        banks.append(other)
+                        queue.append(other)
+        blocks.append((sorted(banks), sorted(wallets)))
+    return blocks
+
+
+def fuzzy_one_to_one(state: RunState) -> None:
+    """Pass 3: pair leftovers 1:1 by a globally optimal assignment within each block.
+
+    Contract: candidates per free bank row are the wallet rows of its ``(account, currency,
+    direction)`` within the amount tolerance and the date window (nearest amounts first, at
+    most ``max_candidates``), scoring at least ``min_score``. Bank rows with *no* candidate
+    are first offered to the unlabelled-batch search (in value-date order), so that a batch
+    payout takes its members before any 1:1 pairing could. The remaining candidate graph is
+    split into connected blocks; each block gets the maximum-weight matching (integer weights,
+    Hungarian method up to ``_EXACT_BLOCK`` rows a side, best-first greedy above). A bank row
+    is ``ambiguous`` only when another matching of equal weight gives it a wallet row that is
+    not interchangeable with its own; its candidate wallet rows are then ambiguous too.
+    """
+    edges = _edges(state)
+    lonely = [b for b, found in edges.items() if not found]
+    if lonely:
+        _batches_for(state, lonely)
+    used = state.wallet_used
+    live = {
+        b: [(w, i) for w, i in found if not used[i]]
+        for b, found in edges.items()
+        if found and not state.bank_used[b]
+    }
+    for banks, wallets in _blocks(live):
+        _settle_block(state, banks, wallets, live)
+
+
+def _settle_block(
+    state: RunState, banks: list[int], wallets: list[int], edges: dict[int, list[tuple[int, int]]]
+) -> None:
+    size = f"block of {len(banks)} bank × {len(wallets)} wallet rows"
+    if len(banks) == 1 and len(wallets) == 1:
+        weight, wallet_index = edges[banks[0]][0]
+        _pair(state, banks[0], wallet_index, weight, "only candidate")
         return
-    if len(scored) > 1:
-        second_score, second = -scored[1][0], scored[1][1]
-        tied = best_score - second_score < state.config.margin
-        if tied and not _interchangeable(state.wallet[best], state.wallet[second]):
-            bank = state.take_bank(bank_index)
-            candidates = tuple(Candidate((state.wallet[i].id,), -s) for s, i in scored[:5])
-            state.ambiguous.append(
-                AmbiguousRow(
-                    "bank",
-                    bank.id,
-                    3,
-                    "fuzzy",
-                    bank.account,
-                    bank.currency,
-                    bank.amount_minor,
-                    candidates,
-                )
+    if len(banks) == 1:
+        # One bank row, several wallet rows: the optimum is its best edge, and it is unique
+        # unless a non-twin wallet row scores exactly as well.
+        found = sorted(edges[banks[0]], key=lambda e: (-e[0], e[1]))
+        weight, best = found[0]
+        tied = [w for x, w in found[1:] if x == weight]
+        if any(not _interchangeable(state.wallet[w], state.wallet[best]) for w in tied):
+            _ambiguous_block(state, banks, edges)
+        else:
+            _pair(state, banks[0], best, weight, f"best of {len(found)} candidates")
+        return
+    col = {w: c for c, w in enumerate(wallets)}
+    weights = {(r, col[w]): weight for r, b in enumerate(banks) for weight, w in edges[b]}
+    if max(len(banks), len(wallets)) > _EXACT_BLOCK:
+        _greedy(state, banks, wallets, weights, size)
+        return
+    total, assigned = max_weight_assignment(len(banks), len(wallets), weights)
+    unsure: list[int] = []
+    check = max(len(banks), len(wallets)) <= _CHECKED_BLOCK
+    for r, c in enumerate(assigned):
+        if c < 0:
+            continue
+        twins = [
+            k
+            for k, w in enumerate(wallets)
+            if _interchangeable(state.wallet[w], state.wallet[wallets[c]])
+        ]
+        bank_twins = [
+            k for k, b in enumerate(banks) if _interchangeable(state.bank[b], state.bank[banks[r]])
+        ]
+        if check and alternative_exists(
+            len(banks), len(wallets), weights, total, bank_twins, twins
+        ):
+            unsure.append(r)
+    for r, c in enumerate(assigned):
+        if c >= 0 and r not in unsure:
+            _pair(state, banks[r], wallets[c], weights[(r, c)], f"optimal assignment in a {size}")
+    _ambiguous_block(state, [banks[r] for r in unsure], edges)
+
+
+def _greedy(
+    state: RunState, banks: list[int], wallets: list[int], weights: Weights, size: str
+) -> None:
+    taken_rows: set[int] = set()
+    taken_cols: set[int] = set()
+    for (r, c), weight in sorted(weights.items(), key=lambda item: (-item[1], item[0])):
+        if r not in taken_rows and c not in taken_cols:
+            taken_rows.add(r)
+            taken_cols.add(c)
+            _pair(state, banks[r], wallets[c], weight, f"best-first in a {size}")
+
+
+def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how: str) -> None:
+    wallet, bank = state.wallet[wallet_index], state.bank[bank_index]
+    delta = bank.amount_minor - wallet.amount_minor
+    day = state.bank_day[bank_index] - state.wallet_day[wallet_index]
+    if not delta and wallet.counterparty and wallet.counterparty == bank.counterparty:
+        # The usual fuzzy pair: equal amount and name; a handful of distinct reasons a run.
+        reasons = _USUAL_REASONS.get((day, how))
+        if reasons is None:
+            reasons = f"amount equal; {day_phrase(day)}; counterparty equal; {how}"
+            _USUAL_REASONS[(day, how)] = reasons
+        settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
+        return
+    amount = (
+        "amount equal" if not delta else f"amount differs by {format_minor(delta, bank.currency)}"
+    )
+    similarity = counterparty_similarity(wallet.counterparty, bank.counterparty)
+    if not wallet.counterparty or not bank.counterparty:
+        party = "counterparty not named on both sides"
+    elif similarity == 1:
+        party = "counterparty equal"
+    else:
+        party = f"counterparty similar ({similarity:.2f})"
+    reasons = f"{amount}; {day_phrase(day)}; {party}; {how}"
+    settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
+
+
+def _ambiguous_block(
+    state: RunState, unsure: list[int], edges: dict[int, list[tuple[int, int]]]
+) -> None:
+    wallet_options: dict[int, list[tuple[int, int]]] = {}
+    for bank_index in unsure:
+        bank = state.take_bank(bank_index)
+        found = sorted(edges[bank_index], key=lambda e: (-e[0], e[1]))
+        for weight, w in found:
+            if not state.wallet_used[w]:
+                wallet_options.setdefault(w, []).append((weight, bank_index))
+        state.ambiguous.append(
+            AmbiguousRow(
+                "bank",
+                bank.id,
+                3,
+                "fuzzy",
+                bank.account,
+                bank.currency,
+                bank.amount_minor,
+                tuple(
+                    Candidate((state.wallet[w].id,), weight / _SCALE, "equally good assignment")
+                    for weight, w in found[:5]
+                ),
             )
-            return
-    settle_pair(state, best, bank_index, 3, "fuzzy", best_score)
+        )
+    for w in sorted(wallet_options):
+        wallet = state.take_wallet(w)
+        state.ambiguous.append(
+            AmbiguousRow(
+                "wallet",
+                wallet.id,
+                3,
+                "fuzzy",
+                wallet.account,
+                wallet.currency,
+                wallet.amount_minor,
+                tuple(
+                    Candidate((state.bank[b].id,), weight / _SCALE, "equally good assignment")
+                    for weight, b in sorted(wallet_options[w], key=lambda e: (-e[0], e[1]))[:5]
+                ),
+            )
+        )
 
 
 def _interchangeable(left: Record, right: Record) -> bool:
@@ -151,57 +339,152 @@ def _interchangeable(left: Record, right: Record) -> bool:
     )
 
 
-def _gross_interval(state: RunState, net: int, credit: bool) -> tuple[int, int]:
-    """The gross amounts a batch may have for this net, given the fee rules (integers only).
+def _gross_interval(state: RunState, bank: Record) -> tuple[int, int]:
+    """The gross amounts a batch may have for this entry, given the fee rules (integers only).
 
-    Credit: ``gross - fee = net`` with ``fee <= abs + gross·bps``; debit: ``gross + fee = net``.
+    The fee is fixed per entry, in ``batch_fee_range`` of the entry's counterparty (plus an
+    optional relative part, ``batch_fee_max_bps`` of the gross). Credit: ``gross - fee =
+    net``; debit: ``gross + fee = net``.
     """
     config = state.config
-    bps, fixed = config.batch_fee_max_bps, config.batch_fee_max_abs_minor
-    if credit:
+    net = abs(bank.amount_minor)
+    low_fee, high_fee = config.batch_fee_range(bank.counterparty)
+    bps = config.batch_fee_max_bps
+    if bank.amount_minor >= 0:
         if bps >= 10_000:
-            return net, net * 1_000
-        return net, (net + fixed) * 10_000 // (10_000 - bps)
-    return max(0, -((fixed - net) * 10_000 // (10_000 + bps))), net
+            return net + low_fee, net * 1_000
+        return net + low_fee, (net + high_fee) * 10_000 // (10_000 - bps)
+    return max(0, -((high_fee - net) * 10_000 // (10_000 + bps))), max(0, net - low_fee)
 
 
 def unlabelled_batches(state: RunState) -> None:
-    """Pass 4: one bank entry against several wallet rows dated shortly before it."""
+    """Pass 4: one bank entry against several wallet rows dated shortly before it.
+
+    Contract: bank entries are taken in (value date, canonical position) order, so an earlier
+    payout takes its members before a later one looks. Candidates are the free wallet rows of
+    the entry's ``(account, currency, direction)`` dated in ``[day - batch_window_days, day]``,
+    sorted by (date, position), and, when the entry names a counterparty, only those at least
+    ``batch_counterparty_similarity`` similar to it. Contiguous runs whose gross fits the fee
+    interval come first (see :func:`_search_batch` for how several runs are decided), then a
+    capped meet-in-the-middle subset-sum.
+    """
+    _batches_for(state, state.free_bank())
+
+
+class _WindowIndex:
+    """One partition's free wallet rows in (date, position) order, and the same per name token.
+
+    A payout names its payer; only rows sharing a token with that name can be similar enough,
+    so the token lists narrow a window of hundreds of rows to the payer's own before any
+    similarity is computed. Built lazily: most partitions never see a named entry.
+    """
+
+    def __init__(self, state: RunState, rows: list[int]) -> None:
+        self.state = state
+        self.rows = rows
+        self.days = [state.wallet_day[i] for i in rows]
+        self._tokens: dict[str, tuple[list[int], list[int]]] | None = None
+
+    def window(self, first_day: int, last_day: int) -> list[int]:
+        first, last = bisect_left(self.days, first_day), bisect_right(self.days, last_day)
+        used = self.state.wallet_used
+        return [i for i in self.rows[first:last] if not used[i]]
+
+    def named(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
+        if self._tokens is None:
+            self._tokens = {}
+            wallet, days = self.state.wallet, self.state.wallet_day
+            for i in self.rows:
+                # "" files the rows without a usable name: similarity 0.5, "no evidence".
+                for token in _tokens(wallet[i].counterparty) or ("",):
+                    found = self._tokens.get(token)
+                    if found is None:
+                        found = self._tokens[token] = ([], [])
+                    found[0].append(days[i])
+                    found[1].append(i)
+        used, wallet = self.state.wallet_used, self.state.wallet
+        hits: set[int] = set()
+        unnamed = ("",) if threshold <= counterparty_similarity("", name) else ()
+        for token in (*_tokens(name), *unnamed):
+            found = self._tokens.get(token)
+            if found is not None:
+                first = bisect_left(found[0], first_day)
+                last = bisect_right(found[0], last_day)
+                hits.update(i for i in found[1][first:last] if not used[i])
+        similar: dict[str, bool] = {}
+        kept = []
+        for i in sorted(hits, key=lambda i: (self.state.wallet_day[i], i)):
+            other = wallet[i].counterparty
+            ok = similar.get(other)
+            if ok is None:
+                ok = similar[other] = counterparty_similarity(other, name) >= threshold
+            if ok:
+                kept.append(i)
+        return kept
+
+
+def _batches_for(state: RunState, bank_rows: list[int]) -> None:
     config = state.config
-    by_part: dict[_Partition, tuple[list[int], list[int]]] = {}
+    by_part: dict[_Partition, _WindowIndex] = {}
     for key, rows in _partitions(state).items():
         rows.sort(key=lambda i: (state.wallet_day[i], i))
-        by_part[key] = ([state.wallet_day[i] for i in rows], rows)
-    for bank_index in state.free_bank():
+        by_part[key] = _WindowIndex(state, rows)
+    threshold = config.batch_counterparty_similarity
+    for bank_index in sorted(bank_rows, key=lambda i: (state.bank_day[i], i)):
         bank = state.bank[bank_index]
         part = by_part.get((bank.account, bank.currency, bank.amount_minor >= 0))
-        if part is None or bank.members:
+        if part is None or bank.members or state.bank_used[bank_index]:
             continue
-        days, rows = part
         day = state.bank_day[bank_index]
-        first = bisect_left(days, day - config.batch_window_days)
-        last = bisect_right(days, day)
-        used = state.wallet_used
-        candidates = [i for i in rows[first:last] if not used[i]]
-        threshold = config.batch_counterparty_similarity
-        if bank.counterparty and threshold > 0:
+        first_day = day - config.batch_window_days
+        if bank.counterparty and threshold > 0 and _tokens(bank.counterparty):
             # A payout names who pays it (the PSP); its members name the same party.
-            wallet = state.wallet
-            candidates = [
-                i
-                for i in candidates
-                if counterparty_similarity(wallet[i].counterparty, bank.counterparty) >= threshold
-            ]
+            candidates = part.named(bank.counterparty, first_day, day, threshold)
+        else:
+            candidates = part.window(first_day, day)
         if len(candidates) >= config.batch_min_members:
             _search_batch(state, bank_index, candidates)
+
+
+def _whole_days(state: RunState, candidates: list[int], start: int, end: int) -> bool:
+    """Whether the run ``[start, end)`` takes every candidate of the days it touches."""
+    days = state.wallet_day
+    before = start == 0 or days[candidates[start - 1]] != days[candidates[start]]
+    after = end == len(candidates) or days[candidates[end]] != days[candidates[end - 1]]
+    return before and after
+
+
+def _pick_window(
+    state: RunState, candidates: list[int], windows: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], str]:
+    """Of several fitting runs, the one a payout would be: whole days, from the oldest row.
+
+    A payout settles everything its payer collected since the previous payout: the run that
+    starts at the oldest free candidate and takes whole days. Only when that does not single
+    one run out is the entry ambiguous.
+    """
+    if len(windows) < 2:
+        return windows, "contiguous run"
+
+    def rank(w: tuple[int, int]) -> tuple[bool, bool]:
+        # Within a day the order of rows says nothing, so "from the oldest" only counts for
+        # a run of whole days.
+        whole = _whole_days(state, candidates, *w)
+        return (not whole, whole and w[0] != 0)
+
+    ranked = sorted(windows, key=lambda w: (rank(w), w))
+    if rank(ranked[0]) < rank(ranked[1]):
+        return [ranked[0]], f"contiguous run, whole days from the oldest of {len(windows)} fits"
+    return [w for w in ranked if rank(w) == rank(ranked[0])], "contiguous run"
 
 
 def _search_batch(state: RunState, bank_index: int, candidates: list[int]) -> None:
     config = state.config
     bank = state.bank[bank_index]
-    low, high = _gross_interval(state, abs(bank.amount_minor), bank.amount_minor >= 0)
+    low, high = _gross_interval(state, bank)
     amounts = [abs(state.wallet[i].amount_minor) for i in candidates]
-    windows = maximal_windows(amounts, low, high, min_size=config.batch_min_members)
+    windows = maximal_windows(amounts, low, high, min_size=config.batch_min_members, limit=8)
+    windows, how = _pick_window(state, candidates, windows)
     solutions = [tuple(range(start, end)) for start, end in windows]
     rule = "sliding_window"
     if not solutions:
@@ -224,15 +507,24 @@ def _search_batch(state: RunState, bank_index: int, candidates: list[int]) -> No
                 )
             )
             return
-        solutions, rule = list(search.solutions), "subset_sum"
+        solutions, rule, how = list(search.solutions), "subset_sum", "the only subset that fits"
     if len(solutions) == 1:
         members = [state.take_wallet(candidates[p]) for p in solutions[0]]
         state.take_bank(bank_index)
-        state.batches.append(batch_match(state, bank, members, pass_no=4, rule=rule))
+        low_fee, high_fee = config.batch_fee_range(bank.counterparty)
+        reasons = (
+            f"{len(members)} members sum to the net plus a fee in "
+            f"[{format_minor(low_fee, bank.currency)}, {format_minor(high_fee, bank.currency)}]"
+            f"; {how}"
+        )
+        match = batch_match(state, bank, members, pass_no=4, rule=rule)
+        state.batches.append(match._replace(reasons=reasons))
     elif solutions:
         state.take_bank(bank_index)
         options = tuple(
-            Candidate(tuple(state.wallet[candidates[p]].id for p in solution), 0.0)
+            Candidate(
+                tuple(state.wallet[candidates[p]].id for p in solution), 0.0, "sum fits the fee"
+            )
             for solution in solutions
         )
         state.ambiguous.append(

@@ -43,6 +43,8 @@ def _breaks(result: ReconciliationResult) -> list[_Break]:
     rows: list[_Break] = []
     for m in result.mismatched:
         detail = "; ".join(f"{d.field}: {d.wallet} → {d.bank}" for d in m.diffs)
+        if m.reasons:
+            detail += f" (paired by {m.rule}: {m.reasons})"
         stake = max(abs(m.wallet_amount_minor), abs(m.bank_amount_minor))
         rows.append(
             _Break(
@@ -76,7 +78,11 @@ def _breaks(result: ReconciliationResult) -> list[_Break]:
             )
         )
     for a in result.ambiguous:
-        options = " | ".join(", ".join(c.record_ids) for c in a.candidates)
+        options = " | ".join(
+            f"{', '.join(c.record_ids)} (score {c.score:.3f}"
+            + (f"; {c.reasons})" if c.reasons else ")")
+            for c in a.candidates
+        )
         rows.append(
             _Break(
                 "ambiguous",
@@ -112,6 +118,28 @@ def _breaks(result: ReconciliationResult) -> list[_Break]:
             )
     # Worst first; ties in a fixed order so that the page is deterministic.
     rows.sort(key=lambda b: (-b.stake, b.category, b.record_ids))
+    return rows
+
+
+def _suggestions(result: ReconciliationResult) -> list[tuple[str, str, str, str, str, str]]:
+    """Pairings not made on an exact key, for an operator to accept or reject, by rule."""
+    rows = [
+        (m.rule, f"{m.wallet_id} / {m.bank_id}", m.currency,
+         format_minor(m.amount_minor, m.currency), f"{m.score:.3f}", m.reasons)
+        for m in result.matched
+        if not m.rule.startswith("exact:")
+    ]  # fmt: skip
+    rows += [
+        (b.rule, f"{b.bank_id} ← {len(b.wallet_ids)} rows", b.currency,
+         format_minor(b.net_minor, b.currency), "", b.reasons)
+        for b in result.batches
+        if b.pass_no == 4
+    ]  # fmt: skip
+    rows += [
+        (r.rule, f"{r.bank_id} + {r.reversal_id} / {r.wallet_id or '-'}", r.currency,
+         format_minor(r.amount_minor, r.currency), f"{r.score:.3f}", r.reasons)
+        for r in result.reversals
+    ]  # fmt: skip
     return rows
 
 
@@ -183,6 +211,7 @@ def to_html(
         [
             ("matched pairs", len(result.matched)),
             ("batches", len(result.batches)),
+            ("reversals (booking + storno)", len(result.reversals)),
             ("re-imports dropped", len(result.reimported)),
             (
                 "pending (inside settlement lag)",
@@ -247,6 +276,12 @@ def to_html(
         ],
         {4},
     )
+    suggested = _suggestions(result)
+    suggestions = _table(
+        ["rule", "records", "currency", "amount", "score", "why"],
+        suggested[:max_rows],
+        {3, 4},
+    )
     balances = _table(
         ["statement", "account", "currency", "opening", "entries", "closing", "difference"],
         [
@@ -285,6 +320,7 @@ def to_html(
         f"<h2>Summary</h2>{summary}<h2>Totals per currency</h2>{totals}"
         f"<h2>Breaks by category and currency</h2>{_chart(breaks)}"
         f"<h2>Breaks, worst first</h2>{more}{break_table}"
+        f"<h2>Pairings to review ({len(suggested)}: not on an exact key)</h2>{suggestions}"
         f"<h2>Statement balances</h2>{balances}<h2>Anomaly flags</h2>{anomalies}"
         "</body></html>\n"
     )

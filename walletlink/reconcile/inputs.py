@@ -574,7 +574,10 @@ def record_from_transaction(
         end_to_end_id=tx.end_to_end_id or (single.end_to_end_id if single else None),
         instruction_id=tx.instruction_id or (single.instruction_id if single else None),
         bank_reference=tx.bank_reference,
-        source_id=own_id,
+        # The account servicer's reference identifies a booking in every format it is
+        # delivered in (camt AcctSvcrRef, MT940 ":61:" bank reference); NtryRef is only
+        # unique within one camt document.
+        source_id=tx.bank_reference or own_id,
         batch_id=tx.batch_id,
         members=tuple(
             BatchMember(
@@ -587,4 +590,5 @@ def record_from_transaction(
         counterparty=tx.counterparty_name or (single.counterparty_name if single else None),
         text=tx.remittance,
         source=f"{source}#{number}",
+        reversal=tx.reversal,
     )

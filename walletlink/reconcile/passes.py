@@ -7,6 +7,7 @@ pass. Passes 3 and 4, the searching ones, live in :mod:`walletlink.reconcile.fuz
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from operator import attrgetter
 
@@ -27,12 +28,30 @@ from walletlink.reconcile.results import (
 # immutable item several times faster, which matters for a million matched pairs.
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
+_MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
-__all__ = ["exact_keys", "field_diffs", "hygiene", "known_batches", "leftovers", "settle_pair"]
+__all__ = [
+    "day_phrase",
+    "exact_keys",
+    "field_diffs",
+    "hygiene",
+    "known_batches",
+    "leftovers",
+    "reference_label",
+    "settle_pair",
+]
 
 
 def hygiene(state: RunState) -> None:
-    """Pass 0: drop re-imports by source id per account; count id-less identical twins."""
+    """Pass 0: drop re-imports by source id per account; count id-less identical twins.
+
+    Contract: on each side, a row whose ``source_id`` an earlier row (canonical order) of the
+    same account already has is ``reimported``: the same booking delivered again, in another
+    file or another format (camt.053 and MT940 of one day share the account servicer's
+    reference). Bank rows without a source id are compared by content across deliveries
+    (see :func:`_reimported_without_id`). A repeat *within* one delivery is never a re-import:
+    it is left to the key and leftover passes, which call it a duplicate.
+    """
     for side, records, take in (
         ("wallet", state.wallet, state.take_wallet),
         ("bank", state.bank, state.take_bank),
@@ -47,17 +66,63 @@ def hygiene(state: RunState) -> None:
             first = per_account.setdefault(record.source_id, index)
             if first != index:
                 take(index)
+                state.reimported_rows[side].add(index)
                 state.reimported.append(
                     ReimportedRow(side, record.id, records[first].id, record.source_id)
                 )
+    bank = state.bank
+    idless = [i for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
+    if idless:
+        _reimported_without_id(state, idless)
     # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
     # they stay in the run and are only counted, so a reviewer sees the number.
-    bank = state.bank
     content = Counter(
         (r.account, r.currency, r.amount_minor, r.value_date, r.counterparty, r.text)
-        for r in [bank[i] for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
+        for r in [bank[i] for i in idless]
     )
     state.identical_without_id = sum(count - 1 for count in content.values() if count > 1)
+
+
+def _delivery(record: Record) -> str:
+    return record.source.partition("#")[0]
+
+
+def _reimported_without_id(state: RunState, idless: list[int]) -> None:
+    """Id-less bank rows: the same content in two deliveries is one booking imported twice.
+
+    Content is (account, currency, amount, value date, end-to-end id). Per content, the
+    delivery whose first row comes first keeps its rows; another delivery's rows of that
+    content are re-imports of them, one for one; any surplus is left for the later passes.
+    """
+    bank, used = state.bank, state.bank_used
+    groups: dict[tuple[str, str, int, object, str], dict[str, list[int]]] = {}
+    for index in idless:
+        record = bank[index]
+        if used[index] or not record.source:
+            continue
+        key = (
+            record.account,
+            record.currency,
+            record.amount_minor,
+            record.value_date,
+            record.end_to_end_id,
+        )
+        groups.setdefault(key, {}).setdefault(_delivery(record), []).append(index)
+    for deliveries in groups.values():
+        if len(deliveries) < 2:
+            continue
+        ordered = sorted(deliveries.values(), key=lambda rows: rows[0])
+        kept = ordered[0]
+        for rows in ordered[1:]:
+            for original, index in zip(kept, rows, strict=False):
+                if not used[index]:
+                    record = state.take_bank(index)
+                    state.reimported_rows["bank"].add(index)
+                    state.reimported.append(
+                        ReimportedRow(
+                            "bank", record.id, bank[original].id, "same content, other delivery"
+                        )
+                    )
 
 
 def field_diffs(
@@ -100,11 +165,49 @@ def field_diffs(
     return tuple(diffs)
 
 
+_REFERENCE_LABELS = {
+    "end_to_end_id": "end-to-end id",
+    "instruction_id": "instruction id",
+    "bank_reference": "bank reference",
+    "idempotency_key": "idempotency key",
+}
+# Reasons repeat (one rule, a handful of day deltas): build each string once per run.
+_REASON_CACHE: dict[tuple[str, int], str] = {}
+
+
+def reference_label(field: str) -> str:
+    """``"end_to_end_id"`` → ``"end-to-end id"``: how a reason names a reference field."""
+    return _REFERENCE_LABELS.get(field, field)
+
+
+def day_phrase(delta: int) -> str:
+    """``0`` → ``"booked same day"``, ``1`` → ``"booked +1 day"``, ``-2`` → ``"booked -2 days"``."""
+    if delta == 0:
+        return "booked same day"
+    return f"booked {delta:+d} day" + ("" if abs(delta) == 1 else "s")
+
+
+def _key_reasons(rule: str, delta: int) -> str:
+    found = _REASON_CACHE.get((rule, delta))
+    if found is None:
+        field = rule.partition(":")[2]
+        found = f"{reference_label(field)} equal; amount equal; {day_phrase(delta)}"
+        _REASON_CACHE[(rule, delta)] = found
+    return found
+
+
 def settle_pair(
-    state: RunState, wallet_index: int, bank_index: int, pass_no: int, rule: str, score: float
+    state: RunState,
+    wallet_index: int,
+    bank_index: int,
+    pass_no: int,
+    rule: str,
+    score: float,
+    reasons: str = "",
 ) -> None:
     """Consume a wallet/bank pair as ``matched``, or ``mismatched`` naming what differs.
 
+    ``reasons`` explains the pairing; for an exact-key rule it is built here when not given.
     This runs once per matched pair, a million times in a large run, so the consumption check
     of :meth:`RunState.take_wallet` and the agreeing case of :func:`field_diffs` are inlined.
     """
@@ -135,11 +238,15 @@ def settle_pair(
                     bank.currency,
                     bank.amount_minor,
                     day_delta,
+                    reasons or _key_reasons(rule, day_delta),
                 ),
             )
         )
         return
     diffs = field_diffs(wallet, bank, 0, day_delta, tolerance)
+    if not reasons:
+        reasons = f"{reference_label(rule.partition(':')[2])} equal"
+    differs = "; ".join(f"{d.field} differs ({d.wallet} vs {d.bank})" for d in diffs)
     state.mismatched.append(
         Mismatch(
             wallet.id,
@@ -151,6 +258,8 @@ def settle_pair(
             wallet.amount_minor,
             bank.amount_minor,
             diffs,
+            score,
+            f"{reasons}; {differs}",
         )
     )
 
@@ -271,13 +380,16 @@ def _surplus(state: RunState, side: str, rows: list[int], original: int, key: st
 def known_batches(state: RunState) -> None:
     """Pass 2: a bank entry that names its members (refs or a batch/payout id) takes them.
 
+    Contract: an entry is a known batch when it lists members (camt ``TxDtls``), carries a
+    batch id (camt ``Btch/PmtInfId``), or, failing both (MT940 has no member list), one of
+    its references or a word of its text equals a batch id the wallet gave its own rows on
+    that account and currency (a ``:86:`` batch marker). Members are the free wallet rows
+    holding the listed references, or the wallet's rows of that batch id.
+
     The batch balances when ``|gross| - fee = |net|`` exactly (``|gross| + fee`` for a debit);
     a known batch that does not balance, or misses members, is still itemised, with its
     residual and the missing references, because its labels say what belongs together.
     """
-    entries = [i for i in state.free_bank() if state.bank[i].members or state.bank[i].batch_id]
-    if not entries:
-        return
     by_batch: dict[tuple[str, str, str], list[int]] = {}
     by_ref: dict[tuple[str, str], list[int]] = {}
     for i in state.free_wallet():
@@ -288,8 +400,34 @@ def known_batches(state: RunState) -> None:
             value = getattr(wallet, field)
             if value:
                 by_ref.setdefault((wallet.account, value), []).append(i)
-    for bank_index in entries:
-        _known_batch(state, bank_index, by_batch, by_ref)
+    markers = {
+        (account, currency, batch_id.casefold()): batch_id
+        for account, currency, batch_id in by_batch
+    }
+    for bank_index in state.free_bank():
+        bank = state.bank[bank_index]
+        if bank.members or bank.batch_id:
+            _known_batch(state, bank_index, by_batch, by_ref, bank.batch_id, "")
+        elif markers:
+            marker = _batch_marker(bank, markers)
+            if marker is not None:
+                _known_batch(state, bank_index, by_batch, by_ref, *marker)
+
+
+def _batch_marker(bank: Record, markers: dict[tuple[str, str, str], str]) -> tuple[str, str] | None:
+    """A wallet batch id this entry names in a reference or its text, and where it was."""
+    for field in ("end_to_end_id", "instruction_id", "bank_reference"):
+        value = getattr(bank, field)
+        found = markers.get((bank.account, bank.currency, value.casefold())) if value else None
+        if found is not None:
+            return found, reference_label(field)
+    words = bank.text.split()
+    # Whole words first ("PO-2026-03"), then the pieces a separator glues on ("BATCH:PO1").
+    for word in [w.strip(".,;:/()") for w in words] + _MARKER_PIECE.findall(bank.text):
+        found = markers.get((bank.account, bank.currency, word.casefold()))
+        if found is not None:
+            return found, "text"
+    return None
 
 
 def _known_batch(
@@ -297,6 +435,8 @@ def _known_batch(
     bank_index: int,
     by_batch: dict[tuple[str, str, str], list[int]],
     by_ref: dict[tuple[str, str], list[int]],
+    batch_id: str,
+    marker: str,
 ) -> None:
     bank = state.bank[bank_index]
     used = state.wallet_used
@@ -314,17 +454,20 @@ def _known_batch(
                 found.append(hits[0])
             else:
                 missing.append(member.reference or "<no reference>")
+        reasons = f"{len(found)} of {len(bank.members)} listed members found by reference"
     else:
-        rule = "batch_id"
-        key = (bank.account, bank.currency, bank.batch_id)
+        rule = "batch_id" if not marker else "batch_marker"
+        key = (bank.account, bank.currency, batch_id)
         found = [i for i in by_batch.get(key, ()) if not used[i]]
+        where = "the entry's batch id" if not marker else f"the entry's {marker}"
+        reasons = f"wallet batch id {batch_id} named in {where}; {len(found)} members"
     if not found:
         return
     members = [state.take_wallet(i) for i in found]
     state.take_bank(bank_index)
-    state.batches.append(
-        batch_match(state, bank, members, pass_no=2, rule=rule, missing=tuple(missing))
-    )
+    match = batch_match(state, bank, members, pass_no=2, rule=rule, missing=tuple(missing))
+    balance = "balances" if not match.residual_minor else "does not balance"
+    state.batches.append(match._replace(reasons=f"{reasons}; net {balance}"))
 
 
 def batch_match(
@@ -344,7 +487,7 @@ def batch_match(
     if bank.fee_minor is not None:
         fee = bank.fee_minor
     else:
-        fee = min(max(implied_fee, 0), state.config.batch_fee_max(gross))
+        fee = min(max(implied_fee, 0), state.config.batch_fee_max(gross, bank.counterparty))
     return BatchMatch(
         bank.id,
         tuple(m.id for m in members),
@@ -377,7 +520,7 @@ def leftovers(state: RunState, as_of_day: int) -> None:
         records = state.wallet if side == "wallet" else state.bank
         used = state.wallet_used if side == "wallet" else state.bank_used
         free = state.free_wallet() if side == "wallet" else state.free_bank()
-        originals = _used_fingerprints(records, used, free)
+        originals = _used_fingerprints(records, used, free, state.reimported_rows[side])
         for index in free:
             record = records[index]
             original = originals.get(_fingerprint(record))
@@ -409,12 +552,12 @@ def leftovers(state: RunState, as_of_day: int) -> None:
 
 
 def _used_fingerprints(
-    records: list[Record], used: bytearray, free: list[int]
+    records: list[Record], used: bytearray, free: list[int], copies: set[int]
 ) -> dict[tuple[str, str, int, object, str], int]:
     """Fingerprints of used rows that a leftover shares; the amount prefilter keeps it cheap."""
     amounts = {records[i].amount_minor for i in free}
     found: dict[tuple[str, str, int, object, str], int] = {}
     for index, record in enumerate(records):
-        if used[index] and record.amount_minor in amounts:
+        if used[index] and record.amount_minor in amounts and index not in copies:
             found.setdefault(_fingerprint(record), index)
     return found

@@ -110,6 +110,8 @@ class Record:
     a debit negative. ``id`` identifies the record in the report; ``source_id`` is the bank's
     own id for the entry (FITID, AcctSvcrRef) and is what re-imports are recognised by, per
     account. ``members`` and ``fee_minor`` describe a batch entry the bank itself itemised.
+    ``source`` is ``"<file>#<n>"`` for records read from a file: the part before ``#`` tells
+    which delivery a record came in, so the same booking in two files is a re-import.
     """
 
     id: str = attrs.field(converter=str)
@@ -130,6 +132,9 @@ class Record:
     counterparty: str = attrs.field(default="", converter=_text)
     text: str = attrs.field(default="", converter=_text)
     source: str = ""
+    #: A storno (camt ``RvslInd``, MT940 ``RC``/``RD``): ``amount_minor`` is already the
+    #: effective movement, the opposite sign of the booking it undoes.
+    reversal: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     @property
     def is_credit(self) -> bool:

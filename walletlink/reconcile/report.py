@@ -28,6 +28,7 @@ from walletlink.reconcile.results import (
     Mismatch,
     ReconciliationResult,
     ReimportedRow,
+    ReversalMatch,
     UnmatchedRow,
     UnresolvedBatch,
 )
@@ -59,6 +60,7 @@ def _matched(m: MatchedPair) -> Row:
         "currency": m.currency,
         "amount": format_minor(m.amount_minor, m.currency),
         "date_delta_days": m.date_delta_days,
+        "reasons": m.reasons,
     }
 
 
@@ -82,6 +84,8 @@ def _mismatched(m: Mismatch) -> Row:
             }
             for d in m.diffs
         ],
+        "score": round(m.score, 4),
+        "reasons": m.reasons,
     }
 
 
@@ -98,6 +102,22 @@ def _batch(b: BatchMatch) -> Row:
         "net": format_minor(b.net_minor, b.currency),
         "residual": format_minor(b.residual_minor, b.currency),
         "missing_members": list(b.missing_members),
+        "reasons": b.reasons,
+    }
+
+
+def _reversal(r: ReversalMatch) -> Row:
+    return {
+        "bank_id": r.bank_id,
+        "reversal_id": r.reversal_id,
+        "wallet_id": r.wallet_id,
+        "pass": r.pass_no,
+        "rule": r.rule,
+        "score": round(r.score, 4),
+        "account": r.account,
+        "currency": r.currency,
+        "amount": format_minor(r.amount_minor, r.currency),
+        "reasons": r.reasons,
     }
 
 
@@ -127,7 +147,8 @@ def _ambiguous(a: AmbiguousRow) -> Row:
         "currency": a.currency,
         "amount": format_minor(a.amount_minor, a.currency),
         "candidates": [
-            {"record_ids": list(c.record_ids), "score": round(c.score, 4)} for c in a.candidates
+            {"record_ids": list(c.record_ids), "score": round(c.score, 4), "reasons": c.reasons}
+            for c in a.candidates
         ],
     }
 
@@ -207,6 +228,7 @@ def _categories(
         ("matched", result.matched, _matched),
         ("mismatched", result.mismatched, _mismatched),
         ("batches", result.batches, _batch),
+        ("reversals", result.reversals, _reversal),
         ("duplicates", result.duplicates, _duplicate),
         ("reimported", result.reimported, _reimported),
         ("ambiguous", result.ambiguous, _ambiguous),
@@ -302,11 +324,13 @@ COLUMNS: Final[dict[str, list[str]]] = {
         "matched_count", "break_count", "break_amount",
     ],
     "matched": ["wallet_id", "bank_id", "pass", "rule", "score", "account", "currency",
-                "amount", "date_delta_days"],
+                "amount", "date_delta_days", "reasons"],
     "mismatched": ["wallet_id", "bank_id", "pass", "rule", "account", "currency",
-                   "wallet_amount", "bank_amount", "fields", "diffs"],
+                   "wallet_amount", "bank_amount", "fields", "diffs", "score", "reasons"],
     "batches": ["bank_id", "pass", "rule", "account", "currency", "members", "gross", "fee",
-                "net", "residual", "missing_members"],
+                "net", "residual", "missing_members", "reasons"],
+    "reversals": ["bank_id", "reversal_id", "wallet_id", "pass", "rule", "score", "account",
+                  "currency", "amount", "reasons"],
     "duplicates": ["side", "record_id", "duplicate_of", "key", "account", "currency", "amount"],
     "reimported": ["side", "record_id", "duplicate_of", "source_id"],
     "ambiguous": ["side", "record_id", "pass", "rule", "account", "currency", "amount",

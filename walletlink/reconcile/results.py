@@ -8,6 +8,7 @@ class. Amounts are signed integer minor units, as in :class:`~walletlink.reconci
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from datetime import date
 from typing import NamedTuple
@@ -25,6 +26,7 @@ __all__ = [
     "BalanceCheck",
     "BatchMatch",
     "Candidate",
+    "Category",
     "CurrencyTotals",
     "DuplicateRow",
     "FieldDiff",
@@ -32,24 +34,35 @@ __all__ = [
     "Mismatch",
     "ReconciliationResult",
     "ReimportedRow",
+    "ReversalMatch",
     "UnmatchedRow",
     "UnresolvedBatch",
 ]
 
-#: Every output category a record can land in; each input record lands in exactly one.
-CATEGORIES = (
-    "matched",
-    "mismatched",
-    "batched",
-    "duplicate",
-    "reimported",
-    "ambiguous",
-    "unresolved_batch",
-    "pending",
-    "void",
-    "missing_in_bank",
-    "missing_in_wallet",
-)
+
+class Category(enum.StrEnum):
+    """Every output category a record can land in; each input record lands in exactly one.
+
+    This enum is the one list of category names: the CLI summary, the reports and the
+    benchmark iterate over it rather than spelling the names out again.
+    """
+
+    MATCHED = "matched"
+    MISMATCHED = "mismatched"
+    BATCHED = "batched"
+    REVERSED = "reversed"
+    DUPLICATE = "duplicate"
+    REIMPORTED = "reimported"
+    AMBIGUOUS = "ambiguous"
+    UNRESOLVED_BATCH = "unresolved_batch"
+    PENDING = "pending"
+    VOID = "void"
+    MISSING_IN_BANK = "missing_in_bank"
+    MISSING_IN_WALLET = "missing_in_wallet"
+
+
+#: The category names as plain strings, in :class:`Category` order.
+CATEGORIES = tuple(category.value for category in Category)
 #: The leftover categories that are breaks; ``pending`` (inside the settlement lag) and
 #: ``void`` (failed in the wallet and absent at the bank) are not.
 BREAKING_LEFTOVERS = ("missing_in_bank", "missing_in_wallet")
@@ -86,6 +99,9 @@ class MatchedPair(NamedTuple):
     currency: str
     amount_minor: int
     date_delta_days: int
+    #: Why the pair was made, for a person to accept or reject it:
+    #: ``"end_to_end_id equal; amount equal; booked +1 day"``.
+    reasons: str = ""
 
 
 class Mismatch(NamedTuple):
@@ -100,6 +116,8 @@ class Mismatch(NamedTuple):
     wallet_amount_minor: int
     bank_amount_minor: int
     diffs: tuple[FieldDiff, ...]
+    score: float = 1.0
+    reasons: str = ""
 
     @property
     def amount_delta_minor(self) -> int:
@@ -144,11 +162,34 @@ class BatchMatch(NamedTuple):
     net_minor: int
     residual_minor: int
     missing_members: tuple[str, ...]
+    reasons: str = ""
+
+
+class ReversalMatch(NamedTuple):
+    """A bank booking and the storno that undoes it, with the wallet row they explain.
+
+    ``wallet_id`` is the wallet's payout the bank returned (the wallet marked it failed or
+    returned), or ``""`` when the wallet holds no such row: the bank booked and reversed a
+    movement on its own, which nets to zero.
+    """
+
+    bank_id: str
+    reversal_id: str
+    wallet_id: str
+    pass_no: int
+    rule: str
+    account: str
+    currency: str
+    #: The original booking's signed amount; the reversal carries its opposite.
+    amount_minor: int
+    score: float
+    reasons: str
 
 
 class Candidate(NamedTuple):
     record_ids: tuple[str, ...]
     score: float
+    reasons: str = ""
 
 
 class AmbiguousRow(NamedTuple):
@@ -239,6 +280,7 @@ class ReconciliationResult:
     matched: tuple[MatchedPair, ...] = ()
     mismatched: tuple[Mismatch, ...] = ()
     batches: tuple[BatchMatch, ...] = ()
+    reversals: tuple[ReversalMatch, ...] = ()
     duplicates: tuple[DuplicateRow, ...] = ()
     reimported: tuple[ReimportedRow, ...] = ()
     ambiguous: tuple[AmbiguousRow, ...] = ()
@@ -263,6 +305,11 @@ class ReconciliationResult:
             yield "bank", b.bank_id, "batched"
             for wallet_id in b.wallet_ids:
                 yield "wallet", wallet_id, "batched"
+        for rv in self.reversals:
+            yield "bank", rv.bank_id, "reversed"
+            yield "bank", rv.reversal_id, "reversed"
+            if rv.wallet_id:
+                yield "wallet", rv.wallet_id, "reversed"
         for d in self.duplicates:
             yield d.side, d.record_id, "duplicate"
         for r in self.reimported:
