@@ -12,6 +12,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# CI replays the same examples on every run, so a red CI is a reproducible bug rather than
+# the luck of a draw; developers' runs stay random and keep exploring. No deadline anywhere:
+# a shared 2-core machine makes timing a property of the neighbours, not of the code.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 PG_DSN_VARIABLE = "WALLETLINK_TEST_PG_DSN"
 

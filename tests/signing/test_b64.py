@@ -186,3 +186,10 @@ def test_respelt_signatures_are_refused(scheme: Callable[[], None]) -> None:
     """Setting a signature's unused base64 bits must not leave it valid (one spelling each)."""
     with pytest.raises(SignatureError):
         scheme()
+
+
+@pytest.mark.parametrize("value", [25_275_976_712, None, 1.5, ["QQ=="]])
+def test_only_text_is_decoded(value: object) -> None:
+    """A JSON number once reached bytes(value): 25 GB of zeros instead of an error."""
+    with pytest.raises(ValueError, match="must be text"):
+        b64decode(value)  # type: ignore[arg-type]

@@ -49,10 +49,16 @@ def b64decode(text: str | bytes, *, padding_optional: bool = False) -> bytes:
     ``padding_optional`` also accepts the text without its trailing ``=`` (RFC 8941 §4.2.7
     asks structured-field parsers to); the unused bits must still be zero.
     """
-    try:
-        raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
-    except UnicodeEncodeError:
-        raise ValueError("not base64") from None
+    if isinstance(text, str):
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError("not base64") from None
+    elif isinstance(text, bytes | bytearray | memoryview):
+        raw = bytes(text)
+    else:
+        # Never bytes(value): a JSON number would become that many zero bytes.
+        raise ValueError(f"base64 must be text, not {type(text).__name__}")
     if padding_optional and len(raw) % 4 and not raw.endswith(b"="):
         return _canonical(raw + b"=" * (-len(raw) % 4), raw, padded=False)
     return _canonical(raw, raw, padded=True)
