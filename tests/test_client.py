@@ -3,13 +3,16 @@ across a crash, with every log line checked for secrets."""
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from walletlink import (
     BankConfig,
@@ -18,6 +21,7 @@ from walletlink import (
     IdempotencyMismatchError,
     Money,
     Party,
+    ProtocolError,
     RateLimitedError,
     RetryPolicy,
     TransferRequest,
@@ -26,11 +30,12 @@ from walletlink import (
     UnsupportedOperationError,
     ValidationError,
 )
-from walletlink.accounts import Iban
-from walletlink.adapters.base import Adapter
+from walletlink.accounts import AccountId, Iban
+from walletlink.adapters.base import Adapter, Flow
 from walletlink.adapters.registry import register_adapter
+from walletlink.http import PreparedRequest
 from walletlink.journal import SQLiteJournal
-from walletlink.models import Capability
+from walletlink.models import Balance, Capability
 from walletlink.testing import FakeClock, FaultPlan, MockBank
 
 DEBTOR = Iban("DE89370400440532013000")
@@ -488,3 +493,38 @@ def test_the_same_payout_id_at_another_bank_is_refused(
         assert len(bank.transfers()) == 1
     finally:
         client.close()
+
+
+def test_a_reply_the_adapter_cannot_read_is_a_protocol_error(journal: SQLiteJournal) -> None:
+    """An adapter that trusts a reply's shape (here: an object where the bank sent a list)
+    raises a ProtocolError naming the adapter and the Python error, with it as the cause."""
+
+    class Trusting(Adapter):
+        protocol = "trusting_for_tests"
+        capabilities = frozenset({Capability.ACCOUNT_INFORMATION})
+
+        def balances(self, account: AccountId) -> Flow[list[Balance]]:
+            response = yield PreparedRequest(method="GET", path="/balances")
+            return [response.json()["balances"]["closing"]]
+
+    class ListBank(requests.adapters.BaseAdapter):
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            response = requests.Response()
+            response.status_code = 200
+            response.raw = io.BytesIO(b'{"balances": [1]}')
+            response.url = request.url or ""
+            response.request = request
+            return response
+
+        def close(self) -> None:
+            pass
+
+    register_adapter("trusting_for_tests", Trusting, replace=True)
+    config = BankConfig(bank_id="t", protocol="trusting_for_tests", base_url="https://t.test")
+    with Client([config], journal=journal) as client:
+        client.session.mount("https://t.test", ListBank())
+        with pytest.raises(
+            ProtocolError, match=r"trusting_for_tests adapter cannot read"
+        ) as caught:
+            client.balances("t", DEBTOR)
+    assert isinstance(caught.value.__cause__, TypeError)

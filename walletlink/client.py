@@ -51,6 +51,7 @@ from walletlink.errors import (
     IdempotencyMismatchError,
     ProtocolError,
     RateLimitedError,
+    SignatureError,
     TransportTimeoutError,
     UnknownOutcomeError,
     UnsupportedOperationError,
@@ -168,6 +169,19 @@ def _pair(
 def _payments(bank: _Bank) -> Payments:
     # The capability check has already run; the cast only tells the type checker.
     return cast(Payments, bank.adapter)
+
+
+#: What reading a malformed reply raises in Python itself; an adapter's own checks raise
+#: walletlink errors, and anything else (a bug, MemoryError) is not hidden.
+_UNREADABLE = (
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    ValueError,
+    ArithmeticError,
+    RecursionError,
+)
 
 
 def _utcnow() -> datetime:
@@ -289,6 +303,17 @@ class Client:
                 except WalletLinkError as exc:
                     _annotate(exc, bank.config.bank_id, seen.request_id)
                     raise
+                except _UNREADABLE as exc:
+                    # An adapter that trusted the shape of a reply (a list where it read an
+                    # object, a number past any range): whatever the adapter, a reply it
+                    # cannot read is the bank breaking the protocol, never a crash.
+                    raise ProtocolError(
+                        f"the {bank.adapter.protocol} adapter cannot read the bank's reply "
+                        f"({type(exc).__name__})",
+                        bank_id=bank.config.bank_id,
+                        request_id=seen.request_id,
+                        http_status=response.status,
+                    ) from exc
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -331,7 +356,12 @@ class Client:
         )
         try:
             if verifier is not None and response.ok:
-                verifier(response, self.clock())
+                try:
+                    verifier(response, self.clock())
+                except SignatureError as exc:
+                    # The bank answered 2xx: a write may have executed (see _journal_outcome).
+                    exc.http_status = exc.http_status or response.status
+                    raise
             if response.ok or response.status in request.accept_status:
                 return response
             raise adapter.error_for(response) or self._default_error(config, response)
@@ -552,6 +582,13 @@ class Client:
         except (TransportTimeoutError, ProtocolError, BankUnavailableError) as exc:
             _annotate(exc, bank.config.bank_id, seen.request_id)
             raise self._unknown(bank, keys, exc) from exc
+        except SignatureError as exc:
+            # A 2xx reply whose signature fails may still be the bank's answer that it did
+            # execute the write (tampered in transit, a key rotated early): unknown, never
+            # refused. A refusal of our own signature comes as a 4xx and stays an error.
+            if exc.http_status is not None and 200 <= exc.http_status < 300:
+                raise self._unknown(bank, keys, exc) from exc
+            raise
         except BankRejectedError as exc:
             if exc.http_status == 409:
                 raise self._unknown(bank, keys, exc) from exc

@@ -16,6 +16,7 @@ adapter does not declare are skipped; the refusal of an undeclared capability is
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
@@ -41,6 +42,7 @@ from walletlink.journal import SQLiteJournal
 from walletlink.models import Capability, Party, Transfer, TransferRequest, TransferStatus
 from walletlink.money import Money
 from walletlink.testing._http import MockRequest, MockResponse
+from walletlink.testing._mutate import mutate_body
 from walletlink.testing.clock import FakeClock
 from walletlink.testing.faults import FaultKind, FaultPlan
 from walletlink.testing.mockbank import MockBank, ServedBank
@@ -64,6 +66,8 @@ class AdapterConformance:
     payment_path: ClassVar[str] = "/"
     #: The reply header that carries the bank's request id (see Adapter.request_id_headers).
     request_id_header: ClassVar[str] = "X-Request-ID"
+    #: Rounds of calls against a bank whose replies come back broken half the time.
+    broken_reply_rounds: ClassVar[int] = 40
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -324,6 +328,53 @@ class AdapterConformance:
             with pytest.raises(UnsupportedOperationError):
                 calls[capability]()
         assert bank.stats.get("requests", 0) == before
+
+    def test_broken_replies_raise_only_walletlink_errors(
+        self, bank: MockBank, client: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Half the bank's replies come back broken the way real replies break (a flipped
+        byte, a truncated body, a number past any range, a calendar-edge date, a JSON value
+        of the wrong type): every call ends in a walletlink error or a result, never a
+        crash, and the journal still verifies."""
+        rng = random.Random(f"{self.protocol}:broken-replies")
+        answer = bank.handle
+
+        def breaking(request: MockRequest) -> MockResponse:
+            response = answer(request)
+            if rng.random() < 0.5:
+                return response
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return MockResponse(
+                status=response.status, headers=headers, body=mutate_body(rng, response.body)
+            )
+
+        monkeypatch.setattr(bank, "handle", breaking)
+        # The parsers are under test, not the signatures: a bank may sign a broken reply.
+        client._banks[bank.bank_id].verifier = None
+        debtor, _ = self._accounts(bank)
+        capabilities = client.adapter(bank.bank_id).capabilities
+        today = bank.clock.now().date()
+        calls: list[Callable[[int], object]] = [
+            lambda n: client.transfer(bank.bank_id, self._request(bank, remittance=f"round {n}"))
+        ]
+        if Capability.ACCOUNT_INFORMATION in capabilities:
+            calls.append(lambda n: client.balances(bank.bank_id, debtor))
+            calls.append(
+                lambda n: list(
+                    client.transactions(bank.bank_id, debtor, today, today + timedelta(days=1))
+                )
+            )
+        for round_ in range(self.broken_reply_rounds):
+            for call in calls:
+                with contextlib.suppress(WalletLinkError):
+                    call(round_)
+            for record in client.journal.records():
+                if record.transfer is not None and record.transfer.bank_transfer_id:
+                    with contextlib.suppress(WalletLinkError):
+                        client.get_transfer(record.transfer_id)
+                    break
+        client.resolve_unknown()  # isolates every record's failure: never raises
+        client.journal.verify()
 
     # -- account information ----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from walletlink.errors import (
     SignatureMismatchError,
     SignatureMissingError,
     TransportTimeoutError,
+    UnknownOutcomeError,
     WalletLinkError,
 )
 from walletlink.http import PreparedRequest, RawResponse
@@ -418,9 +419,17 @@ def _tamper(bank: MockBank, change: Any) -> None:
     ids=["tampered-body", "missing-signature"],
 )
 def test_unverifiable_replies_raise(rig: Rig, change: Any, error: type[SignatureError]) -> None:
+    """A 2xx reply inside the payment flow that does not verify: the bank may have acted on
+    the write, so the transfer is UNKNOWN (resolved by lookup), with the signature error as
+    the cause."""
     _tamper(rig.bank, change)
-    with pytest.raises(error):
-        rig.client.transfer(rig.bank.bank_id, transfer_request())
+    request = transfer_request()
+    with pytest.raises(UnknownOutcomeError) as raised:
+        rig.client.transfer(rig.bank.bank_id, request)
+    assert isinstance(raised.value.__cause__, error)
+    record = rig.client.journal.get(request.idempotency_key)
+    assert record is not None
+    assert record.status is TransferStatus.UNKNOWN
 
 
 def test_replies_signed_with_another_key_raise(clock: FakeClock) -> None:
@@ -433,8 +442,9 @@ def test_replies_signed_with_another_key_raise(clock: FakeClock) -> None:
     }
     rig = make_rig(bank, clock, config=attrs.evolve(config, credentials=credentials))
     try:
-        with pytest.raises(SignatureMismatchError):
+        with pytest.raises(UnknownOutcomeError) as raised:
             rig.client.transfer(bank.bank_id, transfer_request())
+        assert isinstance(raised.value.__cause__, SignatureMismatchError)
     finally:
         rig.client.close()
 

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId
-from walletlink.adapters._wire import field, mapped_status, parse_date, parse_time
+from walletlink.adapters._wire import field, mapped_status, object_of, parse_date, parse_time
 from walletlink.adapters.base import (
     Adapter,
     Flow,
@@ -622,7 +622,7 @@ class OpenBankingUkAdapter(Adapter):
             request = self._get(token, path, "transactions", params=window, sensitive=sensitive)
         response = yield request
         body = response.json_object()
-        entries = field(body, "Data").get("Transaction") or []
+        entries = object_of(field(body, "Data"), "'Data'").get("Transaction") or []
         if not isinstance(entries, list):
             raise ProtocolError("'Data.Transaction' must be a list")
         items = tuple(self._transaction(entry, account) for entry in entries)
