@@ -45,8 +45,8 @@ from walletlink.protocols.cn_openapi.adapter import (
 from walletlink.protocols.cn_openapi.mock import CnOpenApiServer, GatewayFailure, cn_openapi_config
 from walletlink.signing.params import (
     china_timestamp,
-    notification_content,
     sign_content,
+    sign_notification,
     verify_content,
     verify_notification_form,
 )
@@ -149,6 +149,8 @@ def _finish(flow: Flow[Any], response: RawResponse) -> Any:
 def _signed_reply(
     bank: MockBank, node_text: str, *, name: str = NODE, layout: str = '{{{n}:{t},"sign":"{s}"}}'
 ) -> RawResponse:
+    """A reply around ``node_text`` exactly as given, in any ``layout`` (spacing, member
+    order): what ``sign_sync_response``, which writes the gateway's compact layout, cannot."""
     key = _gateway(bank).gateway_key
     sign = base64.b64encode(key.sign(node_text.encode(), padding.PKCS1v15(), hashes.SHA256()))
     body = layout.format(n=json.dumps(name), t=node_text, s=sign.decode())
@@ -588,7 +590,7 @@ def test_a_notification_for_another_app_is_refused(bank: MockBank, clock: FakeCl
         (
             {"app_private_key": "bm90IGEga2V5", "gateway_public_key": "x"},
             {"app_id": "1"},
-            "not a readable key",
+            "not a PKCS#1 or PKCS#8 private key",
         ),
         (None, {}, "app_id"),
         (None, {"app_id": "1", "format": "xml"}, "format"),
@@ -657,8 +659,7 @@ def test_a_notification_time_out_of_range_is_a_protocol_error(
     _, headers, body = settled
     params = dict(parse_qsl(body.decode(), keep_blank_values=True))
     params.update(change)
-    del params["sign"]
-    params["sign"] = _gateway(bank)._sign_text(notification_content(params))
+    params = sign_notification(params, _gateway(bank).gateway_key)
     with pytest.raises(ProtocolError, match=error):
         client.handle_notification(bank.bank_id, headers, urlencode(params).encode())
 
@@ -671,8 +672,7 @@ def test_a_notification_contradicting_the_amount_is_not_applied(
     biz = json.loads(params["biz_content"])
     biz["trans_amount"] = "9999.00"
     params["biz_content"] = json.dumps(biz)
-    del params["sign"]
-    params["sign"] = _gateway(bank)._sign_text(notification_content(params))
+    params = sign_notification(params, _gateway(bank).gateway_key)
     with pytest.raises(ProtocolError, match="on amount"):
         client.handle_notification(bank.bank_id, headers, urlencode(params).encode())
     record = client.journal.get(transfer.idempotency_key)
