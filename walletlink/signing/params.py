@@ -414,7 +414,7 @@ def _signature_oid(der: bytes) -> str:
 
 
 def _oid_text(content: bytes) -> str:
-    if not content:
+    if not content or content[-1] & 0x80:  # empty, or its last arc never ends
         raise ValueError
     arcs: list[int] = []
     value = 0
