@@ -74,12 +74,12 @@ def _der(value: str | bytes, name: str, bank_id: str) -> tuple[str | None, bytes
         raise _fail(f"{name} is not key text: {_CONSOLE_HINT}", bank_id) from None
     # Keys kept in .env files and JSON often arrive with literal "\n" escapes.
     text = text.replace("\\r", "").replace("\\n", "\n")
-    if "ENCRYPTED" in text:
+    match = _PEM.search(text)
+    if (match is not None and "ENCRYPTED" in match.group(1)) or "Proc-Type:" in text:
         raise _fail(
             f"{name} is encrypted with a passphrase: store it unencrypted in your secret store",
             bank_id,
         )
-    match = _PEM.search(text)
     if match is None and "-----" in text:
         raise _fail(
             f"{name} has PEM armour without a matching BEGIN/END pair: {_CONSOLE_HINT}", bank_id
