@@ -811,3 +811,51 @@ def test_payouts_have_no_cancellation() -> None:
     assert Capability.CANCEL not in CnOpenApiAdapter.capabilities
     assert not hasattr(CnOpenApiAdapter, "cancel_transfer")
     assert not issubclass(CnOpenApiAdapter, Cancellation)
+
+
+def test_certificate_mode_notifications_verify_with_any_installed_certificate(
+    cert_bank: MockBank, clock: FakeClock
+) -> None:
+    import cryptography.hazmat.primitives.asymmetric.rsa as rsa_module
+
+    inbox: list[tuple[dict[str, str], bytes]] = []
+    cert_bank.webhook_target = lambda headers, body: inbox.append((dict(headers), body))
+    old_cert = _gateway(cert_bank).client_config_fields()["credentials"]["gateway_cert"]
+    _gateway(cert_bank).rotate_gateway_cert(
+        rsa_module.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    fields = _gateway(cert_bank).client_config_fields()
+    creds = fields["credentials"]
+    both = {**creds, "gateway_cert": old_cert + "\n" + creds["gateway_cert"]}
+    retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
+    config = cert_bank.config(credentials=both, options=fields["options"])
+    with Client([config], retry=retry, clock=clock.now) as client:
+        cert_bank.mount(client.session)
+        transfer = client.transfer(cert_bank.bank_id, _request())
+        cert_bank.advance(61)
+        headers, body = inbox[-1]
+        event = client.handle_notification(cert_bank.bank_id, headers, body)
+        assert (transfer.id, TransferStatus.SETTLED) == (event.transfer_id, event.status)
+    only_old = {**creds, "gateway_cert": old_cert}
+    adapter = CnOpenApiAdapter(cert_bank.config(credentials=only_old, options=fields["options"]))
+    with pytest.raises(SignatureMismatchError):
+        adapter.parse_notification(headers, body, clock.now())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"app_auth_token": ""}, "app_auth_token is"),
+        ({"app_auth_token": "t" * 129}, "app_auth_token is"),
+        ({"app_auth_tokens": {"shop": 7}}, "app_auth_tokens maps"),
+        ({"app_auth_tokens": ["tok"]}, "app_auth_tokens maps"),
+    ],
+)
+def test_bad_app_auth_tokens_are_refused_at_start(
+    bank: MockBank, extra: dict[str, Any], message: str
+) -> None:
+    fields = _gateway(bank).client_config_fields()
+    config = bank.config(credentials={**fields["credentials"], **extra}, options=fields["options"])
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        CnOpenApiAdapter(config)
+    assert "tok" not in str(raised.value)

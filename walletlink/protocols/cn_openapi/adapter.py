@@ -194,13 +194,13 @@ def _tokens(config: BankConfig) -> tuple[str | None, dict[str, str]]:
     bank_id = config.bank_id
     token = config.credentials.get("app_auth_token")
     tokens = config.credentials.get("app_auth_tokens", {})
-    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 40):
-        raise ConfigurationError("app_auth_token is the 1-40 character token", bank_id=bank_id)
+    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 128):
+        raise ConfigurationError("app_auth_token is the 1-128 character token", bank_id=bank_id)
     if not isinstance(tokens, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) and 0 < len(v) <= 40 for k, v in tokens.items()
+        isinstance(k, str) and isinstance(v, str) and 0 < len(v) <= 128 for k, v in tokens.items()
     ):
         raise ConfigurationError(
-            "app_auth_tokens maps a merchant name to its 1-40 character token", bank_id=bank_id
+            "app_auth_tokens maps a merchant name to its 1-128 character token", bank_id=bank_id
         )
     return token, dict(tokens)
 
