@@ -846,9 +846,9 @@ def test_certificate_mode_notifications_verify_with_any_installed_certificate(
     ("extra", "message"),
     [
         ({"app_auth_token": ""}, "app_auth_token is"),
-        ({"app_auth_token": "t" * 129}, "app_auth_token is"),
+        ({"app_auth_token": "s" * 129}, "app_auth_token is"),
         ({"app_auth_tokens": {"shop": 7}}, "app_auth_tokens maps"),
-        ({"app_auth_tokens": ["tok"]}, "app_auth_tokens maps"),
+        ({"app_auth_tokens": ["zzsecret"]}, "app_auth_tokens maps"),
     ],
 )
 def test_bad_app_auth_tokens_are_refused_at_start(
@@ -858,4 +858,5 @@ def test_bad_app_auth_tokens_are_refused_at_start(
     config = bank.config(credentials={**fields["credentials"], **extra}, options=fields["options"])
     with pytest.raises(ConfigurationError, match=message) as raised:
         CnOpenApiAdapter(config)
-    assert "tok" not in str(raised.value)
+    assert "sss" not in str(raised.value)
+    assert "zzsecret" not in str(raised.value)
