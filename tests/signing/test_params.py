@@ -428,3 +428,14 @@ def test_a_root_chain_without_rsa_or_unreadable_is_a_configuration_error() -> No
         alipay_root_cert_sn(broken)
     with pytest.raises(ConfigurationError, match="no RSA"):
         alipay_root_cert_sn("")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_in_a_certificate_block_are_read_or_refused(der: bytes) -> None:
+    block = "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(der).decode() + "\n"
+    try:
+        sn = alipay_root_cert_sn(block + "-----END CERTIFICATE-----\n")
+    except ConfigurationError:
+        return
+    assert len(sn) == 32

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from walletlink.config import BankConfig
 from walletlink.errors import ConfigurationError
@@ -155,3 +157,10 @@ def test_a_rotation_keeps_both_gateway_certificates(server: CnOpenApiServer) -> 
         _config(**{**creds, "gateway_cert": [old["gateway_cert"], creds["gateway_cert"]]})
     )
     assert len(both.verifiers()) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_key_text_is_read_or_refused_by_name(text: str) -> None:
+    with pytest.raises(ConfigurationError, match="app_private_key"):
+        gateway_keys(_config(app_private_key=text, gateway_public_key=text))
