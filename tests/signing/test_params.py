@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,14 +27,18 @@ from walletlink.errors import (
 )
 from walletlink.signing.params import (
     CHINA_TZ,
+    alipay_cert_sn,
     alipay_request_params,
+    alipay_root_cert_sn,
     china_timestamp,
     decrypt_content,
     encrypt_content,
     notification_content,
     parse_china_timestamp,
     sign_content,
+    sign_notification,
     sign_params,
+    sign_sync_response,
     verify_content,
     verify_notification,
     verify_notification_form,
@@ -309,3 +316,126 @@ def test_request_params_with_encrypted_biz_content() -> None:
     biz = json.loads(decrypt_content(params["biz_content"], AES_KEY))
     assert biz["total_amount"] == "9.99"
     verify_content(sign_content(params), params["sign"], _key().public_key())
+
+
+# -- the gateway's signers -------------------------------------------------------------------
+
+
+def test_sign_notification_is_what_verify_notification_form_accepts() -> None:
+    params = {"notify_id": "n1", "app_id": "2021", "biz_content": '{"status":"SUCCESS"}'}
+    signed = sign_notification(params, _key())
+    assert signed["sign_type"] == "RSA2"
+    assert signed["sign"] == _rsa2(notification_content(signed))
+    body = urlencode(signed).encode()
+    assert signed == verify_notification_form(body, _key().public_key())
+
+
+def test_sign_notification_refuses_legacy_rsa() -> None:
+    with pytest.raises(AlgorithmNotAllowedError):
+        sign_notification({"a": "1", "sign_type": "RSA"}, _key())
+
+
+def test_sign_sync_response_round_trip_plain_encrypted_and_with_cert_sn() -> None:
+    node = {"code": "10000", "msg": "Success", "out_biz_no": "k1", "名": "李雷"}
+    body = sign_sync_response("alipay.trade.query", node, _key())
+    text = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
+    expected = '{"alipay_trade_query_response":' + text + ',"sign":"' + _rsa2(text) + '"}'
+    assert expected == body.decode()
+    verified = verify_sync_response(body, "alipay.trade.query", _key().public_key())
+    assert (node, None) == (verified.content, verified.cert_sn)
+    encrypted = sign_sync_response(
+        "alipay.trade.query", node, _key(), encrypt_key=AES_KEY, cert_sn="abc"
+    )
+    verified = verify_sync_response(encrypted, "alipay.trade.query", {"abc": _key().public_key()})
+    assert node == json.loads(decrypt_content(verified.content, AES_KEY))
+    assert verified.cert_sn == "abc"
+
+
+def test_sign_sync_response_without_method_is_an_error_response() -> None:
+    body = sign_sync_response(None, {"code": "40002"}, _key())
+    assert verify_sync_response(body, "x.y", _key().public_key()).node == "error_response"
+
+
+def test_the_reply_cert_sn_chooses_the_key_and_an_unknown_one_is_refused() -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    keys = {"old": other.public_key(), "new": _key().public_key()}
+    body = sign_sync_response("a.b", {"code": "10000"}, _key(), cert_sn="new")
+    assert verify_sync_response(body, "a.b", keys).cert_sn == "new"
+    with pytest.raises(SignatureMismatchError, match="not installed"):
+        verify_sync_response(body, "a.b", {"old": other.public_key()})
+    # The SN picks the key: a reply naming the old certificate must verify under the old key.
+    with pytest.raises(SignatureMismatchError):
+        verify_sync_response(body.replace(b'"new"', b'"old"'), "a.b", keys)
+    unnamed = sign_sync_response("a.b", {"code": "10000"}, _key())
+    with pytest.raises(SignatureMissingError, match="alipay_cert_sn"):
+        verify_sync_response(unnamed, "a.b", keys)
+
+
+# -- certificate SNs -----------------------------------------------------------------------------
+
+
+def test_root_cert_sn_of_the_published_alipay_root_chain() -> None:
+    """alipayRootCert.crt (SM2, RSA R1, ECDSA E1, iTrusChina RSA G3) and the SN the SDKs'
+    tests pin for it: only the two RSA-signed certificates count."""
+    chain = (VECTORS / "alipay_root_cert.pem").read_text(encoding="ascii")
+    expected = "687b59193f3f462dd5336e5abf83c5d8_02941eef3187dddf3d3b83462e1dfcf6"
+    assert expected == alipay_root_cert_sn(chain)
+    assert expected == alipay_root_cert_sn(chain.encode())
+
+
+def _cert(serial: int) -> x509.Certificate:
+    def name(cn: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ant Financial"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Certification Authority"),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]
+        )
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name("app"))
+        .issuer_name(name("Ant Financial Certification Authority Class 1 R1"))
+        .public_key(_key().public_key())
+        .serial_number(serial)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=1))
+        .sign(_key(), hashes.SHA256())
+    )
+
+
+def test_cert_sn_is_md5_of_the_reversed_issuer_dn_and_the_decimal_serial() -> None:
+    serial = 0x2019073100149263
+    text = (
+        "CN=Ant Financial Certification Authority Class 1 R1,OU=Certification Authority,"
+        f"O=Ant Financial,C=CN{serial}"
+    )
+    assert hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() == alipay_cert_sn(
+        _cert(serial)
+    )
+
+
+def test_a_root_chain_without_rsa_or_unreadable_is_a_configuration_error() -> None:
+    chain = (VECTORS / "alipay_root_cert.pem").read_text(encoding="ascii")
+    blocks = chain.split("\n\n")
+    with pytest.raises(ConfigurationError, match="no RSA certificate"):
+        alipay_root_cert_sn(blocks[0] + "\n\n" + blocks[2])  # SM2 and ECDSA roots only
+    broken = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    with pytest.raises(ConfigurationError, match="unreadable"):
+        alipay_root_cert_sn(broken)
+    with pytest.raises(ConfigurationError, match="no RSA"):
+        alipay_root_cert_sn("")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_in_a_certificate_block_are_read_or_refused(der: bytes) -> None:
+    block = "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(der).decode() + "\n"
+    try:
+        sn = alipay_root_cert_sn(block + "-----END CERTIFICATE-----\n")
+    except ConfigurationError:
+        return
+    assert len(sn) == 32

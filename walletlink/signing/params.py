@@ -13,22 +13,32 @@ body, found by scanning the raw JSON, never by re-serialising a parsed dict.
 
 ``biz_content`` encryption is AES-CBC with PKCS#7 padding, a zero IV and base64, keyed by
 the base64 AES key from the open-platform console (AES-128; 192/256 accepted).
+
+The gateway side has public signers too (:func:`sign_notification`,
+:func:`sign_sync_response`), so a mock gateway and the tests build messages with the very
+rules the verifiers check. In **public-key certificate mode** requests also carry
+``app_cert_sn`` and ``alipay_root_cert_sn`` and replies ``alipay_cert_sn``: those SNs are
+:func:`alipay_cert_sn` and :func:`alipay_root_cert_sn`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from walletlink.errors import (
     AlgorithmNotAllowedError,
@@ -43,14 +53,18 @@ from walletlink.signing._keyinput import RsaPrivateInput, RsaPublicInput, rsa_pr
 __all__ = [
     "CHINA_TZ",
     "VerifiedResponse",
+    "alipay_cert_sn",
     "alipay_request_params",
+    "alipay_root_cert_sn",
     "china_timestamp",
     "decrypt_content",
     "encrypt_content",
     "notification_content",
     "parse_china_timestamp",
     "sign_content",
+    "sign_notification",
     "sign_params",
+    "sign_sync_response",
     "verify_content",
     "verify_notification",
     "verify_notification_form",
@@ -132,6 +146,49 @@ def sign_params(
     data = _encode(sign_content(out), charset)
     out["sign"] = b64encode(private.sign(data, _PKCS1, _HASHES["RSA2"]))
     return out
+
+
+def sign_notification(
+    params: Mapping[str, object], key: RsaPrivateInput, *, charset: str = "utf-8"
+) -> dict[str, str]:
+    """The gateway's side of :func:`verify_notification`: ``params`` as strings with
+    ``sign_type`` (``RSA2``) and a ``sign`` over :func:`notification_content`."""
+    private = rsa_private(key, "RSA2 signing")
+    out = {k: _text(v) for k, v in params.items() if v is not None and k != "sign"}
+    if out.setdefault("sign_type", "RSA2") != "RSA2":
+        raise AlgorithmNotAllowedError("notifications are signed with RSA2 only")
+    data = _encode(notification_content(out), charset)
+    out["sign"] = b64encode(private.sign(data, _PKCS1, _HASHES["RSA2"]))
+    return out
+
+
+def sign_sync_response(
+    method: str | None,
+    node: Mapping[str, Any],
+    key: RsaPrivateInput,
+    *,
+    encrypt_key: str | None = None,
+    cert_sn: str | None = None,
+    charset: str = "utf-8",
+) -> bytes:
+    """The gateway's side of :func:`verify_sync_response`: the reply body for ``method``.
+
+    ``{"<method>_response": <node>, "alipay_cert_sn": …, "sign": …}``: the node is compact
+    JSON (or, with ``encrypt_key``, the JSON string of its AES ciphertext), and ``sign`` is
+    RSA2 over exactly that text. ``method=None`` answers as ``error_response``.
+    ``cert_sn`` (certificate mode) names the gateway certificate that signed it.
+    """
+    private = rsa_private(key, "RSA2 signing")
+    name = method.replace(".", "_") + "_response" if method else "error_response"
+    text = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
+    if encrypt_key is not None:
+        text = json.dumps(encrypt_content(text, encrypt_key, charset=charset))
+    signature = b64encode(private.sign(_encode(text, charset), _PKCS1, _HASHES["RSA2"]))
+    members = [f"{json.dumps(name)}:{text}"]
+    if cert_sn is not None:
+        members.append(f'"alipay_cert_sn":{json.dumps(cert_sn)}')
+    members.append(f'"sign":"{signature}"')
+    return ("{" + ",".join(members) + "}").encode(charset)
 
 
 def verify_content(
@@ -242,18 +299,31 @@ class VerifiedResponse:
     node: str
     content: Any
     signed: bool
+    #: The reply's ``alipay_cert_sn`` (certificate mode): which gateway certificate signed it.
+    cert_sn: str | None = None
 
 
 def verify_sync_response(
     raw: bytes | str,
     method: str,
-    key: RsaPublicInput,
+    key: RsaPublicInput | Mapping[str, RsaPublicInput],
     *,
     charset: str = "utf-8",
     allow_unsigned_error: bool = True,
 ) -> VerifiedResponse:
-    """Verify ``{"<method>_response": {...}, "sign": "..."}`` over the raw member text."""
-    key = rsa_public(key, "RSA2 verification")  # even for an unsigned error reply
+    """Verify ``{"<method>_response": {...}, "sign": "..."}`` over the raw member text.
+
+    ``key`` may be a mapping of gateway certificate SN → key (certificate mode): the reply's
+    ``alipay_cert_sn`` then chooses the key, and an SN not in the mapping is refused (the
+    gateway has rotated to a certificate the caller has not installed).
+    """
+    keys = (
+        {sn: rsa_public(k, "RSA2 verification") for sn, k in key.items()}
+        if isinstance(key, Mapping)
+        else None
+    )
+    if keys is None:
+        key = rsa_public(key, "RSA2 verification")  # even for an unsigned error reply
     try:
         text = raw.decode(charset) if isinstance(raw, bytes) else raw
     except (UnicodeDecodeError, LookupError):
@@ -274,8 +344,114 @@ def verify_sync_response(
         return VerifiedResponse(node=node, content=content, signed=False)
     if not isinstance(sign, str):
         raise SignatureMissingError(f"the {node} carries no string 'sign'")
-    verify_content(raw_node, sign, key, charset=charset)
-    return VerifiedResponse(node=node, content=content, signed=True)
+    cert_sn = found.get("alipay_cert_sn", ("", None))[1]
+    if cert_sn is not None and not isinstance(cert_sn, str):
+        raise ParseError("'alipay_cert_sn' is not a string")
+    if keys is not None:
+        if cert_sn is None:
+            raise SignatureMissingError("the reply names no alipay_cert_sn (certificate mode)")
+        if cert_sn not in keys:
+            raise SignatureMismatchError(
+                f"the reply is signed with gateway certificate {cert_sn[:40]!r}, which is not "
+                "installed: download the gateway's new certificate and add it"
+            )
+        key = keys[cert_sn]
+    verify_content(raw_node, sign, key, charset=charset)  # type: ignore[arg-type]
+    return VerifiedResponse(node=node, content=content, signed=True, cert_sn=cert_sn)
+
+
+# --------------------------------------------------------------------------- certificate SNs
+
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----")
+# The root chain's certificates that count for alipay_root_cert_sn, as the official SDKs
+# filter them: RSA-signed ones only (the chain also holds SM2 and ECDSA roots).
+_ROOT_SN_ALGORITHMS = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA1.dotted_string,
+        SignatureAlgorithmOID.RSA_WITH_SHA256.dotted_string,
+    }
+)
+
+
+def alipay_cert_sn(cert: x509.Certificate) -> str:
+    """A certificate's SN as the gateway computes it: the MD5 (hex) of the issuer DN and the
+    decimal serial number.
+
+    The DN is written as Java's ``X500Principal.getName()`` (RFC 2253) writes it, which is
+    how the official SDKs build it: RDNs in reverse order, ``CN=…,OU=…,O=…,C=…``, no spaces.
+    """
+    text = cert.issuer.rfc4514_string() + str(cert.serial_number)
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _der_header(data: bytes, index: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the DER element at ``index``."""
+    if index + 2 > len(data):
+        raise ValueError
+    tag, length = data[index], data[index + 1]
+    index += 2
+    if length & 0x80:
+        size = length & 0x7F
+        if not 0 < size <= 4 or index + size > len(data):
+            raise ValueError
+        length = int.from_bytes(data[index : index + size], "big")
+        index += size
+    if index + length > len(data):
+        raise ValueError
+    return tag, index, index + length
+
+
+def _signature_oid(der: bytes) -> str:
+    """The outer signatureAlgorithm OID, read without parsing the rest: the root chain holds
+    certificates ``cryptography`` refuses (an ECDSA root with NULL parameters)."""
+    _, body, _ = _der_header(der, 0)  # Certificate
+    _, _, tbs_end = _der_header(der, body)  # tbsCertificate
+    _, alg, _ = _der_header(der, tbs_end)  # signatureAlgorithm
+    tag, start, end = _der_header(der, alg)
+    if tag != 0x06:
+        raise ValueError
+    return _oid_text(der[start:end])
+
+
+def _oid_text(content: bytes) -> str:
+    if not content or content[-1] & 0x80:  # empty, or its last arc never ends
+        raise ValueError
+    arcs: list[int] = []
+    value = 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(n) for n in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def alipay_root_cert_sn(chain_pem: str | bytes) -> str:
+    """``alipay_root_cert_sn``: the ``_``-joined :func:`alipay_cert_sn` of the root chain's
+    RSA-signed (sha1WithRSA / sha256WithRSA) certificates, in file order."""
+    data = chain_pem.encode("ascii", "replace") if isinstance(chain_pem, str) else chain_pem
+    sns: list[str] = []
+    for block in _PEM_CERT.findall(data):
+        body = b"".join(block.split(b"-----")[2].split())
+        try:
+            der = b64decode(body.decode("ascii"))
+            oid = _signature_oid(der)
+        except ValueError:
+            raise ConfigurationError(
+                "the root certificate chain holds an unreadable certificate"
+            ) from None
+        if oid not in _ROOT_SN_ALGORITHMS:
+            continue
+        try:
+            sns.append(alipay_cert_sn(x509.load_der_x509_certificate(der)))
+        except ValueError:
+            raise ConfigurationError(
+                "the root certificate chain holds an unreadable RSA certificate"
+            ) from None
+    if not sns:
+        raise ConfigurationError("the root certificate chain holds no RSA certificate")
+    return "_".join(sns)
 
 
 # --------------------------------------------------------------------------- AES content

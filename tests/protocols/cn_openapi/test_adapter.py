@@ -45,8 +45,8 @@ from walletlink.protocols.cn_openapi.adapter import (
 from walletlink.protocols.cn_openapi.mock import CnOpenApiServer, GatewayFailure, cn_openapi_config
 from walletlink.signing.params import (
     china_timestamp,
-    notification_content,
     sign_content,
+    sign_notification,
     verify_content,
     verify_notification_form,
 )
@@ -149,6 +149,8 @@ def _finish(flow: Flow[Any], response: RawResponse) -> Any:
 def _signed_reply(
     bank: MockBank, node_text: str, *, name: str = NODE, layout: str = '{{{n}:{t},"sign":"{s}"}}'
 ) -> RawResponse:
+    """A reply around ``node_text`` exactly as given, in any ``layout`` (spacing, member
+    order): what ``sign_sync_response``, which writes the gateway's compact layout, cannot."""
     key = _gateway(bank).gateway_key
     sign = base64.b64encode(key.sign(node_text.encode(), padding.PKCS1v15(), hashes.SHA256()))
     body = layout.format(n=json.dumps(name), t=node_text, s=sign.decode())
@@ -588,7 +590,7 @@ def test_a_notification_for_another_app_is_refused(bank: MockBank, clock: FakeCl
         (
             {"app_private_key": "bm90IGEga2V5", "gateway_public_key": "x"},
             {"app_id": "1"},
-            "not a readable key",
+            "not a PKCS#1 or PKCS#8 private key",
         ),
         (None, {}, "app_id"),
         (None, {"app_id": "1", "format": "xml"}, "format"),
@@ -657,8 +659,7 @@ def test_a_notification_time_out_of_range_is_a_protocol_error(
     _, headers, body = settled
     params = dict(parse_qsl(body.decode(), keep_blank_values=True))
     params.update(change)
-    del params["sign"]
-    params["sign"] = _gateway(bank)._sign_text(notification_content(params))
+    params = sign_notification(params, _gateway(bank).gateway_key)
     with pytest.raises(ProtocolError, match=error):
         client.handle_notification(bank.bank_id, headers, urlencode(params).encode())
 
@@ -671,8 +672,7 @@ def test_a_notification_contradicting_the_amount_is_not_applied(
     biz = json.loads(params["biz_content"])
     biz["trans_amount"] = "9999.00"
     params["biz_content"] = json.dumps(biz)
-    del params["sign"]
-    params["sign"] = _gateway(bank)._sign_text(notification_content(params))
+    params = sign_notification(params, _gateway(bank).gateway_key)
     with pytest.raises(ProtocolError, match="on amount"):
         client.handle_notification(bank.bank_id, headers, urlencode(params).encode())
     record = client.journal.get(transfer.idempotency_key)
@@ -700,3 +700,163 @@ def test_a_query_reply_with_a_time_before_utc_can_hold_is_a_protocol_error(
     next(flow)
     with pytest.raises(ProtocolError, match="malformed"):
         _finish(flow, _signed_reply(bank, node, name="alipay_fund_trans_common_query_response"))
+
+
+# -- certificate mode, ISV tokens, cancellation -------------------------------------------------
+
+
+@pytest.fixture
+def cert_bank(clock: FakeClock) -> Iterator[MockBank]:
+    bank = MockBank("cn_openapi", clock=clock, cert_mode=True, app_auth_tokens={"tok-a": "shop a"})
+    bank.open_account(LocalAccount(PAYER), Money("1000.00", "CNY"))
+    bank.open_account(LocalAccount(PAYEE), Money("0.00", "CNY"), name="Li Lei")
+    yield bank
+    bank.close()
+
+
+def test_certificate_mode_sends_the_sns_and_verifies_by_the_replys_cert_sn(
+    cert_bank: MockBank, clock: FakeClock
+) -> None:
+    from walletlink.signing.params import alipay_cert_sn, alipay_root_cert_sn
+
+    gateway = _gateway(cert_bank)
+    adapter = CnOpenApiAdapter(cn_openapi_config(cert_bank))
+    flow = adapter.create_transfer(_request(), "wl_1")
+    signed = adapter.signer()(next(flow), cert_bank.base_url + "/gateway.do", clock.now())
+    params = _form(signed)
+    root_pem = gateway.client_config_fields()["credentials"]["alipay_root_cert"]
+    assert (alipay_cert_sn(gateway.app_cert), alipay_root_cert_sn(root_pem)) == (
+        params["app_cert_sn"],
+        params["alipay_root_cert_sn"],
+    )
+    verify_content(sign_content(params), params["sign"], gateway.app_public_key)
+    reply = _post(cert_bank, signed)
+    assert b'"alipay_cert_sn":"' + alipay_cert_sn(gateway.gateway_cert).encode() in reply.body
+    assert TransferStatus.PROCESSING is _finish(flow, reply).status
+
+
+def test_a_rotated_gateway_certificate_needs_installing(
+    cert_bank: MockBank, clock: FakeClock
+) -> None:
+    import cryptography.hazmat.primitives.asymmetric.rsa as rsa_module
+
+    old = _client(cert_bank, clock)
+    transfer = old.transfer(cert_bank.bank_id, _request())
+    old_cert = _gateway(cert_bank).client_config_fields()["credentials"]["gateway_cert"]
+    new_key = rsa_module.generate_private_key(public_exponent=65537, key_size=2048)
+    _gateway(cert_bank).rotate_gateway_cert(new_key)
+    with pytest.raises(SignatureMismatchError, match="not installed"):
+        old.get_transfer(transfer.id)
+    old.close()
+    fields = _gateway(cert_bank).client_config_fields()
+    both = {
+        **fields["credentials"],
+        "gateway_cert": [old_cert, fields["credentials"]["gateway_cert"]],
+    }
+    adapter = CnOpenApiAdapter(cert_bank.config(credentials=both, options=fields["options"]))
+    ref = TransferRef(transfer_id=transfer.id, idempotency_key=transfer.idempotency_key)
+    flow = adapter.get_transfer(ref, _request(idempotency_key=transfer.idempotency_key))
+    signed = adapter.signer()(next(flow), cert_bank.base_url + "/gateway.do", clock.now())
+    assert transfer.idempotency_key == _finish(flow, _post(cert_bank, signed)).idempotency_key
+
+
+def test_a_wrong_app_cert_sn_is_refused_by_the_gateway(
+    cert_bank: MockBank, clock: FakeClock
+) -> None:
+    adapter = CnOpenApiAdapter(cn_openapi_config(cert_bank))
+    flow = adapter.balances(LocalAccount(PAYER))
+    prepared = next(flow)
+    params = _form(prepared)
+    params["app_cert_sn"] = "0" * 32
+    tampered = attrs.evolve(prepared, body=urlencode(params).encode())
+    signed = adapter.signer()(tampered, cert_bank.base_url + "/gateway.do", clock.now())
+    with pytest.raises(BankRejectedError) as raised:
+        _finish(flow, _post(cert_bank, signed))
+    assert raised.value.raw_code == "isv.invalid-app-cert-sn"
+
+
+def test_app_auth_token_per_bank_and_per_merchant(cert_bank: MockBank, clock: FakeClock) -> None:
+    fields = _gateway(cert_bank).client_config_fields()
+    creds = {**fields["credentials"], "app_auth_tokens": {"shop-a": "tok-a", "shop-b": "tok-b"}}
+    adapter = CnOpenApiAdapter(cert_bank.config(credentials=creds, options=fields["options"]))
+    assert "app_auth_token" not in _form(next(adapter.balances(LocalAccount(PAYER))))
+    shop_a = _request(metadata={"app_auth_merchant": "shop-a"})
+    flow = adapter.create_transfer(shop_a, "wl_1")
+    signed = adapter.signer()(next(flow), cert_bank.base_url + "/gateway.do", clock.now())
+    assert _form(signed)["app_auth_token"] == "tok-a"
+    assert TransferStatus.PROCESSING is _finish(flow, _post(cert_bank, signed)).status
+    # The order is shop a's: asked for without its token, the gateway does not know it.
+    ref = TransferRef(transfer_id="wl_1", idempotency_key=shop_a.idempotency_key)
+    plain = _request(idempotency_key=shop_a.idempotency_key)
+    flow = adapter.find_transfer(ref, plain)
+    signed = adapter.signer()(next(flow), cert_bank.base_url + "/gateway.do", clock.now())
+    assert _finish(flow, _post(cert_bank, signed)) is None
+    with pytest.raises(ValidationError, match="app_auth_merchant"):
+        adapter.validate(_request(metadata={"app_auth_merchant": "shop-z"}))
+    flow = adapter.create_transfer(_request(metadata={"app_auth_merchant": "shop-b"}), "wl_2")
+    signed = adapter.signer()(next(flow), cert_bank.base_url + "/gateway.do", clock.now())
+    with pytest.raises(AuthenticationError, match=r"aop\.invalid-app-auth-token"):
+        _finish(flow, _post(cert_bank, signed))
+    creds["app_auth_token"] = "tok-a"
+    adapter = CnOpenApiAdapter(cert_bank.config(credentials=creds, options=fields["options"]))
+    assert _form(next(adapter.balances(LocalAccount(PAYER))))["app_auth_token"] == "tok-a"
+    assert "tok-a" not in repr(adapter._settings)
+
+
+def test_payouts_have_no_cancellation() -> None:
+    """alipay.fund.trans.uni.transfer has no close or cancel: the adapter claims none."""
+    from walletlink.adapters.base import Cancellation
+    from walletlink.models import Capability
+
+    assert Capability.CANCEL not in CnOpenApiAdapter.capabilities
+    assert not hasattr(CnOpenApiAdapter, "cancel_transfer")
+    assert not issubclass(CnOpenApiAdapter, Cancellation)
+
+
+def test_certificate_mode_notifications_verify_with_any_installed_certificate(
+    cert_bank: MockBank, clock: FakeClock
+) -> None:
+    import cryptography.hazmat.primitives.asymmetric.rsa as rsa_module
+
+    inbox: list[tuple[dict[str, str], bytes]] = []
+    cert_bank.webhook_target = lambda headers, body: inbox.append((dict(headers), body))
+    old_cert = _gateway(cert_bank).client_config_fields()["credentials"]["gateway_cert"]
+    _gateway(cert_bank).rotate_gateway_cert(
+        rsa_module.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    fields = _gateway(cert_bank).client_config_fields()
+    creds = fields["credentials"]
+    both = {**creds, "gateway_cert": old_cert + "\n" + creds["gateway_cert"]}
+    retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
+    config = cert_bank.config(credentials=both, options=fields["options"])
+    with Client([config], retry=retry, clock=clock.now) as client:
+        cert_bank.mount(client.session)
+        transfer = client.transfer(cert_bank.bank_id, _request())
+        cert_bank.advance(61)
+        headers, body = inbox[-1]
+        event = client.handle_notification(cert_bank.bank_id, headers, body)
+        assert (transfer.id, TransferStatus.SETTLED) == (event.transfer_id, event.status)
+    only_old = {**creds, "gateway_cert": old_cert}
+    adapter = CnOpenApiAdapter(cert_bank.config(credentials=only_old, options=fields["options"]))
+    with pytest.raises(SignatureMismatchError):
+        adapter.parse_notification(headers, body, clock.now())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"app_auth_token": ""}, "app_auth_token is"),
+        ({"app_auth_token": "s" * 129}, "app_auth_token is"),
+        ({"app_auth_tokens": {"shop": 7}}, "app_auth_tokens maps"),
+        ({"app_auth_tokens": ["zzsecret"]}, "app_auth_tokens maps"),
+    ],
+)
+def test_bad_app_auth_tokens_are_refused_at_start(
+    bank: MockBank, extra: dict[str, Any], message: str
+) -> None:
+    fields = _gateway(bank).client_config_fields()
+    config = bank.config(credentials={**fields["credentials"], **extra}, options=fields["options"])
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        CnOpenApiAdapter(config)
+    assert "sss" not in str(raised.value)
+    assert "zzsecret" not in str(raised.value)

@@ -12,12 +12,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink.accounts import LocalAccount
 from walletlink.money import Money
 from walletlink.protocols.cn_openapi.mock import CnOpenApiServer
 from walletlink.signing.params import (
+    alipay_cert_sn,
     alipay_request_params,
+    alipay_root_cert_sn,
     decrypt_content,
     verify_notification_form,
     verify_sync_response,
@@ -282,3 +285,83 @@ def test_injected_faults_are_front_end_statuses(
 def test_other_paths_are_not_the_gateway(bank: MockBank) -> None:
     response = bank.handle(MockRequest.build("POST", f"{bank.base_url}/other", body=b""))
     assert response.status == 404
+
+
+# -- certificate mode and ISV tokens ------------------------------------------------------------
+
+
+@pytest.fixture
+def cert_bank() -> Iterator[MockBank]:
+    bank = MockBank("cn_openapi", clock=FakeClock(), cert_mode=True, app_auth_tokens={"t1": "m1"})
+    bank.open_account(LocalAccount(PAYER), Money("100.00", "CNY"))
+    bank.open_account(LocalAccount(PAYEE), Money("0.00", "CNY"), name="Li Lei")
+    yield bank
+    bank.close()
+
+
+def _cert_sns(bank: MockBank) -> dict[str, str]:
+    server = _server(bank)
+    root = server.client_config_fields()["credentials"]["alipay_root_cert"]
+    return {
+        "app_cert_sn": alipay_cert_sn(server.app_cert),
+        "alipay_root_cert_sn": alipay_root_cert_sn(root),
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "sub_code"),
+    [
+        ({"app_cert_sn": None}, "isv.invalid-app-cert-sn"),
+        ({"app_cert_sn": "0" * 32}, "isv.invalid-app-cert-sn"),
+        ({"alipay_root_cert_sn": "0" * 32}, "isv.invalid-alipay-root-cert-sn"),
+        ({"alipay_root_cert_sn": None}, "isv.invalid-alipay-root-cert-sn"),
+    ],
+)
+def test_certificate_mode_checks_both_sns(
+    cert_bank: MockBank, change: dict[str, str | None], sub_code: str
+) -> None:
+    sns = {k: v for k, v in {**_cert_sns(cert_bank), **change}.items() if v is not None}
+    body, _ = _send(cert_bank, _params(cert_bank, TRANSFER, _biz(), extra=sns))
+    node = verify_sync_response(body, TRANSFER, _server(cert_bank).gateway_key.public_key())
+    assert ("40002", sub_code) == (node.content["code"], node.content["sub_code"])
+
+
+def test_certificate_mode_names_the_signing_certificate_and_rotates(cert_bank: MockBank) -> None:
+    server = _server(cert_bank)
+    first = alipay_cert_sn(server.gateway_cert)
+    old_key = server.gateway_key.public_key()
+    body, _ = _send(cert_bank, _params(cert_bank, TRANSFER, _biz(), extra=_cert_sns(cert_bank)))
+    assert first == verify_sync_response(body, TRANSFER, {first: old_key}).cert_sn
+    new = server.rotate_gateway_cert(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    body, _ = _send(cert_bank, _params(cert_bank, QUERY, _query_biz(), extra=_cert_sns(cert_bank)))
+    keys = {first: old_key, alipay_cert_sn(new): server.gateway_key.public_key()}
+    verified = verify_sync_response(body, QUERY, keys)
+    assert (alipay_cert_sn(new), "10000") == (verified.cert_sn, verified.content["code"])
+
+
+def _query_biz() -> dict[str, str]:
+    return {
+        "out_biz_no": "ob_1",
+        "product_code": "TRANS_ACCOUNT_NO_PWD",
+        "biz_scene": "DIRECT_TRANSFER",
+    }
+
+
+def test_app_auth_tokens_scope_orders_to_their_merchant(cert_bank: MockBank) -> None:
+    sns = _cert_sns(cert_bank)
+    key = _server(cert_bank).gateway_key.public_key()
+    body, _ = _send(
+        cert_bank, _params(cert_bank, TRANSFER, _biz(), extra={**sns, "app_auth_token": "t1"})
+    )
+    assert verify_sync_response(body, TRANSFER, key).content["code"] == "10000"
+    codes = []
+    for extra in ({"app_auth_token": "t1"}, {}, {"app_auth_token": "t2"}):
+        body, _ = _send(cert_bank, _params(cert_bank, QUERY, _query_biz(), extra={**sns, **extra}))
+        node = verify_sync_response(body, QUERY, key).content
+        codes.append((node["code"], node.get("sub_code")))
+    expected = [
+        ("10000", None),
+        ("40004", "ORDER_NOT_EXIST"),
+        ("20001", "aop.invalid-app-auth-token"),
+    ]
+    assert expected == codes

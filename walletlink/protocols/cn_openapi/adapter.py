@@ -22,8 +22,6 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, LocalAccount
@@ -38,6 +36,7 @@ from walletlink.errors import (
     IdempotencyMismatchError,
     ProtocolError,
     RateLimitedError,
+    SignatureMismatchError,
     ValidationError,
     WalletLinkError,
 )
@@ -56,8 +55,7 @@ from walletlink.models import (
     TransferStatus,
 )
 from walletlink.money import Money
-from walletlink.signing._b64 import b64decode
-from walletlink.signing.keys import SigningKey
+from walletlink.protocols.cn_openapi._keys import gateway_keys
 from walletlink.signing.params import (
     CHINA_TZ,
     china_timestamp,
@@ -170,55 +168,7 @@ def map_reason(code: str | None, message: str = "") -> Reason:
     return Reason(code=standard, raw_code=code or None, message=message)
 
 
-# -- keys and configuration -------------------------------------------------------------------
-
-
-def _key_bytes(value: str | bytes) -> tuple[bytes, bool]:
-    """(data, is_pem): the console hands out bare base64 DER; files hold PEM."""
-    data = value.encode() if isinstance(value, str) else value
-    if b"-----BEGIN" in data:
-        return data, True
-    return b64decode(b"".join(data.split()).decode("ascii")), False
-
-
-def _private_key(value: object, bank_id: str) -> rsa.RSAPrivateKey:
-    if isinstance(value, SigningKey):
-        value = value.private_key
-    try:
-        if isinstance(value, str | bytes):
-            data, pem = _key_bytes(value)
-            loaded: object = (
-                serialization.load_pem_private_key(data, None)
-                if pem
-                else serialization.load_der_private_key(data, None)
-            )
-        else:
-            loaded = value
-    except (ValueError, TypeError, UnicodeEncodeError):
-        raise ConfigurationError("app_private_key is not a readable key", bank_id=bank_id) from None
-    if not isinstance(loaded, rsa.RSAPrivateKey):
-        raise ConfigurationError("app_private_key must be an RSA private key", bank_id=bank_id)
-    return loaded
-
-
-def _public_key(value: object, name: str, bank_id: str) -> rsa.RSAPublicKey:
-    if isinstance(value, SigningKey):
-        value = value.public_key
-    try:
-        if isinstance(value, str | bytes):
-            data, pem = _key_bytes(value)
-            loaded: object = (
-                serialization.load_pem_public_key(data)
-                if pem
-                else serialization.load_der_public_key(data)
-            )
-        else:
-            loaded = value
-    except (ValueError, TypeError, UnicodeEncodeError):
-        raise ConfigurationError(f"{name} is not a readable key", bank_id=bank_id) from None
-    if not isinstance(loaded, rsa.RSAPublicKey):
-        raise ConfigurationError(f"{name} must be an RSA public key", bank_id=bank_id)
-    return loaded
+# -- configuration ------------------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
@@ -235,6 +185,24 @@ class _Settings:
     aes_key: str | None
     encrypt: bool
     allow_legacy_rsa: bool
+    # ISV mode: the merchant's token for every call, and per-merchant tokens by name.
+    app_auth_token: str | None = attrs.field(repr=False)
+    app_auth_tokens: Mapping[str, str] = attrs.field(repr=False)
+
+
+def _tokens(config: BankConfig) -> tuple[str | None, dict[str, str]]:
+    bank_id = config.bank_id
+    token = config.credentials.get("app_auth_token")
+    tokens = config.credentials.get("app_auth_tokens", {})
+    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 128):
+        raise ConfigurationError("app_auth_token is the 1-128 character token", bank_id=bank_id)
+    if not isinstance(tokens, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and 0 < len(v) <= 128 for k, v in tokens.items()
+    ):
+        raise ConfigurationError(
+            "app_auth_tokens maps a merchant name to its 1-128 character token", bank_id=bank_id
+        )
+    return token, dict(tokens)
 
 
 def _settings(config: BankConfig) -> _Settings:
@@ -253,7 +221,10 @@ def _settings(config: BankConfig) -> _Settings:
     encrypt = bool(config.option("encrypt", aes_key is not None))
     if encrypt and aes_key is None:
         raise ConfigurationError("option 'encrypt' needs credentials 'aes_key'", bank_id=bank_id)
+    token, tokens = _tokens(config)
     return _Settings(
+        app_auth_token=token,
+        app_auth_tokens=tokens,
         app_id=app_id,
         path=str(config.option("gateway_path", "/gateway.do")),
         json_body=body_format == "json",
@@ -331,25 +302,43 @@ class CnOpenApiAdapter(Adapter):
 
     def __init__(self, config: BankConfig) -> None:
         super().__init__(config)
-        bank_id = config.bank_id
         self._settings = _settings(config)
-        self._app_key = _private_key(
-            config.credentials.require("app_private_key", bank_id), bank_id
-        )
-        self._gateway_key = _public_key(
-            config.credentials.require("gateway_public_key", bank_id), "gateway_public_key", bank_id
-        )
+        self._keys = gateway_keys(config)
+        self._app_key = self._keys.app_key
 
     def validate(self, request: TransferRequest) -> None:
         """Yuan only; payer and payee as Alipay ids, logon ids or bank cards; the key as an
         ``out_biz_no`` (1-64 of ``[0-9A-Za-z_-]``): the transfer body, built as a dry run."""
         super().validate(request)
         self._transfer_biz(request)
+        self._token(request)
+
+    def _token(self, request: TransferRequest | None) -> str | None:
+        """The ``app_auth_token`` to send (ISV mode).
+
+        The request's merchant (``metadata["app_auth_merchant"]``, a name in
+        ``credentials["app_auth_tokens"]``: the token itself never enters the journal), else
+        the bank's ``app_auth_token``, else none (the app acts for itself)."""
+        merchant = request.metadata.get("app_auth_merchant") if request is not None else None
+        if merchant is None:
+            return self._settings.app_auth_token
+        token = self._settings.app_auth_tokens.get(merchant)
+        if token is None:
+            raise ValidationError(
+                "metadata 'app_auth_merchant' names no merchant in credentials 'app_auth_tokens'"
+            )
+        return token
 
     # -- requests ---------------------------------------------------------------------------
 
     def _request(
-        self, method: str, biz: Mapping[str, Any], operation: str, *, idempotent: bool = True
+        self,
+        method: str,
+        biz: Mapping[str, Any],
+        operation: str,
+        *,
+        token: str | None = None,
+        idempotent: bool = True,
     ) -> PreparedRequest:
         """The call with every parameter but ``timestamp``, ``sign_type`` and ``sign``.
 
@@ -369,6 +358,11 @@ class CnOpenApiAdapter(Adapter):
         }
         if settings.notify_url and operation == "create_transfer":
             params["notify_url"] = settings.notify_url
+        if self._keys.app_cert_sn is not None and self._keys.root_cert_sn is not None:
+            params["app_cert_sn"] = self._keys.app_cert_sn
+            params["alipay_root_cert_sn"] = self._keys.root_cert_sn
+        if token is not None:
+            params["app_auth_token"] = token
         if settings.encrypt and settings.aes_key is not None:
             params["encrypt_type"] = "AES"
             content = encrypt_content(content, settings.aes_key)
@@ -407,8 +401,14 @@ class CnOpenApiAdapter(Adapter):
         signed = sign_params(params, self._app_key)
         return attrs.evolve(request, body=self._encode(signed))
 
-    def _call(self, method: str, biz: Mapping[str, Any], operation: str) -> Flow[_Reply]:
-        response = yield self._request(method, biz, operation)
+    def _call(
+        self,
+        method: str,
+        biz: Mapping[str, Any],
+        operation: str,
+        request: TransferRequest | None = None,
+    ) -> Flow[_Reply]:
+        response = yield self._request(method, biz, operation, token=self._token(request))
         return self._reply(response, method)
 
     # -- replies ------------------------------------------------------------------------------
@@ -419,7 +419,8 @@ class CnOpenApiAdapter(Adapter):
         Verification happens here rather than in ``response_verifier``: it yields the very
         node it verified, so nothing parsed from an unverified copy can be used.
         """
-        verified = verify_sync_response(response.body, method, self._gateway_key)
+        # Certificate mode: the reply's alipay_cert_sn picks the gateway certificate.
+        verified = verify_sync_response(response.body, method, self._keys.gateway)
         node = verified.content
         if isinstance(node, str):
             node = self._decrypt(node)
@@ -517,7 +518,8 @@ class CnOpenApiAdapter(Adapter):
 
     def create_transfer(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]:
         method = METHODS["create_transfer"]
-        reply = yield from self._call(method, self._transfer_biz(request), "create_transfer")
+        biz = self._transfer_biz(request)
+        reply = yield from self._call(method, biz, "create_transfer", request)
         if reply.ok:
             return self._transfer(reply.node, request, transfer_id, amount=request.amount)
         if reply.sub_code in _UNKNOWN_SUB_CODES or reply.sub_code in _MISMATCH_SUB_CODES:
@@ -557,7 +559,7 @@ class CnOpenApiAdapter(Adapter):
         }
         if ref.bank_transfer_id:
             biz["order_id"] = ref.bank_transfer_id
-        reply = yield from self._call(METHODS["query_transfer"], biz, "get_transfer")
+        reply = yield from self._call(METHODS["query_transfer"], biz, "get_transfer", request)
         if reply.ok:
             return self._transfer(reply.node, request, ref.transfer_id)
         if reply.sub_code in _ORDER_NOT_FOUND:
@@ -663,9 +665,7 @@ class CnOpenApiAdapter(Adapter):
     def parse_notification(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Event:
         # Verify the raw form first (rsaCheckV1: without sign and sign_type); nothing is
         # read from a notification whose signature has not been checked.
-        params = verify_notification_form(
-            body, self._gateway_key, allow_legacy_rsa=self._settings.allow_legacy_rsa
-        )
+        params = self._verified_form(body)
         if params.get("app_id") != self._settings.app_id:
             raise ProtocolError("the notification is for another app_id")
         notify_id = params.get("notify_id")
@@ -697,6 +697,20 @@ class CnOpenApiAdapter(Adapter):
             # The client checks it against the journalled intent before applying the event.
             amount=None if amount is None else _yuan(amount, "trans_amount"),
         )
+
+    def _verified_form(self, body: bytes) -> dict[str, str]:
+        """The form, verified with a trusted gateway key: a notification names no certificate,
+        so while the gateway rotates either installed certificate may have signed it."""
+        failure: WalletLinkError | None = None
+        for key in self._keys.verifiers():
+            try:
+                return verify_notification_form(
+                    body, key, allow_legacy_rsa=self._settings.allow_legacy_rsa
+                )
+            except SignatureMismatchError as error:
+                failure = error
+        assert failure is not None  # there is always at least one gateway key
+        raise failure
 
     def _notify_biz(self, content: str) -> dict[str, Any]:
         try:

@@ -11,25 +11,34 @@ gateway's key over the exact text of its ``<method>_response`` node. Status chan
 signed, form-encoded ``alipay.fund.trans.order.changed`` messages.
 
 Signing and verification are :mod:`walletlink.signing.params`, the same code the adapter
-uses; only the raw signing of a response node (a bare RSA2 signature over a string, which
-that module has no helper for) is written here.
+uses: replies are :func:`~walletlink.signing.params.sign_sync_response`, messages
+:func:`~walletlink.signing.params.sign_notification`.
+
+With ``cert_mode=True`` the app is in public-key certificate mode: the mock issues itself a
+root CA, the app's certificate and the gateway's, checks ``app_cert_sn`` and
+``alipay_root_cert_sn`` on every call (``40002 isv.invalid-app-cert-sn`` /
+``isv.invalid-alipay-root-cert-sn``), and names its signing certificate in each reply's
+``alipay_cert_sn``; :meth:`CnOpenApiServer.rotate_gateway_cert` moves it to a new one.
+``app_auth_tokens`` are the ISV tokens merchants granted (an unknown one is ``20001
+aop.invalid-app-auth-token``); an order is visible only under the token it was made with.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
 import re
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from walletlink.accounts import LocalAccount, mask
 from walletlink.config import BankConfig
@@ -37,12 +46,14 @@ from walletlink.errors import CurrencyMismatchError, WalletLinkError
 from walletlink.models import ReasonCode, TransferStatus
 from walletlink.money import Money
 from walletlink.signing.params import (
+    alipay_cert_sn,
+    alipay_root_cert_sn,
     china_timestamp,
     decrypt_content,
-    encrypt_content,
-    notification_content,
     parse_china_timestamp,
     sign_content,
+    sign_notification,
+    sign_sync_response,
     verify_content,
 )
 from walletlink.testing._http import MockRequest, MockResponse
@@ -99,6 +110,9 @@ _IDENTITY_TYPES: Final = frozenset(
 _PRODUCTS: Final = frozenset({"TRANS_ACCOUNT_NO_PWD", "TRANS_BANKCARD_NO_PWD", "STD_RED_PACKET"})
 _MIN_TRANSFER: Final = Money("0.10", "CNY")  # the gateway's smallest single transfer
 _NOTIFY_JSON_SAFE: Final = '{}[]":,'
+# The merchant whose app_auth_token the call carried, passed to the methods inside biz (it
+# overwrites anything a caller put under the name).
+_MERCHANT: Final = "\x00merchant"
 
 
 class _Fail(Exception):
@@ -135,6 +149,44 @@ def _test_keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]:
         rsa.generate_private_key(public_exponent=65537, key_size=2048),
         rsa.generate_private_key(public_exponent=65537, key_size=2048),
     )
+
+
+@functools.cache
+def _ca_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Mock Open Platform"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Certification Authority"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common),
+        ]
+    )
+
+
+_CA_NAME: Final = "Mock Open Platform Root CA R1"
+_EPOCH: Final = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def _certificate(key: rsa.RSAPublicKey, subject: str, serial: int) -> x509.Certificate:
+    """A certificate for ``key`` issued by the mock's root CA (self-signed for the root)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(_CA_NAME))
+        .public_key(key)
+        .serial_number(serial)
+        .not_valid_before(_EPOCH)
+        .not_valid_after(_EPOCH + timedelta(days=365 * 30))
+        .sign(_ca_key(), hashes.SHA256())
+    )
+
+
+def _cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _pem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
@@ -174,6 +226,8 @@ class CnOpenApiServer:
         aes_key: str | None = None,
         timestamp_tolerance: timedelta = timedelta(minutes=30),
         gateway_path: str = "/gateway.do",
+        cert_mode: bool = False,
+        app_auth_tokens: Mapping[str, str] | None = None,
     ) -> None:
         default_app, default_gateway = _test_keys()
         self.bank = bank
@@ -184,6 +238,15 @@ class CnOpenApiServer:
         self.aes_key = aes_key
         self.tolerance = timestamp_tolerance
         self.path = gateway_path
+        #: ISV mode: the app_auth_tokens merchants granted this app, token → merchant.
+        self.app_auth_tokens = dict(app_auth_tokens or {})
+        self._merchants: dict[str, str | None] = {}  # out_biz_no → the token's merchant
+        self.cert_mode = cert_mode
+        self.root_cert = _certificate(_ca_key().public_key(), _CA_NAME, 1)
+        self.app_cert = _certificate(self.app_public_key, f"app {app_id}", 2)
+        #: The gateway certificates in service, by SN; :attr:`gateway_cert` signs.
+        self.gateway_cert = _certificate(self.gateway_key.public_key(), "gateway", 3)
+        self._gateway_keys = {alipay_cert_sn(self.gateway_cert): self.gateway_key}
         #: Injected gateway errors, consumed one call at a time (see :class:`GatewayFailure`).
         self.failures: list[GatewayFailure] = []
         self._claims: IdempotencyStore[str] = IdempotencyStore(bank.clock.now)
@@ -202,13 +265,24 @@ class CnOpenApiServer:
     def client_config_fields(self, **options: Any) -> dict[str, Any]:
         """``BankConfig`` fields for a client of this app (``options`` add to the defaults);
         :meth:`MockBank.config` merges them in."""
-        credentials: dict[str, str] = {
-            "app_private_key": _pem(self._app_private),
-            "gateway_public_key": _pem(self.gateway_key.public_key()),
-        }
+        credentials: dict[str, str] = {"app_private_key": _pem(self._app_private)}
+        if self.cert_mode:
+            credentials["app_cert"] = _cert_pem(self.app_cert)
+            credentials["alipay_root_cert"] = _cert_pem(self.root_cert)
+            credentials["gateway_cert"] = _cert_pem(self.gateway_cert)
+        else:
+            credentials["gateway_public_key"] = _pem(self.gateway_key.public_key())
         if self.aes_key is not None:
             credentials["aes_key"] = self.aes_key
         return {"credentials": credentials, "options": {"app_id": self.app_id, **options}}
+
+    def rotate_gateway_cert(self, key: rsa.RSAPrivateKey) -> x509.Certificate:
+        """Sign with a new gateway certificate for ``key`` from now on; returns it."""
+        serial = 3 + len(self._gateway_keys)
+        self.gateway_key = key
+        self.gateway_cert = _certificate(key.public_key(), "gateway", serial)
+        self._gateway_keys[alipay_cert_sn(self.gateway_cert)] = key
+        return self.gateway_cert
 
     # -- the ProtocolServer interface -------------------------------------------------------
 
@@ -224,6 +298,7 @@ class CnOpenApiServer:
             method = self._authenticate(params)
             biz, encrypt = self._biz(params)
             self._inject()
+            biz = {**biz, _MERCHANT: self._merchant(params, method)}
             node = self._methods[method](biz)
         except _Fail as failure:
             return self._error(failure, method, encrypt)
@@ -259,7 +334,7 @@ class CnOpenApiServer:
             "sign_type": "RSA2",
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
         }
-        params["sign"] = self._sign_text(notification_content(params))
+        params = sign_notification(params, self.gateway_key)
         # JSON punctuation is left unescaped (valid form encoding, and easy to read in a log).
         body = urlencode(params, safe=_NOTIFY_JSON_SAFE).encode("ascii")
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
@@ -293,9 +368,31 @@ class CnOpenApiServer:
                 "40002", "isv.invalid-signature", "signature check failed", node=method
             ) from None
         self._check_time(params["timestamp"], method)
+        self._check_cert_sns(params, method)
         if method not in self._methods:
             raise _Fail("40002", "isv.invalid-method", "no such method", node=method)
         return method
+
+    def _check_cert_sns(self, params: Mapping[str, str], method: str) -> None:
+        if not self.cert_mode:
+            return
+        if params.get("app_cert_sn") != alipay_cert_sn(self.app_cert):
+            raise _Fail("40002", "isv.invalid-app-cert-sn", "app_cert_sn mismatch", node=method)
+        if params.get("alipay_root_cert_sn") != alipay_root_cert_sn(_cert_pem(self.root_cert)):
+            raise _Fail(
+                "40002", "isv.invalid-alipay-root-cert-sn", "root cert sn mismatch", node=method
+            )
+
+    def _merchant(self, params: Mapping[str, str], method: str) -> str | None:
+        token = params.get("app_auth_token")
+        if token is None:
+            return None
+        merchant = self.app_auth_tokens.get(token)
+        if merchant is None:
+            raise _Fail(
+                "20001", "aop.invalid-app-auth-token", "no such app_auth_token", node=method
+            )
+        return merchant
 
     def _check_time(self, text: str, method: str) -> None:
         try:
@@ -340,23 +437,22 @@ class CnOpenApiServer:
 
     # -- answers --------------------------------------------------------------------------------
 
-    def _sign_text(self, text: str) -> str:
-        signature = self.gateway_key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return base64.b64encode(signature).decode()
-
     def _render(
         self, method: str | None, node: Mapping[str, Any], *, encrypt: bool, signed: bool = True
     ) -> MockResponse:
-        name = method.replace(".", "_") + "_response" if method else "error_response"
-        text = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
-        if encrypt and self.aes_key is not None:
-            text = json.dumps(encrypt_content(text, self.aes_key))
-        members = [f"{json.dumps(name)}:{text}"]
-        if signed:
-            members.append(f'"sign":"{self._sign_text(text)}"')
-        body = "{" + ",".join(members) + "}"
         headers = {"Content-Type": "application/json;charset=utf-8"}
-        return MockResponse(status=200, headers=headers, body=body.encode())
+        if not signed:  # the gateway has no key for an app it does not know
+            name = method.replace(".", "_") + "_response" if method else "error_response"
+            text = json.dumps({name: node}, ensure_ascii=False, separators=(",", ":"))
+            return MockResponse(status=200, headers=headers, body=text.encode())
+        body = sign_sync_response(
+            method,
+            node,
+            self.gateway_key,
+            encrypt_key=self.aes_key if encrypt else None,
+            cert_sn=alipay_cert_sn(self.gateway_cert) if self.cert_mode else None,
+        )
+        return MockResponse(status=200, headers=headers, body=body)
 
     def _error(self, failure: _Fail, method: str | None, encrypt: bool) -> MockResponse:
         node = {
@@ -396,6 +492,8 @@ class CnOpenApiServer:
             self._claims.release(self.app_id, out_biz_no)  # nothing executed: key is free
             raise
         self._claims.complete(self.app_id, out_biz_no, transfer.id)
+        with self._lock:
+            self._merchants[out_biz_no] = biz.get(_MERCHANT)
         return self._transfer_answer(transfer)
 
     def _submit(self, biz: Mapping[str, Any], out_biz_no: str) -> BankTransferView:
@@ -478,6 +576,9 @@ class CnOpenApiServer:
                 raise _business("ORDER_NOT_EXIST", "no such order")
             transfer_id = found
         if transfer_id is None:
+            raise _business("ORDER_NOT_EXIST", "no such order")
+        key = self.bank.ledger.transfer(transfer_id).idempotency_key or ""
+        if self._merchants.get(key) != biz.get(_MERCHANT):  # another merchant's order
             raise _business("ORDER_NOT_EXIST", "no such order")
         node = self._order(self.bank.ledger.transfer(transfer_id))
         return {k: v for k, v in node.items() if k not in ("code", "msg")}
