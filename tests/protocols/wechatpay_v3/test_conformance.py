@@ -59,9 +59,7 @@ class TestWeChatPayCertificateMode(AdapterConformance):
         base = self._request(bank)
         merchant, party = self._accounts(bank)
         return [
-            TransferRequest(
-                amount=Money("1.00", "EUR"), debtor_account=merchant, creditor=party
-            ),
+            TransferRequest(amount=Money("1.00", "EUR"), debtor_account=merchant, creditor=party),
             TransferRequest(
                 amount=Money("2000.00", "CNY"), debtor_account=merchant, creditor=party
             ),

@@ -118,10 +118,11 @@ class PlatformKeys:
     def due(self) -> bool:
         """Whether the next flow should download the certificates first.
 
-        Never before the first call has shown the client's clock except for the very first
-        download; then every ``refresh_every``, or sooner once the newest certificate is
-        within ``refresh_before_expiry`` of its end, but at most once per ``tolerance``
-        whatever happens (a failing download is not asked again on every call).
+        The first flow downloads; later ones every ``refresh_every``, or sooner once the
+        newest certificate is within ``refresh_before_expiry`` of its end, judged on the
+        client's clock as the previous call showed it (a flow decides before its first
+        request is signed). At most once per ``tolerance`` whatever happens: a failing
+        download is not asked again on every call.
         """
         if not self.download:
             return False
