@@ -191,6 +191,29 @@ def test_a_client_that_never_refreshes_does_not_trust_the_new_certificate(tmp_pa
     assert "/v3/certificates" not in harness.paths()
 
 
+def test_an_unknown_serial_brings_the_next_download_forward(tmp_path: Path) -> None:
+    """A reply under a serial we do not know makes the next call download the list at once,
+    but the list (signed with that same unknown key) is not trusted, and a third call does
+    not download again inside the window: no loop, no trust from the download itself."""
+    harness = make_harness(tmp_path, rotate_after=3 * DAY)
+    harness.bank.advance(3 * DAY - 3600)  # the new one is listed, replies still old
+    harness.client.transfer(harness.bank.bank_id, harness.request())
+    adapter = _adapter(harness)
+    adapter.keys.accept(b'{"data": []}')  # as if the last download had missed it
+    harness.bank.advance(2 * 3600)  # replies are now signed with the new certificate
+    with pytest.raises(KeyNotFoundError):
+        harness.client.transfer(harness.bank.bank_id, harness.request())
+    assert 1 == harness.paths().count("/v3/certificates")
+    harness.bank.advance(600)
+    with pytest.raises(KeyNotFoundError):
+        harness.client.transfer(harness.bank.bank_id, harness.request())
+    assert 2 == harness.paths().count("/v3/certificates")
+    with pytest.raises(KeyNotFoundError):
+        harness.client.transfer(harness.bank.bank_id, harness.request())
+    assert 2 == harness.paths().count("/v3/certificates")
+    assert 1 == len(adapter.keys.serials)  # still only the pinned one
+
+
 def test_a_certificate_list_signed_by_an_untrusted_key_is_not_trusted(tmp_path: Path) -> None:
     """Bootstrap from a download signed by a key nobody pinned: refused, nothing trusted."""
     harness = make_harness(tmp_path, rotate_after=3 * DAY)

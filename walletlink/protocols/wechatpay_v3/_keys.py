@@ -21,21 +21,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from walletlink.errors import ProtocolError, SignatureMismatchError
+from walletlink.errors import KeyNotFoundError, ProtocolError, SignatureMismatchError
 from walletlink.http import RawResponse
 from walletlink.signing.webhooks import WeChatPayVerifier, decrypt_wechatpay_resource
 
 __all__ = ["PUBLIC_KEY_PREFIX", "PlatformKeys"]
 
 PUBLIC_KEY_PREFIX: Final = "PUB_KEY_ID_"
-_NEVER: Final = datetime.min.replace(tzinfo=UTC)
 _WeChatKey = rsa.RSAPublicKey | x509.Certificate
 
 
@@ -70,6 +69,7 @@ class PlatformKeys:
         self._certificates: dict[str, x509.Certificate] = {}
         self._attempted_at: datetime | None = None
         self._seen: datetime | None = None
+        self._unknown_seen = False
         self._lock = threading.Lock()
         self._verifier = self._build()
 
@@ -102,7 +102,15 @@ class PlatformKeys:
         with self._lock:
             self._seen = now
             verifier = self._verifier
-        verifier(response, now)
+        try:
+            verifier(response, now)
+        except KeyNotFoundError:
+            # A serial we do not know: the platform may have rotated. The next flow asks
+            # for the list (still no sooner than ``tolerance`` after the last download),
+            # and trusts a new certificate only if that reply verifies with a known key.
+            with self._lock:
+                self._unknown_seen = True
+            raise
 
     def __call__(self, response: RawResponse, now: datetime) -> None:
         """The client's ``ResponseVerifier`` hook: every 2xx reply goes through here."""
@@ -127,20 +135,23 @@ class PlatformKeys:
         if not self.download:
             return False
         with self._lock:
-            attempted, now = self._attempted_at, self._seen
+            attempted, now, unknown = self._attempted_at, self._seen, self._unknown_seen
             latest = max((c.not_valid_after_utc for c in self._certificates.values()), default=None)
         if attempted is None:
             return True
         if now is None or now - attempted < self.tolerance:
             return False
-        if now - attempted >= self.refresh_every:
+        if unknown or now - attempted >= self.refresh_every:
             return True
         return latest is None or latest - now <= self.refresh_before_expiry
 
-    def attempted(self) -> None:
-        """A download was tried (whatever its outcome): wait before the next."""
+    def attempted(self, now: datetime) -> None:
+        """A download is being sent (the signer says so, with the client's clock): whatever
+        comes of it, the next waits at least ``tolerance``."""
         with self._lock:
-            self._attempted_at = self._seen or self._attempted_at or _NEVER
+            self._seen = now
+            self._attempted_at = now
+            self._unknown_seen = False
 
     def accept(self, body: bytes) -> frozenset[str]:
         """Trust the certificates of a *verified* ``/v3/certificates`` reply; their serials.

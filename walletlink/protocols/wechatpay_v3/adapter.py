@@ -285,7 +285,6 @@ class WeChatPayV3Adapter(Adapter):
             operation="certificates",
             accept_status=frozenset({403, 404}),
         )
-        self.keys.attempted()
         if response.status == 200:  # verified by the client with a key trusted before
             self.keys.accept(response.body)
 
@@ -487,6 +486,9 @@ class _Signer:
     keys: PlatformKeys
 
     def __call__(self, request: PreparedRequest, url: str, now: datetime) -> PreparedRequest:
-        self.keys.observe(now)
+        if request.path == CERTIFICATES_PATH:
+            self.keys.attempted(now)  # before sending: a failing download is not a loop
+        else:
+            self.keys.observe(now)
         request = request.with_headers({"User-Agent": _USER_AGENT})
         return self.signer(request, url, now)
