@@ -203,15 +203,15 @@ def test_an_unknown_serial_brings_the_next_download_forward(tmp_path: Path) -> N
     harness.bank.advance(2 * 3600)  # replies are now signed with the new certificate
     with pytest.raises(KeyNotFoundError):
         harness.client.transfer(harness.bank.bank_id, harness.request())
-    assert 1 == harness.paths().count("/v3/certificates")
+    assert harness.paths().count("/v3/certificates") == 1
     harness.bank.advance(600)
     with pytest.raises(KeyNotFoundError):
         harness.client.transfer(harness.bank.bank_id, harness.request())
-    assert 2 == harness.paths().count("/v3/certificates")
+    assert harness.paths().count("/v3/certificates") == 2
     with pytest.raises(KeyNotFoundError):
         harness.client.transfer(harness.bank.bank_id, harness.request())
-    assert 2 == harness.paths().count("/v3/certificates")
-    assert 1 == len(adapter.keys.serials)  # still only the pinned one
+    assert harness.paths().count("/v3/certificates") == 2
+    assert len(adapter.keys.serials) == 1  # still only the pinned one
 
 
 def test_a_certificate_list_signed_by_an_untrusted_key_is_not_trusted(tmp_path: Path) -> None:
