@@ -112,10 +112,6 @@ class PlatformKeys:
                 self._unknown_seen = True
             raise
 
-    def __call__(self, response: RawResponse, now: datetime) -> None:
-        """The client's ``ResponseVerifier`` hook: every 2xx reply goes through here."""
-        self.verify(response, now)
-
     def verify_message(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         with self._lock:
             verifier = self._verifier

@@ -215,8 +215,10 @@ class WeChatPayV3Adapter(Adapter):
     def signer(self) -> _Signer:
         return _Signer(self._signer, self.keys)
 
-    def response_verifier(self) -> PlatformKeys:
-        return self.keys
+    # No ``response_verifier``: every reply is verified inside its flow instead (see
+    # :meth:`_verified`), 2xx or not, so that a reply to a payment that fails verification
+    # leaves the payment UNKNOWN (a ProtocolError) rather than escaping the journal's
+    # bookkeeping as a bare SignatureError.
 
     def error_for(self, response: RawResponse) -> Exception | None:
         """A non-2xx reply the flow did not take itself. Unverified: it only ever says that
@@ -285,19 +287,32 @@ class WeChatPayV3Adapter(Adapter):
             operation="certificates",
             accept_status=frozenset({403, 404}),
         )
-        if response.status == 200:  # verified by the client with a key trusted before
+        if response.status == 200:
+            # Verified with a key trusted before this download: pinned, or listed earlier.
+            self._verified(response, write=False)
             self.keys.accept(response.body)
 
-    def _verified_error(self, response: RawResponse) -> tuple[str, str]:
-        """``(code, message)`` of a non-2xx reply the flow decides on: verified first."""
+    def _verified(self, response: RawResponse, *, write: bool) -> dict[str, Any]:
+        """The reply's JSON once its signature verified with a trusted platform key.
+
+        Judged on the client's clock as the signer saw it for this attempt. A reply to a
+        write that does not verify says nothing about the money: a ProtocolError, which the
+        client journals UNKNOWN and resolves by query. For a read the SignatureError stands.
+        """
         now = self.keys.now
         if now is None:
             raise ProtocolError("no clock seen yet to verify the reply with")
         try:
             self.keys.verify(response, now)
-        except SignatureError:
-            raise ProtocolError(f"an unverifiable HTTP {response.status} reply") from None
-        body = _json(response, "error reply")
+        except SignatureError as exc:
+            if not write:
+                raise
+            raise ProtocolError(f"an unverifiable reply ({exc.message})") from None
+        return _json(response, "reply")
+
+    def _verified_error(self, response: RawResponse, *, write: bool) -> tuple[str, str]:
+        """``(code, message)`` of a non-2xx reply the flow decides on: verified first."""
+        body = self._verified(response, write=write)
         return str(body.get("code") or ""), str(body.get("message") or "")
 
     def _refusal(self, response: RawResponse, code: str, message: str) -> WalletLinkError:
@@ -327,7 +342,7 @@ class WeChatPayV3Adapter(Adapter):
             accept_status=frozenset({400, 403, 404}),
         )
         if response.status != 200:
-            code, message = self._verified_error(response)
+            code, message = self._verified_error(response, write=True)
             if code != "NOT_ENOUGH":
                 raise self._refusal(response, code, message)
             # The merchant's balance is short: a declined transfer, a value.
@@ -341,7 +356,7 @@ class WeChatPayV3Adapter(Adapter):
                 status=TransferStatus.REJECTED,
                 reason=map_reason(code, message),
             )
-        return self._transfer(_json(response, "reply"), request, transfer_id)
+        return self._transfer(self._verified(response, write=True), request, transfer_id)
 
     def _bill_path(self, ref: TransferRef, request: TransferRequest) -> str:
         number = out_bill_no(ref.idempotency_key or request.idempotency_key)
@@ -369,11 +384,11 @@ class WeChatPayV3Adapter(Adapter):
             accept_status=frozenset({404}),
         )
         if response.status == 404:
-            code, message = self._verified_error(response)
+            code, message = self._verified_error(response, write=False)
             if code in ("ORDER_NOT_EXIST", "NOT_FOUND"):
                 return None
             raise self._refusal(response, code, message)
-        return self._transfer(_json(response, "reply"), request, ref.transfer_id)
+        return self._transfer(self._verified(response, write=False), request, ref.transfer_id)
 
     def cancel_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
         """撤销转账: only before the bill is final; the reply says CANCELING or CANCELLED."""
@@ -388,8 +403,8 @@ class WeChatPayV3Adapter(Adapter):
             accept_status=frozenset({400, 404}),
         )
         if response.status != 200:
-            raise self._refusal(response, *self._verified_error(response))
-        return self._transfer(_json(response, "reply"), request, ref.transfer_id)
+            raise self._refusal(response, *self._verified_error(response, write=True))
+        return self._transfer(self._verified(response, write=True), request, ref.transfer_id)
 
     def _transfer(
         self, node: Mapping[str, Any], request: TransferRequest, transfer_id: str
