@@ -40,6 +40,7 @@ from walletlink.errors import WalletLinkError
 from walletlink.models import TransferStatus
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3._mock_keys import certificate, pem, role_key, serial_of
+from walletlink.protocols.wechatpay_v3._wire import decode_out_bill_no
 from walletlink.signing.webhooks import (
     encrypt_wechatpay_resource,
     verify_wechatpay_authorization,
@@ -215,7 +216,7 @@ class WeChatPayV3Server:
     def webhooks_for(self, transfer: BankTransferView) -> list[OutgoingWebhook]:
         from walletlink.testing.mockbank import OutgoingWebhook
 
-        number = transfer.idempotency_key
+        number = transfer.instruction.metadata.get("out_bill_no")
         if number is None or self._bills.get(number) != transfer.id:
             return []
         bill = self._bill(transfer)
@@ -387,7 +388,9 @@ class WeChatPayV3Server:
                     creditor_account=LocalAccount(openid),
                     remittance=remark,
                     end_to_end_id=number,
-                    idempotency_key=number,
+                    # The key the number carries, so the ledger lines up with a journal.
+                    idempotency_key=_carried_key(number),
+                    metadata={"out_bill_no": number},
                 ),
                 self.bank.clock.now(),
             )
@@ -421,7 +424,7 @@ class WeChatPayV3Server:
         number = int(transfer.id.split("_")[1])
         bill: dict[str, Any] = {
             "mch_id": self.mchid,
-            "out_bill_no": transfer.instruction.idempotency_key,
+            "out_bill_no": transfer.instruction.metadata["out_bill_no"],
             "transfer_bill_no": f"1330000071100999991182020050700019{number:06d}",
             "appid": self.appid,
             "state": _STATES[transfer.status],
@@ -450,6 +453,13 @@ def _uuid_of(digest: bytes) -> str:
     import uuid
 
     return str(uuid.UUID(bytes=digest[:16]))
+
+
+def _carried_key(number: str) -> str:
+    try:
+        return decode_out_bill_no(number)
+    except WalletLinkError:
+        return number
 
 
 def _nonce(header: str) -> str:
