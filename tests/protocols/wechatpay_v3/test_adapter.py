@@ -488,3 +488,34 @@ def test_config_needs_a_trust_anchor(harness: Harness) -> None:
 
     with pytest.raises(ConfigurationError):
         WeChatPayV3Adapter(attrs.evolve(config, options=options))
+
+
+def test_the_bill_body_matches_the_independent_sdks(harness: Harness) -> None:
+    """wechatpayv3's mch_transfer_bills builds the same fields from the same values."""
+    from wechatpayv3 import mchtransfer
+
+    captured: dict[str, Any] = {}
+
+    class _Core:
+        def request(self, path: str, method: Any = None, data: Any = None, **_: Any) -> None:
+            captured.update(path=path, data=data)
+
+    class _Sdk:
+        _core = _Core()
+        _appid = "wxd678efh567hg6787"
+        _notify_url = "https://wallet.example/wechatpay/notify"
+
+    request = harness.request()
+    harness.client.transfer(harness.bank.bank_id, request)
+    ours = json.loads(next(r.body for r, _ in harness.sent if r.method == "POST") or b"")
+    mchtransfer.mch_transfer_bills(
+        _Sdk(),
+        out_bill_no=ours["out_bill_no"],
+        transfer_scene_id="1000",
+        openid=request.creditor.account.value,
+        transfer_amount=1230,
+        transfer_remark=request.remittance,
+        transfer_scene_report_infos=ours["transfer_scene_report_infos"],
+    )
+    assert captured["path"] == "/v3/fund-app/mch-transfer/transfer-bills"
+    assert captured["data"] == ours
