@@ -7,7 +7,7 @@ per mock bank, because their validity follows that bank's clock.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,6 +57,3 @@ def pem(value: rsa.RSAPrivateKey | rsa.RSAPublicKey | x509.Certificate) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
 
-
-def years(now: datetime, count: float) -> datetime:
-    return now + timedelta(days=365 * count)

@@ -60,7 +60,7 @@ DEFAULT_MCHID: Final = "1900009191"
 DEFAULT_APPID: Final = "wxd678efh567hg6787"
 MODES: Final = frozenset({"certificate", "public_key", "migrating"})
 MERCHANT_SERIAL: Final = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
-PUBLIC_KEY_ID: Final = "PUB_KEY_ID_0119000091912025010100000001"
+PUBLIC_KEY_ID: Final = "PUB_KEY_ID_0114236852025011500000000042"
 _BILLS: Final = "/v3/fund-app/mch-transfer/transfer-bills"
 _BILL_PATH: Final = re.compile(
     r"/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/([^/]+)(/cancel)?"
