@@ -360,6 +360,25 @@ def test_an_unsigned_refusal_leaves_the_transfer_unknown(harness: Harness) -> No
         harness.client.transfer(harness.bank.bank_id, harness.request())
 
 
+def test_a_forged_4xx_to_a_transfer_is_not_a_refusal(harness: Harness) -> None:
+    """Any 4xx to a write is verified before it may decide the transfer's fate."""
+    harness.client.transfer(harness.bank.bank_id, harness.request())
+    bank, original = harness.bank, harness.bank.handle
+
+    def forged(request: MockRequest) -> MockResponse:
+        if request.method == "POST":
+            return MockResponse.json(405, {"code": "INVALID_REQUEST", "message": "forged"})
+        return original(request)
+
+    bank.handle = forged  # type: ignore[method-assign]
+    request = harness.request()
+    with pytest.raises(UnknownOutcomeError):
+        harness.client.transfer(harness.bank.bank_id, request)
+    record = harness.client.journal.get(request.idempotency_key)
+    assert record is not None
+    assert record.status is TransferStatus.UNKNOWN
+
+
 def test_a_missing_bill_is_absent_for_find_and_an_error_for_get(harness: Harness) -> None:
     request = harness.request()
     adapter = _adapter(harness)

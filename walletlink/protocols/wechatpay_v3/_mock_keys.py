@@ -56,4 +56,3 @@ def pem(value: rsa.RSAPrivateKey | rsa.RSAPublicKey | x509.Certificate) -> str:
     return value.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
-

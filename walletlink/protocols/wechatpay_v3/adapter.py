@@ -71,6 +71,11 @@ _MCHID: Final = re.compile(r"[0-9]{8,12}")
 _REMARK_MAX: Final = 32
 _JSON: Final = {"Accept": "application/json", "Content-Type": "application/json"}
 _USER_AGENT: Final = "walletlink-wechatpay-v3"
+#: The 4xx replies to a write that the flow reads itself, so that it can verify them before
+#: they decide anything: journalled REJECTED on a forged 4xx would invite a second payout.
+#: 401 (the platform refused our signature: it cannot sign for us) and 429 (retried) stay
+#: with the client.
+_DECIDING: Final = frozenset(range(400, 500)) - {401, 429}
 #: The callback answer WeChat Pay wants, and the one that makes it deliver again.
 ACK: Final = (200, {"Content-Type": "application/json"}, b'{"code":"SUCCESS","message":"OK"}')
 
@@ -339,7 +344,7 @@ class WeChatPayV3Adapter(Adapter):
             # The platform deduplicates on out_bill_no: re-sending the same bill is safe.
             idempotent=True,
             operation="create_transfer",
-            accept_status=frozenset({400, 403, 404}),
+            accept_status=_DECIDING,
         )
         if response.status != 200:
             code, message = self._verified_error(response, write=True)
@@ -400,7 +405,7 @@ class WeChatPayV3Adapter(Adapter):
             body=b"",
             idempotent=True,
             operation="cancel_transfer",
-            accept_status=frozenset({400, 404}),
+            accept_status=_DECIDING,
         )
         if response.status != 200:
             raise self._refusal(response, *self._verified_error(response, write=True))
@@ -446,7 +451,10 @@ class WeChatPayV3Adapter(Adapter):
         # The raw bytes first: nothing is read from a callback whose signature failed.
         self.keys.observe(now)
         self.keys.verify_message(headers, body, now)
-        envelope = json.loads(body)  # valid JSON: the platform signed these bytes
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            raise ProtocolError("the notification is not JSON") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("resource"), dict):
             raise ProtocolError("the notification carries no resource object")
         event = Event(
