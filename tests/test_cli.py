@@ -36,6 +36,7 @@ def test_demo_json_has_the_promised_keys_and_proves_the_ledger(
         "generic_rest",
         "iso20022_h2h",
         "cn_openapi",
+        "wechatpay_v3",
     }
     assert sum(info["transfers"] for info in summary["banks"].values()) == 30
 

@@ -17,7 +17,7 @@ from tests.protocols.cn_openapi import test_adapter as cn
 from tests.protocols.iso20022_h2h import test_mock as h2h
 from tests.protocols.openbanking_uk import test_adapter as ob
 from walletlink import Client
-from walletlink._demo import _SCENARIOS, simulate
+from walletlink._demo import _SCENARIOS, _accounts, simulate
 from walletlink.accounts import AccountId, LocalAccount, SortCodeAccount
 from walletlink.journal import MemoryJournal
 from walletlink.models import Capability
@@ -44,7 +44,7 @@ def test_demo_logs_at_debug_hold_no_secret(
         simulate(transfers=30, seed=4, journal_path=tmp_path / "j.sqlite3")
     assert_clean(caplog.text)
     for scenario in _SCENARIOS:
-        for entry in (scenario.wallet, scenario.small_float, *scenario.creditors):
+        for entry in _accounts(scenario):
             assert entry.account.value not in caplog.text
 
 

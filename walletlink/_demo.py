@@ -1,8 +1,10 @@
-"""``walletlink demo``: transfers to three fault-injecting mock banks, then the proof.
+"""``walletlink demo``: transfers to four fault-injecting mock banks, then the proof.
 
-One client and one SQLite journal talk to three banks of three protocol families: a modern
+One client and one SQLite journal talk to four banks of four protocol families: a modern
 REST bank (``generic_rest``), an ISO 20022 host-to-host bank taking pain.001 files
-(``iso20022_h2h``), and an Alipay-style open-API gateway (``cn_openapi``). Every bank drops
+(``iso20022_h2h``), an Alipay-style open-API gateway (``cn_openapi``) and WeChat Pay v3
+merchant transfers (``wechatpay_v3``, a merchant mid-migration between platform
+certificates and the WeChat Pay public key). Every bank drops
 replies, resets connections, answers 5xx and 429 and garbles bodies at random (seeded), and
 sends duplicate and out-of-order notifications. Everything runs in-process on a fake clock,
 so the demo takes a few seconds and is the same on every run with the same seed.
@@ -58,9 +60,12 @@ class _Scenario:
     protocol: str
     currency: str
     wallet: _Account
-    small_float: _Account
+    #: A second, nearly empty payer; ``None`` where one merchant account pays everything
+    #: (WeChat Pay), whose own balance then runs short instead.
+    small_float: _Account | None
     creditors: tuple[_Account, ...]
     share: int  # transfers per 10 sent overall
+    options: Mapping[str, Any] = attrs.field(factory=dict)  # the mock bank's own
 
 
 _SCENARIOS = (
@@ -82,7 +87,7 @@ _SCENARIOS = (
                 label="Closed Ltd", account=Iban("BE68539007547034"), balance="0", closed=True
             ),
         ),
-        share=6,
+        share=5,
     ),
     _Scenario(
         bank_id="filebank",
@@ -115,6 +120,28 @@ _SCENARIOS = (
             _Account(label="Han Meimei", account=LocalAccount("2088102177958115"), balance="0"),
         ),
         share=2,
+    ),
+    _Scenario(
+        bank_id="wechat",
+        protocol="wechatpay_v3",
+        currency="CNY",
+        # The merchant's operating balance pays every bill; it runs short on purpose.
+        wallet=_Account(label="merchant", account=LocalAccount("1900009191"), balance="300.00"),
+        small_float=None,
+        creditors=(
+            _Account(
+                label="Wang Fang",
+                account=LocalAccount("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", scheme="wechat_openid"),
+                balance="0",
+            ),
+            _Account(
+                label="Zhang Wei",
+                account=LocalAccount("oUpF8uN95-Ptaags6E_roPHg7AG0", scheme="wechat_openid"),
+                balance="0",
+            ),
+        ),
+        share=1,
+        options={"mode": "migrating"},
     ),
 )
 
@@ -158,8 +185,13 @@ def _faults(seed: int) -> FaultPlan:
     )
 
 
+def _accounts(scenario: _Scenario) -> list[_Account]:
+    payers = [scenario.wallet] + ([scenario.small_float] if scenario.small_float else [])
+    return [*payers, *scenario.creditors]
+
+
 def _open(bank: MockBank, scenario: _Scenario) -> None:
-    for entry in (scenario.wallet, scenario.small_float, *scenario.creditors):
+    for entry in _accounts(scenario):
         bank.open_account(
             entry.account,
             Money(entry.balance, scenario.currency),
@@ -173,7 +205,8 @@ def _requests(scenario: _Scenario, count: int, rng: random.Random) -> list[Trans
     for index in range(count):
         creditor = scenario.creditors[index % len(scenario.creditors)]
         # Every seventh transfer comes from the small float, so some hit insufficient funds.
-        debtor = scenario.small_float if index % 7 == 6 else scenario.wallet
+        debtor = scenario.small_float if index % 7 == 6 else None
+        debtor = debtor or scenario.wallet
         batch.append(
             TransferRequest(
                 amount=Money.from_minor(rng.randrange(500, 20_000), scenario.currency),
@@ -274,6 +307,7 @@ def simulate(*, transfers: int, seed: int, journal_path: Path) -> DemoSummary:
             faults=_faults(seed + offset),
             webhook_target=run.receiver(scenario.bank_id),
             settle_after=60,
+            **scenario.options,
         )
         for offset, scenario in enumerate(_SCENARIOS)
     ]
@@ -326,7 +360,7 @@ def _summarise(client: Client, banks: list[MockBank], run: _Run, transfers: int)
             "duplicates_at_bank": bank.duplicates_at_bank,
             "journal_matches_bank": _journal_matches_bank(mine, bank),
         }
-        for entry in (scenario.wallet, scenario.small_float, *scenario.creditors):
+        for entry in _accounts(scenario):
             balances[f"{bank.bank_id} {entry.label}"] = str(bank.balance(entry.account))
         faults.update({k: v for k, v in bank.stats.items() if k.startswith("fault.")})
     return DemoSummary(
@@ -352,7 +386,7 @@ def _summarise(client: Client, banks: list[MockBank], run: _Run, transfers: int)
 def _print_text(summary: DemoSummary, journal_path: Path) -> None:
     yes = {True: "yes", False: "NO"}
     lines = [
-        "walletlink demo: three mock banks, three protocols, faults injected",
+        "walletlink demo: four mock banks, four protocols, faults injected",
         f"  journal                {journal_path}",
         f"  transfers sent         {summary.transfers}",
         f"  settled                {summary.settled}",

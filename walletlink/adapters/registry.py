@@ -24,6 +24,7 @@ BUILTIN_ADAPTERS: Final[dict[str, str]] = {
     "cn_openapi": "walletlink.protocols.cn_openapi.adapter:CnOpenApiAdapter",
     "iso20022_h2h": "walletlink.protocols.iso20022_h2h.adapter:Iso20022H2HAdapter",
     "openbanking_uk": "walletlink.protocols.openbanking_uk.adapter:OpenBankingUkAdapter",
+    "wechatpay_v3": "walletlink.protocols.wechatpay_v3.adapter:WeChatPayV3Adapter",
 }
 
 _ENTRY_POINT_GROUP: Final = "walletlink.adapters"

@@ -92,6 +92,7 @@ _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
     "cn_openapi": "walletlink.protocols.cn_openapi.mock:CnOpenApiServer",
     "iso20022_h2h": "walletlink.protocols.iso20022_h2h.mock:Iso20022H2HServer",
     "openbanking_uk": "walletlink.protocols.openbanking_uk.mock:OpenBankingUkServer",
+    "wechatpay_v3": "walletlink.protocols.wechatpay_v3.mock:WeChatPayV3Server",
 }
 _REGISTRY_LOCK = threading.Lock()
 
