@@ -30,9 +30,7 @@ def pay(profile: str) -> None:
         webhook_target=lambda headers, body: inbox.append((headers, body)),
     )
     wallet = bank.open_account(LocalAccount("6222021234567890123"), Money("1000.00", "CNY"))
-    payee = bank.open_account(
-        LocalAccount("6217001234567890"), Money("0.00", "CNY"), name="Li Lei"
-    )
+    payee = bank.open_account(LocalAccount("6217001234567890"), Money("0.00", "CNY"), name="Li Lei")
 
     # bank.config() carries the app id, the app's SM2 key, the bank's SM2 public key and the
     # SM4 key the mock bank was set up with; a real wallet reads them from its vault.
@@ -58,7 +56,7 @@ def pay(profile: str) -> None:
         headers, body = inbox[-1]
         event = client.handle_notification(bank.bank_id, headers, body)
         status, _, ack = client.notification_ack(bank.bank_id, event)
-        print(f"[{profile}] notification {event.type} -> {event.status}, answered {ack!r}")
+        print(f"[{profile}] {event.type} -> {event.status}, answered {status} {ack!r}")
         again = client.handle_notification(bank.bank_id, headers, body)
         print(f"[{profile}] the same notification again is a duplicate: {again.duplicate}")
 
