@@ -18,6 +18,7 @@ from walletlink.client import Client
 from walletlink.config import BankConfig
 from walletlink.errors import (
     AuthenticationError,
+    BankRejectedError,
     BankUnavailableError,
     ConfigurationError,
     SignatureError,
@@ -179,15 +180,19 @@ def test_business_refusals_are_rejection_values(bank: MockBank, clock: FakeClock
 def test_system_busy_on_a_transfer_is_unknown_then_resolved(
     bank: MockBank, clock: FakeClock
 ) -> None:
+    """SYSTEM_BUSY before execution: UNKNOWN, then the lookup by outBizNo finds no order and
+    the client sends the same intent under the same key: one transfer at the bank."""
     client = _client(bank, clock)
     _server(bank).failures.append(GatewayFailure("SYSTEM_BUSY"))
     request = _request()
     with pytest.raises(UnknownOutcomeError):
         client.transfer(bank.bank_id, request)
+    assert bank.transfers() == []
     resolved = client.resolve_unknown(bank.bank_id)
-    # Busy came before execution, so the lookup finds no order: nothing was paid.
-    assert [t for t in resolved if t.status is TransferStatus.SETTLED] == []
-    assert bank.duplicates_at_bank == 0
+    assert [(request.idempotency_key, TransferStatus.PENDING)] == [
+        (t.idempotency_key, t.status) for t in resolved
+    ]
+    assert [request.idempotency_key] == [t.idempotency_key for t in bank.transfers()]
     client.close()
 
 
@@ -294,3 +299,15 @@ def test_config_repr_hides_keys(bank: MockBank) -> None:
     config: BankConfig = bank.config()
     assert "PRIVATE" not in repr(config)
     assert _server(bank).sm4_key.hex() not in repr(config)
+
+
+def test_a_refusal_code_on_a_read_is_bank_rejected(bank: MockBank, clock: FakeClock) -> None:
+    client = _client(bank, clock)
+    _server(bank).failures.append(GatewayFailure("ACCOUNT_FROZEN"))
+    with pytest.raises(BankRejectedError) as raised:
+        client.balances(bank.bank_id, LocalAccount(PAYER))
+    assert (
+        raised.value.raw_code,
+        raised.value.code,
+    ) == ("ACCOUNT_FROZEN", ReasonCode.ACCOUNT_BLOCKED)
+    client.close()

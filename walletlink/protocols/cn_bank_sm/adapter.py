@@ -307,8 +307,11 @@ class CnBankSmAdapter(Adapter):
             return IdempotencyMismatchError(
                 "the gateway holds another transfer under this outBizNo", **context
             )
-        if reply.code == "PARAM_ERROR":
-            return BankRejectedError(detail, code=ReasonCode.OTHER, raw_code=reply.code, **context)
+        if reply.code == "PARAM_ERROR" or reply.code in REASON_MAP:
+            # A refusal code outside a transfer (a frozen account's balance, say) refuses
+            # the call itself.
+            code = REASON_MAP.get(reply.code, ReasonCode.OTHER)
+            return BankRejectedError(detail, code=code, raw_code=reply.code, **context)
         return ProtocolError(f"unknown gateway code {reply.code[:40]!r}", **context)
 
     def error_for(self, response: RawResponse) -> Exception | None:
