@@ -311,3 +311,36 @@ def test_a_refusal_code_on_a_read_is_bank_rejected(bank: MockBank, clock: FakeCl
         raised.value.code,
     ) == ("ACCOUNT_FROZEN", ReasonCode.ACCOUNT_BLOCKED)
     client.close()
+
+
+def test_keys_may_be_given_as_hex(bank: MockBank, clock: FakeClock) -> None:
+    """Bank consoles hand keys out as hex: the private scalar and 04||x||y."""
+    server = _server(bank)
+    credentials = {
+        **bank.config().credentials,
+        "app_private_key": f"{server._app_private.d:064x}",
+        "bank_public_key": server.bank_key.public_key.to_bytes().hex(),
+    }
+    client = _client(bank, clock, credentials=credentials)
+    assert Money("100.00", "CNY") in [
+        b.amount for b in client.balances(bank.bank_id, LocalAccount(PAYER))
+    ]
+    client.close()
+
+
+def test_without_the_sm_extra_the_adapter_names_the_install_command(
+    bank: MockBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    config = bank.config()
+    real_import = builtins.__import__
+
+    def no_gmssl(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("gmssl"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gmssl)
+    with pytest.raises(ConfigurationError, match=r"pip install 'walletlink\[sm\]'"):
+        CnBankSmAdapter(config)
