@@ -258,3 +258,16 @@ def test_sm4_gcm_refuses_tampering() -> None:
 
 def test_default_user_id_is_gmt_0009() -> None:
     assert b"1234567812345678" == DEFAULT_USER_ID == sm.DEFAULT_USER_ID
+
+
+@settings(max_examples=80, deadline=None)
+@given(der=st.binary(max_size=200), label=st.sampled_from(["PRIVATE KEY", "EC PRIVATE KEY"]))
+def test_hostile_key_der_raises_validation_error_only(der: bytes, label: str) -> None:
+    import base64
+
+    pem = f"-----BEGIN {label}-----\n{base64.b64encode(der).decode()}\n-----END {label}-----\n"
+    with pytest.raises(ValidationError):
+        Sm2PrivateKey.from_pem(pem)
+    public = pem.replace(label, "PUBLIC KEY")
+    with pytest.raises(ValidationError):
+        Sm2PublicKey.from_pem(public)
