@@ -59,7 +59,8 @@ dist: $(DEV_STAMP)
 			|| { echo "sdist lacks $$member"; exit 1; }; \
 	done
 	$(PYTHON) -m venv build/dist-venv
-	build/dist-venv/bin/python -m pip install --quiet dist/walletlink-*.whl
+	# The examples include SM2 (cn_bank_sm_payment.py), so the wheel goes in with its sm extra.
+	build/dist-venv/bin/python -m pip install --quiet "$$(ls dist/walletlink-*.whl)[sm]"
 	mkdir -p build/dist-run
 	for example in examples/*.py; do \
 		(cd build/dist-run && ../dist-venv/bin/python ../../$$example > /dev/null) \

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.protocols.berlin_group import test_adapter as bg
+from tests.protocols.cn_bank_sm import test_adapter as cn_sm
 from tests.protocols.cn_openapi import test_adapter as cn
 from tests.protocols.iso20022_h2h import test_mock as h2h
 from tests.protocols.openbanking_uk import test_adapter as ob
@@ -77,6 +78,7 @@ _AIS_CASES: dict[str, tuple[type[AdapterConformance], tuple[AccountId, ...]]] = 
     "iso20022_h2h": (h2h.TestIso20022H2HConformance, (LocalAccount("31926819", scheme="bban"),)),
     "berlin_group": (bg.TestBerlinGroupConformance, (LocalAccount("31926819", scheme="bban"),)),
     "openbanking_uk": (ob.TestUkOpenBankingConformance, (SortCodeAccount("401276", "31926819"),)),
+    "cn_bank_sm": (cn_sm.TestCnBankSmConformance, (LocalAccount("62220212345678"),)),
     "cn_openapi": (
         cn.TestCnOpenApiConformance,
         (LocalAccount("6222021234567890123"), LocalAccount("20881011")),

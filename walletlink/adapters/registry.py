@@ -22,6 +22,7 @@ BUILTIN_ADAPTERS: Final[dict[str, str]] = {
     "berlin_group": "walletlink.protocols.berlin_group.adapter:BerlinGroupAdapter",
     "generic_rest": "walletlink.protocols.generic_rest.adapter:GenericRestAdapter",
     "cn_openapi": "walletlink.protocols.cn_openapi.adapter:CnOpenApiAdapter",
+    "cn_bank_sm": "walletlink.protocols.cn_bank_sm.adapter:CnBankSmAdapter",
     "iso20022_h2h": "walletlink.protocols.iso20022_h2h.adapter:Iso20022H2HAdapter",
     "openbanking_uk": "walletlink.protocols.openbanking_uk.adapter:OpenBankingUkAdapter",
     "wechatpay_v3": "walletlink.protocols.wechatpay_v3.adapter:WeChatPayV3Adapter",

@@ -90,6 +90,7 @@ _PROTOCOL_SERVERS: dict[str, ProtocolServerFactory | str] = {
     "berlin_group": "walletlink.protocols.berlin_group.mock:BerlinGroupServer",
     "generic_rest": "walletlink.protocols.generic_rest.mock:GenericRestServer",
     "cn_openapi": "walletlink.protocols.cn_openapi.mock:CnOpenApiServer",
+    "cn_bank_sm": "walletlink.protocols.cn_bank_sm.mock:CnBankSmServer",
     "iso20022_h2h": "walletlink.protocols.iso20022_h2h.mock:Iso20022H2HServer",
     "openbanking_uk": "walletlink.protocols.openbanking_uk.mock:OpenBankingUkServer",
     "wechatpay_v3": "walletlink.protocols.wechatpay_v3.mock:WeChatPayV3Server",
