@@ -51,6 +51,7 @@ from walletlink.errors import (
     IdempotencyMismatchError,
     ProtocolError,
     RateLimitedError,
+    TransferNotFoundError,
     TransportTimeoutError,
     UnknownOutcomeError,
     UnsupportedOperationError,
@@ -181,7 +182,8 @@ class Client:
     >>> transfer = client.transfer("acme", request)
 
     ``journal`` defaults to an in-memory journal: fine for tests, not for production, where
-    a durable journal is what lets a restarted process resolve its unknown outcomes.
+    a durable journal is what lets a restarted process resolve its unknown outcomes. The
+    default logs a WARNING on the ``walletlink`` logger when the client is built.
     ``clock`` returns aware UTC datetimes; tests pass a fake one.
     ``require_caller_ids=True`` (recommended in production) refuses, with
     :class:`ValidationError` and before anything is journalled, a transfer whose request
@@ -202,6 +204,13 @@ class Client:
         require_caller_ids: bool = False,
     ) -> None:
         self.require_caller_ids = require_caller_ids
+        if journal is None:
+            # Said once per client, loudly: an in-memory journal forgets every intent when
+            # the process dies, so unknown outcomes cannot be resolved after a restart.
+            logger.warning(
+                "no journal given: using an in-memory MemoryJournal, which loses every "
+                "intent on restart; pass SQLiteJournal(path) or PostgresJournal in production"
+            )
         self.journal: Journal = journal if journal is not None else MemoryJournal()
         self.retry = retry or RetryPolicy()
         self.hooks = hooks or Hooks()
@@ -616,7 +625,7 @@ class Client:
     def _record_for(self, transfer_id: str) -> tuple[_Bank, JournalRecord]:
         record = self.journal.get_by_transfer_id(transfer_id)
         if record is None:
-            raise ConfigurationError(f"no transfer {transfer_id!r} in the journal")
+            raise TransferNotFoundError(f"no transfer {transfer_id!r} in the journal")
         return self._bank(record.bank_id), record
 
     def get_transfer(self, transfer_id: str) -> Transfer:
