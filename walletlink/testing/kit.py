@@ -25,6 +25,7 @@ __all__ = [
     "WebhookInbox",
     "approve",
     "conformance_suite",
+    "demo_profile",
     "open_demo_accounts",
 ]
 
@@ -69,10 +70,17 @@ _SEPA = (
 )
 
 
+def demo_profile(protocol: str) -> tuple[str, AccountId, AccountId, AccountId]:
+    """(currency, debtor, creditor, poor account) of the demo accounts for ``protocol``:
+    sort codes in GBP for openbanking_uk, Alipay ids in CNY for cn_openapi, else IBANs in
+    EUR."""
+    return _PROFILES.get(protocol, _SEPA)
+
+
 def open_demo_accounts(bank: MockBank, balance: str = "1000.00") -> DemoAccounts:
-    """Open the debtor (``balance``), the creditor (0) and the poor account (1.00) a
-    protocol's mock bank accepts; IBANs in EUR for protocols not listed."""
-    currency, debtor, creditor, poor = _PROFILES.get(bank.protocol, _SEPA)
+    """Open the debtor (``balance``), the creditor (0) and the poor account (1.00) of
+    :func:`demo_profile` at ``bank``."""
+    currency, debtor, creditor, poor = demo_profile(bank.protocol)
     bank.open_account(debtor, Money(balance, currency), name="Wallet Ltd")
     bank.open_account(creditor, Money("0.00", currency), name="Ada Lovelace")
     bank.open_account(poor, Money("1.00", currency), name="Poor")
@@ -146,7 +154,7 @@ def conformance_suite(protocol: str, **attributes: Any) -> type:
 
     def poor_account(self: AdapterConformance, bank: MockBank) -> AccountId:
         self._accounts(bank)  # the demo accounts open together, the poor one among them
-        return _PROFILES.get(bank.protocol, _SEPA)[3]
+        return demo_profile(bank.protocol)[3]
 
     def complete_action(
         self: AdapterConformance, bank: MockBank, client: Client, transfer: Transfer
@@ -155,7 +163,7 @@ def conformance_suite(protocol: str, **attributes: Any) -> type:
 
     namespace: dict[str, Any] = {
         "protocol": protocol,
-        "currency": _PROFILES.get(protocol, _SEPA)[0],
+        "currency": demo_profile(protocol)[0],
         "accounts": accounts,
         "poor_account": poor_account,
         "complete_action": complete_action,
