@@ -178,8 +178,21 @@ def _utcnow() -> datetime:
 class Client:
     """Talk to many banks through one interface.
 
-    >>> client = Client(banks=[config], journal=SQLiteJournal("walletlink.sqlite3"))
-    >>> transfer = client.transfer("acme", request)
+    >>> from walletlink import Iban, Money, Party, SQLiteJournal, TransferRequest
+    >>> from walletlink.testing import MockBank
+    >>> bank = MockBank(bank_id="acme")  # stands in for your bank's BankConfig
+    >>> debtor = bank.open_account("DE89370400440532013000", "100.00", "EUR")
+    >>> client = Client(banks=[bank.config()], journal=SQLiteJournal("walletlink.sqlite3"))
+    >>> bank.mount(client.session)
+    >>> transfer = client.transfer("acme", TransferRequest(
+    ...     amount=Money("12.30", "EUR"),
+    ...     debtor_account=debtor,
+    ...     creditor=Party(name="Ada Lovelace", account=Iban("GB33BUKB20201555555555")),
+    ...     payout_id="PAYOUT-42",
+    ... ))
+    >>> transfer.status, transfer.amount
+    (<TransferStatus.PENDING: 'pending'>, Money('12.30', 'EUR'))
+    >>> client.close(); client.journal.close()
 
     ``journal`` defaults to an in-memory journal: fine for tests, not for production, where
     a durable journal is what lets a restarted process resolve its unknown outcomes. The
