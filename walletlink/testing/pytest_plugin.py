@@ -5,23 +5,22 @@ just ask for the fixtures::
 
     def test_payout(walletlink_client, walletlink_bank, walletlink_accounts): ...
 
-=========================== ===============================================================
-``walletlink_protocol``     the protocol to test (``generic_rest``); set it with
-                            ``@pytest.mark.walletlink_protocol("berlin_group")``, by
-                            indirect parametrisation, or by overriding the fixture
-``walletlink_clock``        a :class:`~walletlink.testing.FakeClock` shared by bank and client
-``walletlink_faults``       the bank's :class:`~walletlink.testing.FaultPlan`: none, or
-                            ``@pytest.mark.walletlink_faults(seed=1, unavailable=0.3)``
-``walletlink_bank``         a :class:`~walletlink.testing.MockBank` of that protocol (bank id
-                            ``mockbank``) with the demo accounts open
-``walletlink_accounts``     those accounts (:class:`~walletlink.testing.kit.DemoAccounts`)
-``walletlink_journal``      a :class:`~walletlink.journal.SQLiteJournal` under ``tmp_path``
-``walletlink_client``       a :class:`~walletlink.Client` mounted on the bank, retrying and
-                            journalling on the fake clock
-``walletlink_webhooks``     a :class:`~walletlink.testing.kit.WebhookInbox` holding the
-                            bank's signed webhooks, to ``deliver(handler)`` into your code
-``walletlink_approve``      ``approve(transfer)``: the person completing SCA at the bank
-=========================== ===============================================================
+- ``walletlink_protocol``: the protocol to test (``generic_rest``); set it with
+  ``@pytest.mark.walletlink_protocol("berlin_group")``, by indirect parametrisation, or by
+  overriding the fixture.
+- ``walletlink_clock``: a :class:`~walletlink.testing.FakeClock` shared by bank and client.
+- ``walletlink_faults``: the bank's :class:`~walletlink.testing.FaultPlan`: none, or
+  ``@pytest.mark.walletlink_faults(seed=1, unavailable=0.3)``.
+- ``walletlink_bank``: a :class:`~walletlink.testing.MockBank` of that protocol (bank id
+  ``mockbank``).
+- ``walletlink_accounts``: demo accounts open at that bank
+  (:class:`~walletlink.testing.kit.DemoAccounts`).
+- ``walletlink_journal``: a :class:`~walletlink.journal.SQLiteJournal` under ``tmp_path``.
+- ``walletlink_client``: a :class:`~walletlink.Client` mounted on the bank, retrying and
+  journalling on the fake clock.
+- ``walletlink_webhooks``: a :class:`~walletlink.testing.kit.WebhookInbox` holding the
+  bank's signed webhooks, to ``deliver(handler)`` into your code.
+- ``walletlink_approve``: ``approve(transfer)``, the person completing SCA at the bank.
 
 Everything walletlink is imported inside the fixtures, so a test session that never asks
 for them pays nothing at collection. ``-p no:walletlink`` switches the plugin off.
@@ -82,6 +81,7 @@ def walletlink_protocol(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def walletlink_clock() -> FakeClock:
+    """The fake clock the bank and the client share."""
     from walletlink.testing.clock import FakeClock
 
     return FakeClock()
@@ -89,6 +89,7 @@ def walletlink_clock() -> FakeClock:
 
 @pytest.fixture
 def walletlink_faults(request: pytest.FixtureRequest) -> FaultPlan:
+    """The bank's fault plan: ``@pytest.mark.walletlink_faults(**plan)``, else none."""
     from walletlink.testing.faults import FaultPlan
 
     marker = request.node.get_closest_marker("walletlink_faults")
@@ -97,6 +98,7 @@ def walletlink_faults(request: pytest.FixtureRequest) -> FaultPlan:
 
 @pytest.fixture
 def walletlink_webhooks() -> WebhookInbox:
+    """Every signed webhook the bank sends; ``deliver(handler)`` feeds them to yours."""
     from walletlink.testing.kit import WebhookInbox
 
     return WebhookInbox()
@@ -109,6 +111,7 @@ def walletlink_bank(
     walletlink_faults: FaultPlan,
     walletlink_webhooks: WebhookInbox,
 ) -> Iterator[MockBank]:
+    """A mock bank of ``walletlink_protocol`` (bank id ``mockbank``), closed afterwards."""
     from walletlink.testing.mockbank import MockBank
 
     bank = MockBank(
@@ -123,6 +126,7 @@ def walletlink_bank(
 
 @pytest.fixture
 def walletlink_accounts(walletlink_bank: MockBank) -> DemoAccounts:
+    """A funded debtor, a creditor and a poor account, of the protocol's kind."""
     from walletlink.testing.kit import open_demo_accounts
 
     return open_demo_accounts(walletlink_bank)
@@ -130,6 +134,7 @@ def walletlink_accounts(walletlink_bank: MockBank) -> DemoAccounts:
 
 @pytest.fixture
 def walletlink_journal(tmp_path: Path) -> Iterator[SQLiteJournal]:
+    """A SQLite journal under ``tmp_path``."""
     from walletlink.journal import SQLiteJournal
 
     journal = SQLiteJournal(tmp_path / "walletlink-journal.sqlite3")
@@ -144,6 +149,7 @@ def walletlink_client(
     walletlink_journal: SQLiteJournal,
     walletlink_clock: FakeClock,
 ) -> Iterator[Client]:
+    """A client of the bank: mounted in process, journalled, retrying on the fake clock."""
     from walletlink._retry import RetryPolicy
     from walletlink.client import Client
 
@@ -161,6 +167,7 @@ def walletlink_client(
 def walletlink_approve(
     walletlink_bank: MockBank, walletlink_client: Client
 ) -> Callable[[Transfer], Transfer]:
+    """``approve(transfer)``: the person completes SCA at the bank, then the lookup."""
     from walletlink.testing.kit import approve
 
     def approve_transfer(transfer: Transfer) -> Transfer:
