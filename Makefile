@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench dist clean pgtest-start pgtest-stop
+.PHONY: demo test lint typecheck docs pytest bench dist clean pgtest-start pgtest-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ typecheck: $(DEV_STAMP)
 pytest: $(DEV_STAMP)
 	bash scripts/pgtest.sh run $(BIN)/pytest
 
-test: lint typecheck pytest
+# The documentation site (mkdocs-material, API reference from the docstrings) in build/site;
+# --strict turns every broken link, missing page or unresolved reference into a failure (and
+# no --quiet: it hides the warnings, and then --strict lets them pass).
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint typecheck docs pytest
 
 bench: $(DEV_STAMP)
 	bash scripts/pgtest.sh run $(BIN)/pytest -m slow benchmarks -s

@@ -1,8 +1,11 @@
+import re
+import string
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from walletlink.accounts import Bic, Iban, LocalAccount, SortCodeAccount, mask
+from walletlink.accounts import _IBAN_BBANS, Bic, Iban, LocalAccount, SortCodeAccount, mask
 from walletlink.errors import InvalidAccountError
 
 VALID = ["GB33BUKB20201555555555", "DE89370400440532013000", "FR1420041010050500013M02606"]
@@ -120,3 +123,80 @@ def test_local_account_scheme_is_a_short_ascii_name() -> None:
         LocalAccount("a", scheme="wal let")
     with pytest.raises(InvalidAccountError, match="scheme"):
         LocalAccount("a", scheme="")
+
+
+def _registry() -> dict[str, str]:
+    """python-stdnum's copy of the SWIFT IBAN registry: country → BBAN structure."""
+    from importlib.resources import files
+
+    rows = {}
+    for line in files("stdnum").joinpath("iban.dat").read_text(encoding="utf-8").splitlines():
+        match = re.match(r'([A-Z]{2}) country="[^"]*" bban="([^"]*)"', line)
+        if match:
+            rows[match[1]] = match[2]
+    return rows
+
+
+def with_check_digits(country: str, bban: str) -> str:
+    digits = "".join(str(int(ch, 36)) for ch in bban + country + "00")
+    return f"{country}{98 - int(digits) % 97:02d}{bban}"
+
+
+_CHARS = {
+    "n": "0123456789",
+    "a": string.ascii_uppercase,
+    "c": string.ascii_uppercase + "0123456789",
+}
+
+
+@st.composite
+def registry_ibans(draw: st.DrawFn) -> str:
+    country = draw(st.sampled_from(sorted(_IBAN_BBANS)))
+    parts = re.findall(r"([0-9]+)!([nac])", _IBAN_BBANS[country])
+    bban = "".join(
+        draw(st.text(alphabet=_CHARS[kind], min_size=int(count), max_size=int(count)))
+        for count, kind in parts
+    )
+    return with_check_digits(country, bban)
+
+
+def test_the_bban_table_is_the_swift_registry() -> None:
+    """Every country of the registry, with its BBAN structure, as python-stdnum has it."""
+    assert _registry() == _IBAN_BBANS
+
+
+@given(registry_ibans())
+def test_ibans_of_the_registrys_structure_validate_here_and_in_stdnum(value: str) -> None:
+    from stdnum import iban as stdnum_iban
+
+    # check_country=False: national check digits (ES, BE, NO, ...) are not checked here.
+    assert Iban(value).value == stdnum_iban.validate(value, check_country=False)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "RU0304452522540817810538091310419",  # the registry's example IBANs of countries
+        "LY83002048000020100120361",  # that the length table used to lack
+        "OM810180000001299123456",
+        "SD2129010501234001",
+        "BI4210000100010000332045181",
+        "FK88SC123456789012",
+    ],
+)
+def test_countries_new_to_the_table(value: str) -> None:
+    assert Iban(value).value == value
+    with pytest.raises(InvalidAccountError, match="characters"):
+        Iban(with_check_digits(value[:2], value[4:] + "1"))
+
+
+def test_a_bban_of_the_wrong_structure_is_refused_without_leaking_it() -> None:
+    forged = with_check_digits("DE", "37040044053201300X")  # a letter where a digit goes
+    with pytest.raises(InvalidAccountError, match=r"8!n10!n") as raised:
+        Iban(forged)
+    assert "3704004405320" not in str(raised.value)
+    from stdnum import iban as stdnum_iban
+    from stdnum.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        stdnum_iban.validate(forged, check_country=False)

@@ -24,6 +24,7 @@ from walletlink import (
     ProtocolError,
     RateLimitedError,
     RetryPolicy,
+    TransferNotFoundError,
     TransferRequest,
     TransferStatus,
     UnknownOutcomeError,
@@ -261,6 +262,26 @@ def test_unsupported_capability_is_refused_before_io(
             client.balances("p", DEBTOR)
         with pytest.raises(UnsupportedOperationError):
             client.handle_notification("p", {}, b"{}")
+
+
+def test_unknown_transfer_ids_raise_transfer_not_found(bank: MockBank, client: Client) -> None:
+    before = bank.stats.get("requests", 0)
+    for call in (client.get_transfer, client.cancel_transfer):
+        with pytest.raises(TransferNotFoundError) as raised:
+            call("tr_no_such_id")
+        assert isinstance(raised.value, LookupError)
+    assert bank.stats.get("requests", 0) == before
+
+
+def test_the_default_in_memory_journal_is_announced(
+    bank: MockBank, clock: FakeClock, journal: SQLiteJournal, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="walletlink"):
+        Client([bank.config()], journal=journal, clock=clock.now).close()
+        assert caplog.records == []
+        Client([bank.config()], clock=clock.now).close()
+    assert [record.name for record in caplog.records] == ["walletlink"]
+    assert "in-memory MemoryJournal" in caplog.records[0].getMessage()
 
 
 def test_loopback_end_to_end(bank: MockBank, clock: FakeClock, journal: SQLiteJournal) -> None:

@@ -234,3 +234,25 @@ def test_an_error_never_prints_a_huge_amount() -> None:
     with pytest.raises(InvalidAmountError) as info:
         Money(Decimal("0." + "1" * 5000), "EUR")
     assert len(str(info.value)) < 100
+
+
+# Codes of List One that are not money a wallet pays out, so walletlink refuses them.
+NOT_PAYABLE = {
+    "BOV", "CHE", "CHW", "COU", "MXV", "USN",  # funds codes
+    "XAD", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA",  # units of account
+    "XAG", "XAU", "XPD", "XPT",  # precious metals
+    "XTS", "XXX",  # testing, and "no currency"
+}  # fmt: skip
+# Withdrawn, still accepted: ANG for XCG (2025-03-31), BGN for EUR (2026-01-01).
+WITHDRAWN = {"ANG", "BGN"}
+
+
+def test_exponents_agree_with_the_iso4217_package() -> None:
+    """Cross-checked against an independent copy of List One (the iso4217 package)."""
+    from iso4217 import Currency
+
+    theirs = {currency.code: currency.exponent for currency in Currency}
+    assert {code: exponent for code, exponent in theirs.items() if code not in NOT_PAYABLE} == {
+        code: exponent for code, exponent in CURRENCY_EXPONENTS.items() if code not in WITHDRAWN
+    }
+    assert set(CURRENCY_EXPONENTS) - set(theirs) == WITHDRAWN

@@ -6,51 +6,10 @@ This module is the public surface: everything a wallet backend needs is importab
 ``walletlink.testing``), each with its own public surface.
 """
 
-from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy
-from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
-from walletlink.adapters.base import Adapter, TransferRef
-from walletlink.adapters.registry import available_protocols, register_adapter
-from walletlink.client import Client, Hooks, ResolveReport
-from walletlink.config import BankConfig, Credentials
-from walletlink.errors import (
-    AuthenticationError,
-    BankRejectedError,
-    BankUnavailableError,
-    CircuitOpenError,
-    ConfigurationError,
-    ConnectError,
-    CurrencyMismatchError,
-    IdempotencyMismatchError,
-    ParseError,
-    ProtocolError,
-    RateLimitedError,
-    SignatureError,
-    TransportError,
-    UnknownOutcomeError,
-    UnsupportedOperationError,
-    ValidationError,
-    WalletLinkError,
-)
-from walletlink.http import PreparedRequest, RawResponse
-from walletlink.journal import Journal, MemoryJournal, SQLiteJournal
-from walletlink.models import (
-    Balance,
-    BalanceType,
-    BookingStatus,
-    Capability,
-    Direction,
-    Event,
-    NextAction,
-    Party,
-    Reason,
-    ReasonCode,
-    Transaction,
-    TransactionDetail,
-    Transfer,
-    TransferRequest,
-    TransferStatus,
-)
-from walletlink.money import Money
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from walletlink._api import *  # noqa: F403
 
 __version__ = "0.1.0.dev0"
 
@@ -101,6 +60,7 @@ __all__ = [
     "Transaction",
     "TransactionDetail",
     "Transfer",
+    "TransferNotFoundError",
     "TransferRef",
     "TransferRequest",
     "TransferStatus",
@@ -113,3 +73,20 @@ __all__ = [
     "available_protocols",
     "register_adapter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The surface loads on first use: pytest imports walletlink.testing.pytest_plugin (and so
+    # this package) in every session of every project that has walletlink installed, and
+    # that must cost nothing until a test asks for walletlink.
+    if name in __all__:
+        from walletlink import _api
+
+        value = getattr(_api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'walletlink' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -23,18 +23,52 @@ from walletlink.errors import InvalidAccountError
 
 __all__ = ["AccountId", "Bic", "Iban", "LocalAccount", "SortCodeAccount", "mask"]
 
-# Lengths from the SWIFT IBAN registry; a country not listed is checked by mod-97 only.
-_IBAN_LENGTHS: Final[dict[str, int]] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
-    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+# The BBAN structure of every country in the SWIFT IBAN registry (release 101), in the
+# registry's own notation: "8!n10!n" is 8 digits then 10 digits; n is a digit, a an upper-case
+# letter, c either. An IBAN is "CC" + 2 check digits + the BBAN, so the length follows. A
+# country not listed (one that joins after this release) is checked by shape and mod-97 only.
+_IBAN_BBANS: Final[dict[str, str]] = {
+    "AD": "4!n4!n12!c", "AE": "3!n16!n", "AL": "8!n16!c", "AT": "5!n11!n", "AZ": "4!a20!c",
+    "BA": "3!n3!n8!n2!n", "BE": "3!n7!n2!n", "BG": "4!a4!n2!n8!c", "BH": "4!a14!c",
+    "BI": "5!n5!n11!n2!n", "BR": "8!n5!n10!n1!a1!c", "BY": "4!c4!n16!c", "CH": "5!n12!c",
+    "CR": "4!n14!n", "CY": "3!n5!n16!c", "CZ": "4!n16!n", "DE": "8!n10!n", "DJ": "5!n5!n11!n2!n",
+    "DK": "4!n9!n1!n", "DO": "4!c20!n", "EE": "2!n14!n", "EG": "4!n4!n17!n",
+    "ES": "4!n4!n1!n1!n10!n", "FI": "3!n11!n", "FK": "2!a12!n", "FO": "4!n9!n1!n",
+    "FR": "5!n5!n11!c2!n", "GB": "4!a6!n8!n", "GE": "2!a16!n", "GI": "4!a15!c", "GL": "4!n9!n1!n",
+    "GR": "3!n4!n16!c", "GT": "4!c20!c", "HN": "4!a20!n", "HR": "7!n10!n",
+    "HU": "3!n4!n1!n15!n1!n", "IE": "4!a6!n8!n", "IL": "3!n3!n13!n", "IQ": "4!a3!n12!n",
+    "IS": "4!n2!n6!n10!n", "IT": "1!a5!n5!n12!c", "JO": "4!a4!n18!c", "KW": "4!a22!c",
+    "KZ": "3!n13!c", "LB": "4!n20!c", "LC": "4!a24!c", "LI": "5!n12!c", "LT": "5!n11!n",
+    "LU": "3!n13!c", "LV": "4!a13!c", "LY": "3!n3!n15!n", "MC": "5!n5!n11!c2!n", "MD": "2!c18!c",
+    "ME": "3!n13!n2!n", "MK": "3!n10!c2!n", "MN": "4!n12!n", "MR": "5!n5!n11!n2!n",
+    "MT": "4!a5!n18!c", "MU": "4!a2!n2!n12!n3!n3!a", "NI": "4!a20!n", "NL": "4!a10!n",
+    "NO": "4!n6!n1!n", "OM": "3!n16!c", "PK": "4!a16!c", "PL": "8!n16!n", "PS": "4!a21!c",
+    "PT": "4!n4!n11!n2!n", "QA": "4!a21!c", "RO": "4!a16!c", "RS": "3!n13!n2!n",
+    "RU": "9!n5!n15!c", "SA": "2!n18!c", "SC": "4!a2!n2!n16!n3!a", "SD": "2!n12!n",
+    "SE": "3!n16!n1!n", "SI": "5!n8!n2!n", "SK": "4!n6!n10!n", "SM": "1!a5!n5!n12!c",
+    "SO": "4!n3!n12!n", "ST": "4!n4!n11!n2!n", "SV": "4!a20!n", "TL": "3!n14!n2!n",
+    "TN": "2!n3!n13!n2!n", "TR": "5!n1!n16!c", "UA": "6!n19!c", "VA": "3!n15!n", "VG": "4!a16!n",
+    "XK": "4!n10!n2!n", "YE": "4!a4!n18!c",
 }  # fmt: skip
+_BBAN_PART: Final = re.compile(r"([0-9]+)!([nac])")
+_BBAN_CLASS: Final = {"n": "[0-9]", "a": "[A-Z]", "c": "[A-Z0-9]"}
+
+
+def _bban_pattern(structure: str) -> re.Pattern[str]:
+    parts = _BBAN_PART.findall(structure)
+    # The table is data: a typo in it must fail loudly at import, not accept every BBAN.
+    if "".join(f"{count}!{kind}" for count, kind in parts) != structure:
+        raise ValueError(f"bad BBAN structure {structure!r}")
+    return re.compile("".join(f"{_BBAN_CLASS[kind]}{{{count}}}" for count, kind in parts))
+
+
+_IBAN_LENGTHS: Final[dict[str, int]] = {
+    country: 4 + sum(int(count) for count, _ in _BBAN_PART.findall(structure))
+    for country, structure in _IBAN_BBANS.items()
+}
+_BBAN_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
+    country: _bban_pattern(structure) for country, structure in _IBAN_BBANS.items()
+}
 _IBAN_SHAPE: Final = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 _BIC_SHAPE: Final = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
 # Printable ASCII, no surrounding spaces (stripped first): what a bank-local id may contain.
@@ -65,6 +99,13 @@ def _normalise_iban(value: object) -> str:
     if expected is not None and len(iban) != expected:
         raise InvalidAccountError(
             f"an IBAN from {iban[:2]} has {expected} characters, got {len(iban)}"
+        )
+    pattern = _BBAN_PATTERNS.get(iban[:2])
+    if pattern is not None and not pattern.fullmatch(iban[4:]):
+        raise InvalidAccountError(
+            f"an IBAN from {iban[:2]} has a BBAN of the form {_IBAN_BBANS[iban[:2]]} "
+            "(n digits, a letters, c letters or digits); IBAN ending "
+            f"{mask(iban)} does not"
         )
     if not _iban_checksum_ok(iban):
         raise InvalidAccountError(f"IBAN ending {mask(iban)} fails its mod-97 check")

@@ -52,6 +52,7 @@ from walletlink.errors import (
     ProtocolError,
     RateLimitedError,
     SignatureError,
+    TransferNotFoundError,
     TransportTimeoutError,
     UnknownOutcomeError,
     UnsupportedOperationError,
@@ -191,11 +192,25 @@ def _utcnow() -> datetime:
 class Client:
     """Talk to many banks through one interface.
 
-    >>> client = Client(banks=[config], journal=SQLiteJournal("walletlink.sqlite3"))
-    >>> transfer = client.transfer("acme", request)
+    >>> from walletlink import Iban, Money, Party, SQLiteJournal, TransferRequest
+    >>> from walletlink.testing import MockBank
+    >>> bank = MockBank(bank_id="acme")  # stands in for your bank's BankConfig
+    >>> debtor = bank.open_account("DE89370400440532013000", "100.00", "EUR")
+    >>> client = Client(banks=[bank.config()], journal=SQLiteJournal("walletlink.sqlite3"))
+    >>> bank.mount(client.session)
+    >>> transfer = client.transfer("acme", TransferRequest(
+    ...     amount=Money("12.30", "EUR"),
+    ...     debtor_account=debtor,
+    ...     creditor=Party(name="Ada Lovelace", account=Iban("GB33BUKB20201555555555")),
+    ...     payout_id="PAYOUT-42",
+    ... ))
+    >>> transfer.status, transfer.amount
+    (<TransferStatus.PENDING: 'pending'>, Money('12.30', 'EUR'))
+    >>> client.close(); client.journal.close()
 
     ``journal`` defaults to an in-memory journal: fine for tests, not for production, where
-    a durable journal is what lets a restarted process resolve its unknown outcomes.
+    a durable journal is what lets a restarted process resolve its unknown outcomes. The
+    default logs a WARNING on the ``walletlink`` logger when the client is built.
     ``clock`` returns aware UTC datetimes; tests pass a fake one.
     ``require_caller_ids=True`` (recommended in production) refuses, with
     :class:`ValidationError` and before anything is journalled, a transfer whose request
@@ -216,6 +231,13 @@ class Client:
         require_caller_ids: bool = False,
     ) -> None:
         self.require_caller_ids = require_caller_ids
+        if journal is None:
+            # Said once per client, loudly: an in-memory journal forgets every intent when
+            # the process dies, so unknown outcomes cannot be resolved after a restart.
+            logger.warning(
+                "no journal given: using an in-memory MemoryJournal, which loses every "
+                "intent on restart; pass SQLiteJournal(path) or PostgresJournal in production"
+            )
         self.journal: Journal = journal if journal is not None else MemoryJournal()
         self.retry = retry or RetryPolicy()
         self.hooks = hooks or Hooks()
@@ -653,7 +675,7 @@ class Client:
     def _record_for(self, transfer_id: str) -> tuple[_Bank, JournalRecord]:
         record = self.journal.get_by_transfer_id(transfer_id)
         if record is None:
-            raise ConfigurationError(f"no transfer {transfer_id!r} in the journal")
+            raise TransferNotFoundError(f"no transfer {transfer_id!r} in the journal")
         return self._bank(record.bank_id), record
 
     def get_transfer(self, transfer_id: str) -> Transfer:

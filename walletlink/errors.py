@@ -14,6 +14,7 @@ below is for everything that stops a call from producing an answer at all::
     │   ├── InvalidAccountError         IBAN checksum, BIC shape, sort code, account number
     │   └── InvalidTextError            a name, reference or text its field's policy refuses
     ├── UnsupportedOperationError       the adapter lacks the capability; nothing was sent
+    ├── TransferNotFoundError           no transfer with that id in the journal (a LookupError)
     ├── IdempotencyMismatchError        same idempotency key, different request; nothing sent
     ├── InvalidTransitionError          a transfer status may not move that way
     ├── JournalIntegrityError           the journal's hash chain or rows do not verify
@@ -84,6 +85,7 @@ __all__ = [
     "SignatureMismatchError",
     "SignatureMissingError",
     "StatementBalanceError",
+    "TransferNotFoundError",
     "TransportError",
     "TransportTimeoutError",
     "UnknownOutcomeError",
@@ -183,6 +185,10 @@ class InvalidTextError(ValidationError):
 
 class UnsupportedOperationError(WalletLinkError):
     """The bank's adapter does not offer this operation; nothing was sent."""
+
+
+class TransferNotFoundError(WalletLinkError, LookupError):
+    """No transfer with that walletlink id is in the journal; nothing was sent."""
 
 
 class IdempotencyMismatchError(WalletLinkError):

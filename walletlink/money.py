@@ -30,8 +30,10 @@ from walletlink.errors import CurrencyError, CurrencyMismatchError, InvalidAmoun
 
 __all__ = ["CURRENCY_EXPONENTS", "Money", "exact_sum", "exponent_of", "parse_amount"]
 
-#: ISO 4217 minor-unit exponents of the active currencies (List One, 2024 amendment).
-#: Currencies not listed here are refused; funds codes and precious metals have no exponent.
+#: ISO 4217 minor-unit exponents of the active currencies (List One as of 2026-01-01), plus
+#: ANG and BGN, withdrawn in 2025 (for XCG) and 2026 (for EUR) but still on older statements.
+#: Currencies not listed here are refused: funds codes, units of account (XDR, XAD, ...),
+#: precious metals and test codes are not money a wallet pays out.
 CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     **dict.fromkeys(
         "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP "
@@ -39,7 +41,7 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
         "GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT "
         "LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN "
         "NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP "
-        "SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VES "
+        "SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VED VES "
         "WST XCD XCG YER ZAR ZMW ZWG".split(),
         2,
     ),

@@ -5,10 +5,15 @@ import io
 import re
 import threading
 import time
+from pathlib import Path
 
+import pytest
 import requests
 
-from walletlink.testing.cli import DEMO_ACCOUNTS, add_arguments, run
+from walletlink import Client, MemoryJournal, Money, Party, TransferRequest, TransferStatus
+from walletlink.testing import MockBank, protocol_servers
+from walletlink.testing.cli import DEMO_ACCOUNTS, add_arguments, load_config_file, run
+from walletlink.testing.kit import demo_profile
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -72,3 +77,68 @@ def test_seed_fixes_the_keys() -> None:
 
 def test_refuses_a_non_loopback_host() -> None:
     assert run(parse("--host", "0.0.0.0"), out=io.StringIO()) == 2  # noqa: S104
+
+
+def serve_briefly(*argv: str) -> str:
+    """Start the server, let it print, stop it; returns what it printed."""
+    out, stop = io.StringIO(), threading.Event()
+    stop.set()  # serve, print, and stop at once
+    assert run(parse("--port", "0", *argv), stop=stop, out=out) == 0
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("protocol", protocol_servers())
+def test_prints_the_protocols_own_credentials(protocol: str) -> None:
+    text = serve_briefly("--protocol", protocol)
+    config = MockBank(protocol).config()
+    # Values drawn at random per bank (API keys, SM4 keys) differ from this bank's own.
+    fixed = MockBank(protocol).config().credentials
+    for name, value in config.credentials.items():
+        if name != "webhook_secrets":
+            assert f"{name.replace('_', ' ')}:" in text
+        if isinstance(value, str) and "BEGIN" not in value and fixed.get(name) == value:
+            assert value in text
+    for name, value in config.options.items():
+        assert re.search(rf"option {name}: +{re.escape(str(value))}\n", text), name
+    assert "PRIVATE KEY" not in text
+
+
+@pytest.mark.parametrize("protocol", protocol_servers())
+def test_config_out_gives_a_client_that_pays(protocol: str, tmp_path: Path) -> None:
+    """--config-out writes what served.config() holds; a client built from the file alone
+    pays from the first demo account to the second."""
+    out, stop, codes = io.StringIO(), threading.Event(), []
+    target = tmp_path / "bank.json"
+    args = parse("--port", "0", "--protocol", protocol, "--config-out", str(target))
+    thread = threading.Thread(target=lambda: codes.append(run(args, stop=stop, out=out)))
+    thread.start()
+    try:
+        for _ in range(500):  # the server starts in well under a second
+            if "Ctrl-C" in out.getvalue():
+                break
+            time.sleep(0.01)
+        config = load_config_file(target)
+        assert f"config:         {target}" in out.getvalue()
+        assert config.base_url in out.getvalue()
+        currency, debtor, creditor, _ = demo_profile(protocol)
+        request = TransferRequest(
+            amount=Money("10.00", currency),
+            debtor_account=debtor,
+            creditor=Party(name="Bob Example", account=creditor),
+            remittance="cli",
+        )
+        with Client([config], journal=MemoryJournal()) as client:
+            transfer = client.transfer(config.bank_id, request)
+        assert transfer.status in set(TransferStatus) - {TransferStatus.UNKNOWN}
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert codes == [0]
+    pems = sorted(path.name for path in tmp_path.glob("*.pem"))
+    keys = [
+        name
+        for name, value in MockBank(protocol).config().credentials.items()
+        if not isinstance(value, str | list) or "BEGIN" in value
+    ]
+    assert pems == sorted(f"bank.{name}.pem" for name in keys)
+    assert {oct(path.stat().st_mode & 0o777) for path in tmp_path.iterdir()} == {"0o600"}
