@@ -135,6 +135,15 @@ def test_batch_count_leaves_out_the_one_row_the_entry_does_not_hold() -> None:
     assert [u.record_id for u in result.unmatched] == ["w5"]
 
 
+def test_batch_count_without_a_single_balancing_choice_takes_the_first_rows() -> None:
+    wallet = [rec(f"w{i}", 1000, batch_id="PO-7") for i in range(7)]
+    (batch,) = reconcile(wallet, [rec("b1", 5000, 1, batch_id="PO-7", member_count=5)]).batches
+    assert (batch.wallet_ids, batch.reasons.endswith("the first 5 taken; net balances")) == (
+        ("w0", "w1", "w2", "w3", "w4"),
+        True,
+    )
+
+
 def test_batch_members_without_a_reference_are_found_by_the_payment_information_id() -> None:
     wallet = [
         rec("w1", 6000, end_to_end_id="M1", batch_id="P1"),
