@@ -567,6 +567,8 @@ class TransactionDetail:
     end_to_end_id: str | None = None
     instruction_id: str | None = None
     payment_information_id: str | None = None
+    #: The account servicer's reference for this member (camt ``TxDtls/Refs/AcctSvcrRef``).
+    bank_reference: str | None = None
     counterparty_name: str | None = None
     counterparty_account: str | None = attrs.field(default=None, repr=_masked_repr)
     remittance: str | None = attrs.field(default=None, repr=_text_repr)
@@ -596,6 +598,8 @@ class Transaction:
     remittance: str | None = attrs.field(default=None, repr=_text_repr)
     reversal: bool = False
     batch_id: str | None = None
+    #: How many transactions the bank says the batch holds (camt ``Btch/NbOfTxs``).
+    batch_count: int | None = None
     details: tuple[TransactionDetail, ...] = ()
     charges: Money | None = None
     original_amount: Money | None = None

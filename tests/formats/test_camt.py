@@ -25,7 +25,14 @@ from walletlink.formats import (
     parse_camt,
     write_camt053,
 )
-from walletlink.models import Balance, BalanceType, BookingStatus, Direction, Transaction
+from walletlink.models import (
+    Balance,
+    BalanceType,
+    BookingStatus,
+    Direction,
+    Transaction,
+    TransactionDetail,
+)
 from walletlink.money import Money
 
 DATA = Path(__file__).parent / "data"
@@ -258,3 +265,81 @@ def test_a_statement_in_two_currencies_is_a_parse_error(
     assert old in data
     with pytest.raises(ParseError, match=message):
         parse_camt(data.replace(old, new, 1), check_balance=True)
+
+
+def _one_entry_statement(entry: Transaction) -> Statement:
+    account = Iban("DE40100100103307118608")
+    return Statement(
+        header=StatementHeader(
+            format="camt.053", statement_id="S-1", account=account, currency="EUR"
+        ),
+        balances=(
+            Balance(
+                account=account,
+                amount=Money("0.00", "EUR"),
+                type=BalanceType.OPENING_BOOKED,
+                as_of=date(2026, 3, 2),
+            ),
+        ),
+        entries=(entry,),
+    )
+
+
+def test_transaction_refs_account_servicer_reference_and_shared_payment_information_id() -> None:
+    """TxDtls/Refs/AcctSvcrRef names a one-member booking; a shared PmtInfId names a batch."""
+    single = Transaction(
+        amount=Money("5.00", "EUR"),
+        direction=Direction.DEBIT,
+        value_date=date(2026, 3, 3),
+        details=(TransactionDetail(bank_reference="TX-REF-1", end_to_end_id="E1"),),
+    )
+    batch = Transaction(
+        amount=Money("3.00", "EUR"),
+        direction=Direction.DEBIT,
+        value_date=date(2026, 3, 3),
+        details=tuple(
+            TransactionDetail(
+                amount=Money(f"{n}.00", "EUR"), end_to_end_id=f"E{n}", payment_information_id="P9"
+            )
+            for n in (1, 2)
+        ),
+    )
+    [one] = parse_camt(_write([_one_entry_statement(single)]))[0].entries
+    [many] = parse_camt(_write([_one_entry_statement(batch)]))[0].entries
+    assert (one.bank_reference, one.end_to_end_id, one.batch_id) == ("TX-REF-1", "E1", None)
+    assert (
+        many.batch_id,
+        many.batch_count,
+        [d.payment_information_id for d in many.details],
+    ) == ("P9", None, ["P9", "P9"])
+
+
+def test_batch_number_of_transactions_is_read_and_written() -> None:
+    [statement] = parse_camt((DATA / "camt053_v02_batch.xml").read_bytes())
+    assert statement.entries[0].batch_count == 2
+    unlisted = Transaction(
+        amount=Money("30.00", "EUR"),
+        direction=Direction.CREDIT,
+        value_date=date(2026, 3, 3),
+        batch_id="PO-1",
+        batch_count=12,
+    )
+    written = _write([_one_entry_statement(unlisted)])
+    SCHEMA.validate(written.decode())
+    assert (
+        parse_camt(written)[0].entries[0].batch_count,
+        parse_camt(written)[0].entries[0].batch_id,
+    ) == (12, "PO-1")
+
+
+def test_a_batch_count_that_is_not_a_number_is_a_parse_error() -> None:
+    unlisted = Transaction(
+        amount=Money("30.00", "EUR"),
+        direction=Direction.CREDIT,
+        value_date=date(2026, 3, 3),
+        batch_id="PO-1",
+        batch_count=12,
+    )
+    written = _write([_one_entry_statement(unlisted)]).replace(b">12<", b">twelve<")
+    with pytest.raises(ParseError, match="NbOfTxs"):
+        parse_camt(written)

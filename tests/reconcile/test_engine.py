@@ -125,6 +125,41 @@ def test_known_batch_by_payout_id_infers_the_fee_within_the_limit() -> None:
     assert (batch.fee_minor, batch.residual_minor, batch.rule) == (50, 0, "batch_id")
 
 
+def test_batch_count_leaves_out_the_one_row_the_entry_does_not_hold() -> None:
+    """camt NbOfTxs bounds the members: of six wallet rows the five that balance are taken."""
+    wallet = [rec(f"w{i}", 1000, batch_id="PO-7") for i in range(5)]
+    wallet.append(rec("w5", 777, batch_id="PO-7"))
+    result = reconcile(wallet, [rec("b1", 4950, 1, batch_id="PO-7", member_count=5)])
+    (batch,) = result.batches
+    assert (batch.wallet_ids, batch.residual_minor) == (("w0", "w1", "w2", "w3", "w4"), 0)
+    assert [u.record_id for u in result.unmatched] == ["w5"]
+
+
+def test_batch_count_without_a_single_balancing_choice_takes_the_first_rows() -> None:
+    wallet = [rec(f"w{i}", 1000, batch_id="PO-7") for i in range(7)]
+    (batch,) = reconcile(wallet, [rec("b1", 5000, 1, batch_id="PO-7", member_count=5)]).batches
+    assert (batch.wallet_ids, batch.reasons.endswith("the first 5 taken; net balances")) == (
+        ("w0", "w1", "w2", "w3", "w4"),
+        True,
+    )
+
+
+def test_batch_members_without_a_reference_are_found_by_the_payment_information_id() -> None:
+    wallet = [
+        rec("w1", 6000, end_to_end_id="M1", batch_id="P1"),
+        rec("w2", 4000, batch_id="P1"),
+        rec("w3", 4000, batch_id="P2"),
+    ]
+    members = (BatchMember(reference="M1"), BatchMember(reference="NOTPROVIDED"))
+    bank = [rec("b1", 10000, 1, members=members, batch_id="P1", fee_minor=0)]
+    (batch,) = reconcile(wallet, bank).batches
+    assert (batch.wallet_ids, batch.residual_minor, batch.missing_members) == (
+        ("w1", "w2"),
+        0,
+        (),
+    )
+
+
 def test_fuzzy_match_takes_the_clear_winner() -> None:
     wallet = [rec("w1", 10000, 0, counterparty="ACME GmbH"), rec("w2", 10040, 3)]
     bank = [rec("b1", 10000, 1, counterparty="Acme GmbH")]

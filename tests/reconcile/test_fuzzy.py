@@ -12,7 +12,12 @@ from .factories import DAY0, rec
     ("left", "right", "score"),
     [
         ("ACME GmbH", "acme gmbh", 1.0),
-        ("ACME Supplies Ltd", "ACME Supplies", 2 / 3),
+        ("ACME Supplies Ltd", "ACME Supplies", 1.0),  # a legal form is not a name
+        ("ACME Supplies Ltd", "ACME Trading Limited", 1 / 3),
+        ("Jérôme Müller", "JEROME MUELLER", 1.0),  # MT940 has no accents
+        ("Jérôme Müller", "Jerome Muller", 1.0),
+        ("Zoë Consulting International Holding", "ZOE CONSULTING INTERNATIONAL HOLDI", 1.0),
+        ("Zoë Consulting", "ZOE CONSULTING INTERNATIONAL HOLDI", 0.5),  # too short to be cut
         ("John Smith", "PayPal Europe", 0.0),
         ("", "anyone", 0.5),
         ("--", "anyone", 0.5),

@@ -302,3 +302,35 @@ def test_utf16_with_a_byte_order_mark_is_read_as_utf16() -> None:
     text = "id\tcurrency\tamount\tvalue_date\tcounterparty\nA\tEUR\t1.00\t2026-01-01\tMüller\n"
     (record,) = read_csv(text.encode("utf-16"), ColumnMapping(counterparty="counterparty"))
     assert (record.id, record.counterparty) == ("A", "Müller")
+
+
+def test_mt940_customer_reference_stands_in_for_the_missing_payment_references() -> None:
+    """The ``:61:`` reference before ``//`` is the owner's; ``NONREF`` is none at all."""
+    from walletlink.formats import parse_mt940
+
+    text = (
+        ":20:S1\n:25:DE40100100103307118608\n:28C:1/1\n:60F:C260302EUR100,00\n"
+        ":61:2603030303D10,00NTRFPAY-0001//B1\n:86:payment\n"
+        ":61:2603030303D10,00NTRFNONREF//B2\n"
+        ":61:2603030303D10,00NTRFPAY-0003//B3\n:86:/EREF/E-3/REMI/x\n"
+        ":62F:C260302EUR70,00\n"
+    )
+    [statement] = parse_mt940(text)
+    records = list(records_from_transactions(statement.entries, account="ACC"))
+    assert [(r.end_to_end_id, r.instruction_id, r.source_id) for r in records] == [
+        ("PAY-0001", "PAY-0001", "B1"),
+        ("", "", "B2"),
+        ("E-3", "PAY-0003", "B3"),
+    ]
+
+
+def test_camt_batch_count_reaches_the_record() -> None:
+    batch = Transaction(
+        amount=Money("30.00", "EUR"),
+        direction=Direction.CREDIT,
+        value_date=date(2026, 3, 3),
+        batch_id="PO-1",
+        batch_count=3,
+    )
+    (record,) = records_from_transactions([batch], account="ACC")
+    assert (record.batch_id, record.member_count) == ("PO-1", 3)

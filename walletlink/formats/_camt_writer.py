@@ -214,7 +214,9 @@ def _entry_details(entry: Transaction) -> str:
     batch = ""
     if entry.batch_id is not None:
         batch = f"<Btch><PmtInfId>{_t(entry.batch_id)}</PmtInfId>"
-        batch += f"<NbOfTxs>{len(details)}</NbOfTxs></Btch>"
+        # NbOfTxs is optional: an entry that lists no members says nothing of their number.
+        count = entry.batch_count if entry.batch_count is not None else len(entry.details)
+        batch += f"<NbOfTxs>{count}</NbOfTxs></Btch>" if count else "</Btch>"
     body = "".join(_tx_details(d, original) for d in details)
     if not batch and body == "<TxDtls></TxDtls>":
         return ""
@@ -223,7 +225,8 @@ def _entry_details(entry: Transaction) -> str:
 
 def _tx_details(detail: TransactionDetail, original: Direction) -> str:
     parts = ["<TxDtls>"]
-    refs = [
+    refs = [  # the schema's order: AcctSvcrRef, PmtInfId, InstrId, EndToEndId
+        ("AcctSvcrRef", detail.bank_reference),
         ("PmtInfId", detail.payment_information_id),
         ("InstrId", detail.instruction_id),
         ("EndToEndId", detail.end_to_end_id),

@@ -289,14 +289,19 @@ def read_entry(entry: ET.Element, line: int) -> Transaction:
         transaction_id=optional_ref(entry, "NtryRef"),
         booking_date=_iso.as_date(_iso.date_choice(entry.find("BookgDt"), line, "Ntry/BookgDt")),
         value_date=_iso.as_date(_iso.date_choice(entry.find("ValDt"), line, "Ntry/ValDt")),
-        bank_reference=optional_ref(entry, "AcctSvcrRef"),
+        # A bank that references the transaction rather than the entry puts its
+        # AcctSvcrRef in TxDtls/Refs: for a single transaction that names the booking too.
+        bank_reference=(
+            optional_ref(entry, "AcctSvcrRef") or (first.bank_reference if first else None)
+        ),
         end_to_end_id=first.end_to_end_id if first else None,
         instruction_id=first.instruction_id if first else None,
         counterparty_name=first.counterparty_name if first else None,
         counterparty_account=first.counterparty_account if first else None,
         remittance=(first.remittance if first else None) or text_of(entry, "AddtlNtryInf"),
         reversal=reversal,
-        batch_id=None if batch is None else _batch_id(batch),
+        batch_id=_batch_id(batch, details),
+        batch_count=None if batch is None else _batch_count(batch, line),
         details=details if len(details) > 1 else (),
         charges=_charges(entry, amount, line),
         original_amount=_original_amount(entry, single, amount, line),
@@ -308,8 +313,30 @@ def _other(direction: Direction) -> Direction:
     return Direction.DEBIT if direction is Direction.CREDIT else Direction.CREDIT
 
 
-def _batch_id(batch: ET.Element) -> str | None:
-    return optional_ref(batch, "PmtInfId") or optional_ref(batch, "MsgId")
+def _batch_id(batch: ET.Element | None, details: tuple[TransactionDetail, ...]) -> str | None:
+    """``Btch/PmtInfId`` (or ``MsgId``); else the one ``Refs/PmtInfId`` all members share.
+
+    Several members under one payment information id are one payment batch of ours even
+    when the bank leaves ``Btch`` out. A single member's id is not a batch: a bank that books
+    each payment of a batch on its own repeats it on every entry.
+    """
+    if batch is not None:
+        found = optional_ref(batch, "PmtInfId") or optional_ref(batch, "MsgId")
+        if found is not None:
+            return found
+    shared = {d.payment_information_id for d in details}
+    if len(details) > 1 and len(shared) == 1:
+        return shared.pop()
+    return None
+
+
+def _batch_count(batch: ET.Element, line: int) -> int | None:
+    text = text_of(batch, "NbOfTxs")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 15:  # Max15NumericText
+        raise ParseError(f"Btch/NbOfTxs is not a count: {text[:20]!r}", position=f"line {line}")
+    return int(text)
 
 
 def _detail(tx: ET.Element, original: Direction, line: int) -> TransactionDetail:
@@ -328,6 +355,7 @@ def _detail(tx: ET.Element, original: Direction, line: int) -> TransactionDetail
         end_to_end_id=optional_ref(tx, "Refs/EndToEndId"),
         instruction_id=optional_ref(tx, "Refs/InstrId"),
         payment_information_id=optional_ref(tx, "Refs/PmtInfId"),
+        bank_reference=optional_ref(tx, "Refs/AcctSvcrRef"),
         counterparty_name=name,
         counterparty_account=account,
         remittance=" ".join(t for t in ustrd if t) or text_of(tx, "AddtlTxInf"),

@@ -244,6 +244,7 @@ _ENTRY_FIELDS: Final = (
     "remittance",
     "reversal",
     "batch_id",
+    "batch_count",
     "details",
     "charges",
     "original_amount",
@@ -255,6 +256,7 @@ _ENTRY_DEFAULTS: Final = {
     "account": None,
     "instruction_id": None,
     "batch_id": None,
+    "batch_count": None,
     "details": (),
     "charges": None,
     "original_amount": None,
@@ -305,6 +307,7 @@ def _entry_unchecked(
     entry.remittance = remittance
     entry.reversal = reversal
     entry.batch_id = None
+    entry.batch_count = None
     entry.details = ()
     entry.charges = None
     entry.original_amount = None

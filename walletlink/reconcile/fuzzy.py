@@ -11,6 +11,7 @@ budget. Each public pass documents its contract in its docstring.
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from typing import Final
@@ -37,13 +38,40 @@ _CHECKED_BLOCK: Final = 12
 _USUAL_REASONS: dict[tuple[int, str], str] = {}
 
 
+#: Legal-form words a bank adds, drops or swaps ("Acme Ltd" / "ACME LIMITED" / "Acme"):
+#: they say nothing about who the party is.
+_LEGAL_FORMS: Final = frozenset(
+    "ag bv co corp gmbh inc kg limited llc llp ltd nv oy plc sa sarl sas se spa srl".split()
+)
+#: Letters SWIFT's character set lacks, as German and Nordic banks spell them; the rest of
+#: the accents are dropped by NFKD ("é" -> "e"). "ue" and "u" then meet in one spelling.
+_SPELLED: Final = str.maketrans({"ß": "ss", "ø": "o", "ł": "l", "đ": "d", "æ": "ae", "œ": "oe"})
+_DIGRAPHS: Final = re.compile(r"(?<=[aou])e")
+#: A name at least this long may have been cut by the bank (MT940 ``:86:`` holds 27-35).
+_CUT_LENGTH: Final = 27
+
+
+@lru_cache(maxsize=65_536)
+def _canonical(text: str) -> tuple[str, ...]:
+    """The name's words, case-, accent-, umlaut-spelling- and legal-form-insensitive."""
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_SPELLED))
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    words = (_DIGRAPHS.sub("", word) for word in _TOKEN.findall(plain))
+    return tuple(word for word in words if word not in _LEGAL_FORMS)
+
+
 @lru_cache(maxsize=65_536)
 def _tokens(text: str) -> frozenset[str]:
-    return frozenset(_TOKEN.findall(text.lower()))
+    return frozenset(_canonical(text))
 
 
 def counterparty_similarity(left: str, right: str) -> float:
-    """Token-set Jaccard similarity in [0, 1]; 0.5 (no evidence) when either name is empty."""
+    """Token-set Jaccard similarity in [0, 1]; 0.5 (no evidence) when either name is empty.
+
+    Names are compared as the bank may have rewritten them: case, accents (``é`` = ``e``,
+    ``ü`` = ``ue`` = ``u``) and legal forms (``Ltd``, ``GmbH``…) do not count, and a name of
+    at least 27 characters that starts the other one's words is the same name cut short.
+    """
     if not left or not right:
         return 0.5
     if left == right:
@@ -51,7 +79,21 @@ def counterparty_similarity(left: str, right: str) -> float:
     a, b = _tokens(left), _tokens(right)
     if not a or not b:
         return 0.5
+    if a == b:
+        return 1.0
+    if min(len(left), len(right)) >= _CUT_LENGTH and _cut_short(left, right):
+        return 1.0
     return len(a & b) / len(a | b)
+
+
+def _cut_short(left: str, right: str) -> bool:
+    """The shorter name is the longer one's words, the last of them possibly cut."""
+    cut, full = (left, right) if len(left) <= len(right) else (right, left)
+    short, long = _canonical(cut), _canonical(full)
+    if not short or len(short) > len(long):
+        return False
+    whole, last = short[:-1], short[-1]
+    return long[: len(whole)] == whole and long[len(whole)].startswith(last)
 
 
 def _partitions(state: RunState) -> dict[_Partition, list[int]]:

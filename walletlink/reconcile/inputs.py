@@ -563,6 +563,10 @@ def record_from_transaction(
     details = tx.details if len(tx.details) > 1 else ()
     single = tx.details[0] if len(tx.details) == 1 else None
     own_id = tx.transaction_id or tx.bank_reference or ""
+    # The MT940 ":61:" customer reference (before "//") is the reference the account owner
+    # gave the payment: it stands in for the end-to-end and instruction ids a bank that
+    # writes no "/EREF/" leaves empty, so that the exact-key pass sees it as it would in camt.
+    customer = tx.customer_reference
     return Record(
         id=own_id or f"{source}#{number}",
         account=account if account is not None else (tx.account.value if tx.account else ""),
@@ -571,14 +575,15 @@ def record_from_transaction(
         value_date=tx.value_date or tx.booking_date or date.min,
         booking_date=tx.booking_date,
         status=_status_of(tx),
-        end_to_end_id=tx.end_to_end_id or (single.end_to_end_id if single else None),
-        instruction_id=tx.instruction_id or (single.instruction_id if single else None),
+        end_to_end_id=tx.end_to_end_id or (single.end_to_end_id if single else None) or customer,
+        instruction_id=tx.instruction_id or (single.instruction_id if single else None) or customer,
         bank_reference=tx.bank_reference,
         # The account servicer's reference identifies a booking in every format it is
         # delivered in (camt AcctSvcrRef, MT940 ":61:" bank reference); NtryRef is only
         # unique within one camt document.
         source_id=tx.bank_reference or own_id,
         batch_id=tx.batch_id,
+        member_count=tx.batch_count,
         members=tuple(
             BatchMember(
                 reference=d.end_to_end_id or d.instruction_id or "",

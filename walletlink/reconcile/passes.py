@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from operator import attrgetter
+from typing import Final
 
 from walletlink.errors import WalletLinkError
 from walletlink.reconcile._state import RunState
@@ -455,12 +456,18 @@ def _known_batch(
             else:
                 missing.append(member.reference or "<no reference>")
         reasons = f"{len(found)} of {len(bank.members)} listed members found by reference"
+        if missing and bank.batch_id:
+            found, missing, reasons = _fill_from_batch(state, bank, by_batch, found, missing)
     else:
         rule = "batch_id" if not marker else "batch_marker"
         key = (bank.account, bank.currency, batch_id)
         found = [i for i in by_batch.get(key, ()) if not used[i]]
         where = "the entry's batch id" if not marker else f"the entry's {marker}"
         reasons = f"wallet batch id {batch_id} named in {where}; {len(found)} members"
+        if bank.member_count is not None and len(found) > bank.member_count:
+            found, reasons = _bounded(state, bank, found, reasons)
+    if bank.member_count is not None and len(found) < bank.member_count:
+        reasons += f"; the bank counts {bank.member_count}"
     if not found:
         return
     members = [state.take_wallet(i) for i in found]
@@ -468,6 +475,78 @@ def _known_batch(
     match = batch_match(state, bank, members, pass_no=2, rule=rule, missing=tuple(missing))
     balance = "balances" if not match.residual_minor else "does not balance"
     state.batches.append(match._replace(reasons=f"{reasons}; net {balance}"))
+
+
+def _fill_from_batch(
+    state: RunState,
+    bank: Record,
+    by_batch: dict[tuple[str, str, str], list[int]],
+    found: list[int],
+    missing: list[str],
+) -> tuple[list[int], list[str], str]:
+    """Listed members not found by reference, taken from the wallet rows of the batch id.
+
+    A wallet row of the entry's batch (``PmtInfId`` equal to the wallet's batch id) that no
+    listed reference named stands in for one missing member, as long as there are missing
+    members to stand in for.
+    """
+    used = state.wallet_used
+    spare = [
+        i
+        for i in by_batch.get((bank.account, bank.currency, bank.batch_id), ())
+        if not used[i] and i not in found
+    ][: len(missing)]
+    listed = len(bank.members)
+    by_reference = len(found)
+    reasons = f"{by_reference} of {listed} listed members found by reference"
+    if spare:
+        reasons += f", {len(spare)} by batch id {bank.batch_id}"
+    return found + spare, missing[len(spare) :], reasons
+
+
+#: With at most this many surplus wallet rows, pass 2 looks for the ones the entry left out.
+_SURPLUS_SEARCH: Final = 2
+
+
+def _bounded(
+    state: RunState, bank: Record, found: list[int], reasons: str
+) -> tuple[list[int], str]:
+    """``found`` cut to the bank's ``NbOfTxs``: the surplus rows are not in this entry.
+
+    Contract: with ``k = len(found) - member_count`` surplus rows, ``k <= 2``, the entry
+    takes the rest when exactly one choice of ``k`` rows to leave out makes the batch
+    balance (within the fee range); in any other case it takes the ``member_count`` rows
+    first in canonical order, and the batch reports its residual.
+    """
+    count = bank.member_count or 0
+    surplus = len(found) - count
+    amounts = [state.wallet[i].amount_minor for i in found]
+    total = sum(amounts)
+    credit = bank.amount_minor >= 0
+    net = abs(bank.amount_minor)
+    fee_max = state.config.batch_fee_max(abs(total), bank.counterparty)
+    fee_min = state.config.batch_fee_range(bank.counterparty)[0]
+
+    def balances(left_out: int) -> bool:
+        gross = (total - left_out) * (1 if credit else -1)
+        fee = gross - net if credit else net - gross
+        return fee_min <= fee <= fee_max
+
+    choices: list[tuple[int, ...]] = []
+    if surplus <= _SURPLUS_SEARCH and len(found) <= 500:
+        pool = range(len(found))
+        if surplus == 1:
+            choices = [(a,) for a in pool if balances(amounts[a])]
+        else:
+            choices = [
+                (a, b) for a in pool for b in pool[a + 1 :] if balances(amounts[a] + amounts[b])
+            ]
+    note = f"; the bank counts {count}"
+    if len(choices) == 1:
+        left = set(choices[0])
+        kept = [i for n, i in enumerate(found) if n not in left]
+        return kept, f"{reasons}{note}, {surplus} row(s) of the batch are not in this entry"
+    return found[:count], f"{reasons}{note}, the first {count} taken"
 
 
 def batch_match(

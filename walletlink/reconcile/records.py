@@ -128,6 +128,8 @@ class Record:
     source_id: str = attrs.field(default="", converter=clean_reference)
     batch_id: str = attrs.field(default="", converter=clean_reference)
     members: tuple[BatchMember, ...] = attrs.field(default=(), converter=_members)
+    #: How many members the bank says the batch holds (camt ``Btch/NbOfTxs``), when it says.
+    member_count: int | None = attrs.field(default=None, validator=_optional_minor)
     fee_minor: int | None = attrs.field(default=None, validator=_optional_minor)
     counterparty: str = attrs.field(default="", converter=_text)
     text: str = attrs.field(default="", converter=_text)
