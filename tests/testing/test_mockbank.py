@@ -24,6 +24,7 @@ from tests.protocols.generic_rest.conftest import (
     post_transfer,
 )
 from walletlink.accounts import Iban, LocalAccount
+from walletlink.config import Timeout
 from walletlink.errors import ConfigurationError
 from walletlink.money import Money
 from walletlink.testing import FaultPlan, MockBank, MockRequest, protocol_servers
@@ -42,7 +43,7 @@ def test_config_for_a_client() -> None:
         "acme",
         "generic_rest",
         BASE,
-        3,
+        Timeout(read=3),
     )
     assert dict(config.credentials) == {"api_key": API_KEY, "webhook_secrets": [WEBHOOK_SECRET]}
 
