@@ -6,12 +6,14 @@ This module is the public surface: everything a wallet backend needs is importab
 ``walletlink.testing``), each with its own public surface.
 """
 
+from walletlink._options import CallOptions
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
 from walletlink.adapters.base import Adapter, TransferRef
 from walletlink.adapters.registry import available_protocols, register_adapter
+from walletlink.aio import AsyncClient
 from walletlink.client import Client, Hooks, ResolveReport
-from walletlink.config import BankConfig, Credentials
+from walletlink.config import BankConfig, Credentials, Timeout
 from walletlink.errors import (
     AuthenticationError,
     BankRejectedError,
@@ -57,6 +59,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AccountId",
     "Adapter",
+    "AsyncClient",
     "AuthenticationError",
     "Balance",
     "BalanceType",
@@ -65,6 +68,7 @@ __all__ = [
     "BankUnavailableError",
     "Bic",
     "BookingStatus",
+    "CallOptions",
     "Capability",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -98,6 +102,7 @@ __all__ = [
     "SQLiteJournal",
     "SignatureError",
     "SortCodeAccount",
+    "Timeout",
     "Transaction",
     "TransactionDetail",
     "Transfer",
