@@ -22,7 +22,7 @@ import httpx
 
 from walletlink._redact import redact_headers, redact_url
 from walletlink._tls import describe_tls_failure, find_ssl_error
-from walletlink._transport import _USER_AGENT, logger
+from walletlink._transport import _USER_AGENT, CHUNK, CappedBody, logger
 from walletlink.config import BankConfig, Timeout
 from walletlink.errors import (
     ConnectError,
@@ -86,26 +86,10 @@ def _headers(reply: httpx.Response) -> dict[str, str]:
 
 
 async def _read_capped(reply: httpx.Response, config: BankConfig) -> bytes:
-    cap = config.max_response_bytes
-    declared = reply.headers.get("Content-Length", "")
-    if declared.strip().isdigit() and int(declared) > cap:
-        raise ProtocolError(
-            f"the bank's reply declares {int(declared)} bytes, over the {cap}-byte limit",
-            bank_id=config.bank_id,
-            http_status=reply.status_code,
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in reply.aiter_bytes(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            raise ProtocolError(
-                f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
-                bank_id=config.bank_id,
-                http_status=reply.status_code,
-            )
-    return b"".join(chunks)
+    capped = CappedBody(config, reply.status_code, reply.headers.get("Content-Length"))
+    async for chunk in reply.aiter_bytes(CHUNK):
+        capped.add(chunk)
+    return capped.body()
 
 
 class AsyncTransport:

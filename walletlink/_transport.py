@@ -58,7 +58,7 @@ if not any(isinstance(f, RedactingFilter) for f in logger.filters):
 
 _USER_AGENT = "walletlink/0.1"
 # Decoded bytes taken per read: the most a single step of a hostile reply can cost.
-_CHUNK = 64 * 1024
+CHUNK = 64 * 1024
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
@@ -82,28 +82,40 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return False
 
 
+class CappedBody:
+    """A reply body gathered chunk by chunk, refused once it passes
+    ``config.max_response_bytes`` (or as soon as its ``Content-Length`` declares more)."""
+
+    def __init__(self, config: BankConfig, status: int, declared: str | None) -> None:
+        self.config, self.status = config, status
+        self.cap = config.max_response_bytes
+        self.chunks: list[bytes] = []
+        self.size = 0
+        declared = declared or ""
+        if declared.strip().isdigit() and int(declared) > self.cap:
+            self._refuse(f"declares {int(declared)} bytes, over the {self.cap}-byte limit")
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if self.size > self.cap:
+            self._refuse(f"exceeds the {self.cap}-byte limit (max_response_bytes)")
+
+    def body(self) -> bytes:
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+    def _refuse(self, why: str) -> None:
+        raise ProtocolError(
+            f"the bank's reply {why}", bank_id=self.config.bank_id, http_status=self.status
+        )
+
+
 def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
     """The decoded body, refused once it passes ``config.max_response_bytes``."""
-    cap = config.max_response_bytes
-    declared = reply.headers.get("Content-Length", "")
-    if declared.strip().isdigit() and int(declared) > cap:
-        raise ProtocolError(
-            f"the bank's reply declares {int(declared)} bytes, over the {cap}-byte limit",
-            bank_id=config.bank_id,
-            http_status=reply.status_code,
-        )
-    chunks: list[bytes] = []
-    size = 0
+    capped = CappedBody(config, reply.status_code, reply.headers.get("Content-Length"))
     try:
-        for chunk in reply.iter_content(chunk_size=_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                raise ProtocolError(
-                    f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
-                    bank_id=config.bank_id,
-                    http_status=reply.status_code,
-                )
+        for chunk in reply.iter_content(chunk_size=CHUNK):
+            capped.add(chunk)
     except requests.exceptions.ContentDecodingError:
         encoding = reply.headers.get("Content-Encoding", "")
         raise ProtocolError(
@@ -119,7 +131,7 @@ def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
             bank_id=config.bank_id,
             http_status=reply.status_code,
         ) from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return capped.body()
 
 
 def _tls_error(
