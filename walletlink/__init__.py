@@ -6,6 +6,7 @@ This module is the public surface: everything a wallet backend needs is importab
 ``walletlink.testing``), each with its own public surface.
 """
 
+from walletlink._observe import RequestRecord
 from walletlink._options import CallOptions
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
@@ -95,6 +96,7 @@ __all__ = [
     "RawResponse",
     "Reason",
     "ReasonCode",
+    "RequestRecord",
     "ResolveReport",
     "RetryBudget",
     "RetryEvent",

@@ -21,6 +21,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
+from walletlink._observe import RequestRecord
 from walletlink._options import NO_OPTIONS, CallOptions
 from walletlink._redact import redact_url
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy, RetrySignal
@@ -51,15 +52,15 @@ class Hooks:
     """Observability callbacks. Each receives redaction-free objects: do your own masking
     before exporting them, or use the ``walletlink`` logger, which is already redacted.
 
-    ``on_attempt`` and ``on_call`` receive a :class:`~walletlink.observe.RequestRecord`
-    (already redacted) after each HTTP attempt and after each logical request.
+    ``on_attempt`` and ``on_call`` receive a :class:`~walletlink.RequestRecord` (already
+    redacted) after each HTTP attempt and after each logical request (``docs/observability.md``).
     """
 
     on_request: Callable[[str, PreparedRequest, str], None] | None = None
     on_response: Callable[[str, RawResponse], None] | None = None
     on_retry: Callable[[str, RetryEvent], None] | None = None
-    on_attempt: Callable[[Any], None] | None = None
-    on_call: Callable[[Any], None] | None = None
+    on_attempt: Callable[[RequestRecord], None] | None = None
+    on_call: Callable[[RequestRecord], None] | None = None
 
 
 @attrs.define

@@ -9,6 +9,7 @@ sensitive parts masked, and an error is named by its type only.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -39,6 +40,9 @@ LOG_FIELDS: Final = (
 )
 
 
+_CALL_IDS = itertools.count(1)
+
+
 @attrs.frozen(kw_only=True)
 class RequestRecord:
     """One attempt (``kind="attempt"``) or one logical request (``kind="call"``).
@@ -46,10 +50,12 @@ class RequestRecord:
     ``attempt`` is the attempt's number from 1, or for a call how many attempts it took;
     ``status`` the HTTP status (``None`` when no reply came); ``elapsed`` seconds on the
     retry policy's clock; ``outcome`` ``"ok"`` or the exception's type name;
-    ``start_ns``/``end_ns`` wall-clock nanoseconds (for tracing back ends).
+    ``start_ns``/``end_ns`` wall-clock nanoseconds (for tracing back ends); ``call_id``
+    the same for a call and its attempts, unique within the process.
     """
 
     kind: str
+    call_id: int
     bank_id: str
     operation: str
     method: str
@@ -90,6 +96,7 @@ class Observer:
         self.clock = call.policy.clock
         self.hooks = hooks
         self.attempts = 0
+        self.call_id = next(_CALL_IDS)
 
     @contextmanager
     def attempt(self) -> Iterator[Outcome]:
@@ -115,6 +122,7 @@ class Observer:
         finally:
             record = RequestRecord(
                 kind=kind,
+                call_id=self.call_id,
                 bank_id=self.bank_id,
                 operation=self.operation,
                 method=self.method,
