@@ -46,12 +46,16 @@ T = TypeVar("T")
 _INSTALL = "AsyncClient needs httpx: pip install 'walletlink[async]'"
 
 
-def _async_transport() -> AsyncTransport:
+def _async_transport(max_connections: int) -> AsyncTransport:
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+        raise ConfigurationError("max_connections must be a positive integer")
+    if max_connections < 1:
+        raise ConfigurationError("max_connections must be a positive integer")
     try:
         from walletlink._atransport import AsyncTransport
     except ImportError as exc:  # httpx is an optional extra
         raise ConfigurationError(_INSTALL) from exc
-    return AsyncTransport()
+    return AsyncTransport(max_connections)
 
 
 class AsyncClient(Operations):
@@ -62,7 +66,9 @@ class AsyncClient(Operations):
 
     Takes the arguments of :class:`~walletlink.Client` except ``session``; use
     :meth:`mount` to route a URL prefix through an httpx transport. Every method takes
-    ``options=CallOptions(...)``. One client serves many concurrent tasks.
+    ``options=CallOptions(...)``. One client serves many concurrent tasks; at most
+    ``max_connections`` connections are open to each bank at once (more requests wait for
+    one, up to the connect timeout, and then fail with ``ConnectError``: never sent).
     """
 
     def __init__(
@@ -74,8 +80,9 @@ class AsyncClient(Operations):
         hooks: Hooks | None = None,
         clock: Callable[[], datetime] = utcnow,
         require_caller_ids: bool = False,
+        max_connections: int = 100,
     ) -> None:
-        transport = _async_transport()  # before anything else: no half-built client
+        transport = _async_transport(max_connections)  # before anything else: no half-built client
         super().__init__(
             banks,
             journal=journal,

@@ -447,6 +447,9 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets a burst of concurrent connects (an asyncio
+    # client opening its pool at once); real front ends queue far more.
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], bank: Exchange, tls: ssl.SSLContext | None = None
