@@ -5,10 +5,10 @@
 Both sides send the same N transfers at once to a generic_rest ``MockBank`` served on
 127.0.0.1 by a separate process, with the in-memory journal: ``AsyncClient`` with
 ``asyncio.gather`` on one event loop, and one shared ``Client`` driven by a
-``ThreadPoolExecutor`` of THREADS workers (32 by default, the executor's usual size on a larger machine). Both keep at most
-THREADS connections open (``max_connections`` / the pool size): the mock bank's threaded
-server, like a real bank's front end, does not take 200 connections at once. The printed ratio
-is the async wall time over the thread pool's (below 1.00: the async client is faster).
+``ThreadPoolExecutor`` of THREADS workers (32 by default). Both keep at most THREADS
+connections open (``max_connections`` / the pool size): the mock bank's threaded server,
+like a real bank's front end, does not take 200 connections at once. The printed ratio is
+the async wall time over the thread pool's (below 1.00: the async client is faster).
 """
 
 from __future__ import annotations
