@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.acme import DEBTOR, make_bank, transfer_request
 from walletlink import (
     AsyncClient,
     BankConfig,
@@ -22,23 +23,16 @@ from walletlink import (
     ConfigurationError,
     ConnectError,
     Hooks,
-    Money,
-    Party,
     RetryEvent,
     RetryPolicy,
     Timeout,
-    TransferRequest,
     TransferStatus,
     TransportError,
     UnknownOutcomeError,
 )
-from walletlink.accounts import Iban
 from walletlink.journal import MemoryJournal, SQLiteJournal
 from walletlink.testing import FakeClock, FaultKind, FaultPlan, MockBank, MockRequest
 from walletlink.testing._http import MockResponse
-
-DEBTOR = Iban("DE89370400440532013000")
-CREDITOR = Iban("GB33BUKB20201555555555")
 
 
 @pytest.fixture
@@ -48,9 +42,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def bank(clock: FakeClock) -> Iterator[MockBank]:
-    bank = MockBank("generic_rest", bank_id="acme", clock=clock)
-    bank.open_account(DEBTOR, Money("1000.00", "EUR"))
-    bank.open_account(CREDITOR, Money("0.00", "EUR"))
+    bank = make_bank(clock)
     yield bank
     bank.close()
 
@@ -75,21 +67,10 @@ def make_client(bank: MockBank, clock: FakeClock, **options: Any) -> AsyncClient
     return client
 
 
-def request(amount: str = "12.30", **changes: Any) -> TransferRequest:
-    fields: dict[str, Any] = {
-        "amount": Money(amount, "EUR"),
-        "debtor_account": DEBTOR,
-        "creditor": Party(name="Ada Lovelace", account=CREDITOR),
-        "remittance": "Invoice 42",
-    }
-    fields.update(changes)
-    return TransferRequest(**fields)
-
-
 def test_a_transfer_is_sent_settled_and_returned_from_the_journal(
     bank: MockBank, clock: FakeClock
 ) -> None:
-    wanted = request()
+    wanted = transfer_request()
 
     async def scenario() -> tuple[str, TransferStatus, str, int]:
         async with make_client(bank, clock) as client:
@@ -121,7 +102,7 @@ def test_the_journal_is_called_off_the_event_loop(bank: MockBank, clock: FakeClo
 
     async def scenario() -> None:
         async with make_client(bank, clock, journal=journal) as client:
-            await client.transfer("acme", request())
+            await client.transfer("acme", transfer_request())
 
     asyncio.run(scenario())
     assert seen == [False]
@@ -163,7 +144,9 @@ def test_transactions_is_an_async_iterator_over_every_page(
     async def scenario() -> list[int]:
         async with make_client(bank, clock) as client:
             for index in range(3):
-                await client.transfer("acme", request(f"{index + 1}.00", remittance=f"p{index}"))
+                await client.transfer(
+                    "acme", transfer_request(f"{index + 1}.00", remittance=f"p{index}")
+                )
             bank.advance(120)
             end = clock.now().date() + timedelta(days=1)
             pages = client.transactions("acme", DEBTOR, start, end)
@@ -175,8 +158,8 @@ def test_transactions_is_an_async_iterator_over_every_page(
 
 
 def test_concurrent_transfers_are_each_paid_once(bank: MockBank, clock: FakeClock) -> None:
-    distinct = [request("1.00", remittance=f"r{index}") for index in range(20)]
-    same = request("2.00", remittance="same")
+    distinct = [transfer_request("1.00", remittance=f"r{index}") for index in range(20)]
+    same = transfer_request("2.00", remittance="same")
 
     async def scenario() -> tuple[set[str], set[str]]:
         async with make_client(bank, clock) as client:
@@ -195,7 +178,7 @@ def test_a_lost_reply_is_unknown_and_resolved_by_lookup(
     journal = SQLiteJournal(tmp_path / "journal.sqlite3")
     bank.set_faults(FaultPlan.of(FaultKind.RESET_AFTER_COMMIT, only_methods={"POST"}))
 
-    lost = request()
+    lost = transfer_request()
 
     async def scenario() -> list[str]:
         async with make_client(bank, clock, journal=journal) as client:
@@ -220,7 +203,7 @@ def test_a_per_call_read_timeout_reaches_the_wire(bank: MockBank, clock: FakeClo
         async with make_client(bank, clock) as client:
             await client.balances("acme", DEBTOR)  # 30 s by default: answered
             with pytest.raises(UnknownOutcomeError):
-                await client.transfer("acme", request(), options=CallOptions(timeout=2))
+                await client.transfer("acme", transfer_request(), options=CallOptions(timeout=2))
 
     asyncio.run(scenario())
     assert len(bank.transfers()) == 1

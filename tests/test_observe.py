@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.acme import CREDITOR, DEBTOR, fail_first_post, make_bank
 from walletlink import (
     BankRejectedError,
     Client,
@@ -21,11 +22,7 @@ from walletlink import (
 )
 from walletlink._observe import LOG_FIELDS
 from walletlink.accounts import Iban
-from walletlink.testing import FakeClock, MockBank, MockRequest
-from walletlink.testing._http import MockResponse
-
-DEBTOR = Iban("DE89370400440532013000")
-CREDITOR = Iban("GB33BUKB20201555555555")
+from walletlink.testing import FakeClock, MockBank
 
 
 @pytest.fixture
@@ -35,9 +32,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def bank(clock: FakeClock) -> Iterator[MockBank]:
-    bank = MockBank("generic_rest", bank_id="acme", clock=clock)
-    bank.open_account(DEBTOR, Money("1000.00", "EUR"))
-    bank.open_account(CREDITOR, Money("0.00", "EUR"))
+    bank = make_bank(clock)
     yield bank
     bank.close()
 
@@ -47,18 +42,6 @@ def make_client(bank: MockBank, clock: FakeClock, hooks: Hooks | None = None) ->
     client = Client([bank.config()], retry=retry, hooks=hooks, clock=clock.now)
     bank.mount(client.session)
     return client
-
-
-def fail_first_post(bank: MockBank) -> None:
-    answer, failed = bank.handle, []
-
-    def handle(request: MockRequest) -> MockResponse:
-        if request.method == "POST" and not failed:
-            failed.append(request)
-            return MockResponse(status=503)
-        return answer(request)
-
-    bank.handle = handle  # type: ignore[method-assign]
 
 
 def test_every_request_logs_the_documented_fields(

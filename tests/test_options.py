@@ -9,23 +9,17 @@ from typing import Any
 
 import pytest
 
+from tests.acme import DEBTOR, make_bank, transfer_request
 from walletlink import (
     BankUnavailableError,
     CallOptions,
     Client,
     ConfigurationError,
-    Money,
-    Party,
     RetryPolicy,
     Timeout,
-    TransferRequest,
     UnknownOutcomeError,
 )
-from walletlink.accounts import Iban
 from walletlink.testing import FakeClock, FaultKind, FaultPlan, MockBank
-
-DEBTOR = Iban("DE89370400440532013000")
-CREDITOR = Iban("GB33BUKB20201555555555")
 
 
 @pytest.fixture
@@ -35,9 +29,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def bank(clock: FakeClock) -> Iterator[MockBank]:
-    bank = MockBank("generic_rest", bank_id="acme", clock=clock)
-    bank.open_account(DEBTOR, Money("1000.00", "EUR"))
-    bank.open_account(CREDITOR, Money("0.00", "EUR"))
+    bank = make_bank(clock)
     yield bank
     bank.close()
 
@@ -52,17 +44,6 @@ def client(bank: MockBank, clock: FakeClock) -> Iterator[Client]:
     bank.mount(client.session)
     yield client
     client.close()
-
-
-def request(**changes: Any) -> TransferRequest:
-    fields: dict[str, Any] = {
-        "amount": Money("12.30", "EUR"),
-        "debtor_account": DEBTOR,
-        "creditor": Party(name="Ada Lovelace", account=CREDITOR),
-        "remittance": "Invoice 42",
-    }
-    fields.update(changes)
-    return TransferRequest(**fields)
 
 
 def test_options_are_validated() -> None:
@@ -80,7 +61,7 @@ def test_a_per_call_read_timeout_reaches_the_wire(bank: MockBank, client: Client
     bank.set_faults(FaultPlan(latency=(5.0, 5.0)))
     assert client.balances("acme", DEBTOR)  # the bank's 30 s read timeout: answered
     with pytest.raises(UnknownOutcomeError):
-        client.transfer("acme", request(), options=CallOptions(timeout=(1, 2)))
+        client.transfer("acme", transfer_request(), options=CallOptions(timeout=(1, 2)))
     assert len(bank.transfers()) == 1  # executed, then the reply came too late
 
 
@@ -111,7 +92,7 @@ def test_a_total_timeout_bounds_every_retry_of_the_call(bank: MockBank, clock: F
 
 
 def test_the_call_key_overrides_the_requests_key(bank: MockBank, client: Client) -> None:
-    wanted = request()
+    wanted = transfer_request()
     first = client.transfer("acme", wanted, options=CallOptions(idempotency_key="pay-1"))
     again = client.transfer("acme", wanted, options=CallOptions(idempotency_key="pay-1"))
     assert (first.idempotency_key, again.id, len(bank.transfers())) == ("pay-1", first.id, 1)

@@ -13,22 +13,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.acme import DEBTOR, fail_first_post, make_bank, transfer_request
 from walletlink import (
     AsyncClient,
     Client,
     ConfigurationError,
-    Money,
-    Party,
     RetryPolicy,
-    TransferRequest,
 )
 from walletlink.accounts import Iban
 from walletlink.otel import SPAN_ATTRIBUTES, instrument
-from walletlink.testing import FakeClock, MockBank, MockRequest
-from walletlink.testing._http import MockResponse
-
-DEBTOR = Iban("DE89370400440532013000")
-CREDITOR = Iban("GB33BUKB20201555555555")
+from walletlink.testing import FakeClock, MockBank
 
 
 @pytest.fixture
@@ -38,18 +32,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def bank(clock: FakeClock) -> Iterator[MockBank]:
-    bank = MockBank("generic_rest", bank_id="acme", clock=clock)
-    bank.open_account(DEBTOR, Money("1000.00", "EUR"))
-    bank.open_account(CREDITOR, Money("0.00", "EUR"))
-    answer, failed = bank.handle, []
-
-    def fail_first_post(request: MockRequest) -> MockResponse:
-        if request.method == "POST" and not failed:
-            failed.append(request)
-            return MockResponse(status=503)
-        return answer(request)
-
-    bank.handle = fail_first_post  # type: ignore[method-assign]
+    bank = make_bank(clock)
+    fail_first_post(bank)
     yield bank
     bank.close()
 
@@ -60,15 +44,6 @@ def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
-
-
-def transfer_request() -> TransferRequest:
-    return TransferRequest(
-        amount=Money("12.30", "EUR"),
-        debtor_account=DEBTOR,
-        creditor=Party(name="Ada Lovelace", account=CREDITOR),
-        payout_id="PAYOUT-7",
-    )
 
 
 def check(exporter: InMemorySpanExporter, bank: MockBank, transfer_id: str) -> None:
@@ -97,7 +72,7 @@ def test_a_transfer_is_a_call_span_with_one_child_per_attempt(
         bank.mount(client.session)
         client.balances("acme", DEBTOR)  # before instrument(): not traced
         instrument(client, tracer_provider=provider)
-        transfer = client.transfer("acme", transfer_request())
+        transfer = client.transfer("acme", transfer_request(payout_id="PAYOUT-7"))
     check(exporter, bank, transfer.id)
 
 
@@ -111,7 +86,7 @@ def test_the_async_client_is_traced_alike(
         async with AsyncClient([bank.config()], retry=retry, clock=clock.now) as client:
             bank.mount_async(client)
             instrument(client, tracer_provider=provider)
-            return (await client.transfer("acme", transfer_request())).id
+            return (await client.transfer("acme", transfer_request(payout_id="PAYOUT-7"))).id
 
     check(exporter, bank, asyncio.run(scenario()))
 
