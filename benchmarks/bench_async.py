@@ -8,13 +8,16 @@ Both sides send the same N transfers at once to a generic_rest ``MockBank`` serv
 ``ThreadPoolExecutor`` of THREADS workers (32 by default). Both keep at most THREADS
 connections open (``max_connections`` / the pool size): the mock bank's threaded server,
 like a real bank's front end, does not take 200 connections at once. The printed ratio is
-the async wall time over the thread pool's (below 1.00: the async client is faster).
+the wall time over the thread pool's (below 1.00: faster than the pool); a third row sends
+the same POSTs on plain httpx, to tell walletlink's cost from httpx's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
+import socket
 import statistics
 import sys
 import time
@@ -78,6 +81,36 @@ def run_async(config: BankConfig, batch: list[TransferRequest], connections: int
     return asyncio.run(main())
 
 
+def run_raw_httpx(config: BankConfig, batch: list[TransferRequest], connections: int) -> float:
+    """The same POSTs, hand-built on plain httpx: what the async client costs on its own."""
+    import httpx
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        transport = httpx.AsyncHTTPTransport(limits=limits, socket_options=nodelay)
+        key = config.credentials["api_key"]
+        async with httpx.AsyncClient(transport=transport) as client:
+
+            async def post(request: TransferRequest) -> None:
+                canonical = request.canonical()
+                body = json.dumps(canonical, separators=(",", ":"), sort_keys=True).encode()
+                headers = {
+                    "Authorization": f"Bearer {key}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": request.idempotency_key,
+                }
+                url = config.base_url + "/v1/transfers"
+                reply = await client.post(url, content=body, headers=headers)
+                reply.raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post(request) for request in batch))
+            return time.perf_counter() - started
+
+    return asyncio.run(main())
+
+
 def _serve(conn: Connection) -> None:
     """The mock bank in its own process, so that its server threads do not compete with
     the client under test for the GIL (they would starve a single event loop)."""
@@ -104,8 +137,11 @@ def _run_served(run: Callable[[BankConfig], float], n: int) -> float:
 
 def measure(n: int, threads: int = 32, rounds: int = 3) -> dict[str, float]:
     """Median wall time of each side over ``rounds`` runs of ``n`` concurrent transfers."""
-    times: dict[str, list[float]] = {"threads": [], "async": []}
+    times: dict[str, list[float]] = {"threads": [], "async": [], "raw_httpx": []}
     for _ in range(rounds):
+        times["raw_httpx"].append(
+            _run_served(lambda config: run_raw_httpx(config, _requests(n), threads), n)
+        )
         times["threads"].append(
             _run_served(lambda config: run_threads(config, _requests(n), threads), n)
         )
@@ -117,23 +153,26 @@ def measure(n: int, threads: int = 32, rounds: int = 3) -> dict[str, float]:
 
 def report(n: int, threads: int, figures: dict[str, float]) -> str:
     base = figures["threads"]
-    lines = [f"{n} concurrent transfers over loopback (median of 3 runs)"]
+    lines = [f"{n} concurrent transfers over loopback (median of 3 runs; ratio to the pool)"]
     for name, label in (
         ("threads", f"Client, {threads}-thread pool"),
         ("async", f"AsyncClient, {threads} connections"),
+        ("raw_httpx", f"plain httpx, {threads} connections"),
     ):
         seconds = figures[name]
         lines.append(
             f"  {label:<32} {seconds:7.3f} s  {n / seconds:7.0f} transfers/s  "
             f"{seconds / base:5.2f}x"
         )
+    async_over_raw = figures["async"] / figures["raw_httpx"]
+    lines.append(f"  AsyncClient / plain httpx: {async_over_raw:.2f}x")
     return "\n".join(lines)
 
 
 def test_bench_async_correctness() -> None:
     """Both sides put exactly N transfers at the bank, none twice."""
     figures = measure(6, threads=3, rounds=1)
-    assert set(figures) == {"threads", "async"}
+    assert set(figures) == {"threads", "async", "raw_httpx"}
     assert all(seconds > 0 for seconds in figures.values())
 
 

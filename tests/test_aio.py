@@ -84,10 +84,14 @@ def test_a_transfer_is_sent_settled_and_returned_from_the_journal(
     assert (settled, again, at_bank) == (TransferStatus.SETTLED, first, 1)
 
 
-def test_the_journal_is_called_off_the_event_loop(bank: MockBank, clock: FakeClock) -> None:
-    """A blocking journal call on the loop would stall every other task."""
+@pytest.mark.parametrize(("kind", "on_loop"), [("sqlite", False), ("memory", True)])
+def test_a_blocking_journal_is_called_off_the_event_loop(
+    bank: MockBank, clock: FakeClock, tmp_path: Path, kind: str, on_loop: bool
+) -> None:
+    """A blocking (SQLite) journal call on the loop would stall every other task; the
+    in-memory journal (``blocks = False``) is cheaper to call right there."""
     seen: list[bool] = []
-    journal = MemoryJournal()
+    journal = SQLiteJournal(tmp_path / "j.sqlite3") if kind == "sqlite" else MemoryJournal()
     original = journal.record_intent
 
     def record_intent(**kwargs: Any) -> Any:
@@ -105,7 +109,8 @@ def test_the_journal_is_called_off_the_event_loop(bank: MockBank, clock: FakeClo
             await client.transfer("acme", transfer_request())
 
     asyncio.run(scenario())
-    assert seen == [False]
+    journal.close()
+    assert seen == [on_loop]
 
 
 def test_retries_wait_with_the_injected_async_sleep(bank: MockBank, clock: FakeClock) -> None:

@@ -7,7 +7,8 @@ cross-check, resolution by lookup) and the same adapter flows; only the I/O diff
 * HTTP goes through httpx (:mod:`walletlink._atransport`), with the same error mapping,
   response cap, timeouts, signing per attempt, verification, retries, budget and breaker;
 * the journal, a blocking SQLite (or PostgreSQL) store, is called in a worker thread with
-  :func:`asyncio.to_thread`, so it never blocks the event loop;
+  :func:`asyncio.to_thread`, so it never blocks the event loop (a journal whose ``blocks``
+  attribute is false, such as :class:`~walletlink.journal.MemoryJournal`, runs on the loop);
 * retries wait with the policy's ``async_sleep`` (``asyncio.sleep`` unless injected).
 
 In tests, mount a mock bank with :meth:`MockBank.mount_async(client)
@@ -92,6 +93,9 @@ class AsyncClient(Operations):
             require_caller_ids=require_caller_ids,
         )
         self._transport = transport
+        # A journal on disk or over the network blocks: it runs in a worker thread. One that
+        # says it does not (MemoryJournal: ``blocks = False``) runs on the loop.
+        self._journal_blocks = bool(getattr(self.journal, "blocks", True))
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -123,8 +127,10 @@ class AsyncClient(Operations):
                 try:
                     if isinstance(effect, Send):
                         value: Any = await self._exchange(effect, call)
-                    else:
+                    elif self._journal_blocks:
                         value = await asyncio.to_thread(effect.call, *effect.args, **effect.kwargs)
+                    else:
+                        value = effect.call(*effect.args, **effect.kwargs)
                 except BaseException as exc:
                     effect = op.throw(exc)
                 else:
