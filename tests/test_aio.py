@@ -23,6 +23,7 @@ from walletlink import (
     ConfigurationError,
     ConnectError,
     Hooks,
+    ProtocolError,
     RetryEvent,
     RetryPolicy,
     Timeout,
@@ -277,3 +278,40 @@ def test_a_total_timeout_bounds_the_retries(bank: MockBank, clock: FakeClock) ->
     with pytest.raises(Exception, match="503"):
         asyncio.run(scenario())
     assert clock.monotonic() - start <= 10
+
+
+def test_a_reply_over_the_cap_is_refused_while_it_streams(bank: MockBank, clock: FakeClock) -> None:
+    answer = bank.handle
+
+    def huge(mock: MockRequest) -> MockResponse:
+        if mock.method == "GET":
+            return MockResponse(status=200, body=b"x" * 5000)
+        return answer(mock)
+
+    bank.handle = huge  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        client = AsyncClient([bank.config(max_response_bytes=1024)], retry=policy(clock))
+        bank.mount_async(client)
+        async with client:
+            await client.balances("acme", DEBTOR)
+
+    with pytest.raises(ProtocolError, match="1024-byte limit"):
+        asyncio.run(scenario())
+
+
+def test_an_in_process_refusal_is_a_connect_error_retried_then_raised(
+    bank: MockBank, clock: FakeClock
+) -> None:
+    bank.set_faults(FaultPlan.of(FaultKind.CONNECT_REFUSED))
+    events: list[RetryEvent] = []
+
+    async def scenario() -> None:
+        hooks = Hooks(on_retry=lambda bank_id, event: events.append(event))
+        async with make_client(bank, clock, hooks=hooks) as client:
+            await client.transfer("acme", transfer_request())
+
+    with pytest.raises(ConnectError):
+        asyncio.run(scenario())
+    assert [event.reason for event in events] == ["connect_error"] * 3
+    assert bank.transfers() == []
