@@ -130,11 +130,10 @@ class Client(Operations):
         observer = Observer(bank.config.bank_id, request, send.transfer_id, call, self.hooks)
 
         def attempt() -> RawResponse:
+            limit = call.attempt_timeout(timeout)  # past the total: not even signed
             outgoing = self._outgoing(bank, request, url)
             with observer.attempt() as seen:
-                reply = self._transport.send(
-                    bank.config, outgoing, url, call.attempt_timeout(timeout)
-                )
+                reply = self._transport.send(bank.config, outgoing, url, limit)
                 seen.status = reply.status
             return self._received(bank, reply)
 
