@@ -265,3 +265,14 @@ def test_public_surface_is_sorted_and_importable() -> None:
 
     assert testing.__all__ == sorted(testing.__all__)
     assert all(hasattr(testing, name) for name in testing.__all__)
+
+
+def test_the_httpx_transport_without_httpx_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    monkeypatch.delitem(sys.modules, "walletlink.testing._ahttp", raising=False)
+    with pytest.raises(ConfigurationError, match=r"pip install 'walletlink\[async\]'"):
+        make_bank().httpx_transport()

@@ -270,8 +270,10 @@ class MockBank:
     def httpx_transport(self) -> httpx.AsyncBaseTransport:
         """An httpx transport that hands requests to this bank in process (needs httpx:
         ``pip install 'walletlink[async]'``)."""
-        from walletlink.testing._ahttp import InProcessAsyncTransport
-
+        try:
+            from walletlink.testing._ahttp import InProcessAsyncTransport
+        except ImportError as exc:  # httpx is an optional extra
+            raise ConfigurationError("needs httpx: pip install 'walletlink[async]'") from exc
         return InProcessAsyncTransport(self)
 
     def mount_async(self, client: AsyncClient) -> None:
