@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from walletlink.config import BankConfig, Credentials
+from walletlink.config import BankConfig, Credentials, Timeout
 from walletlink.errors import ConfigurationError
 
 
@@ -42,6 +42,35 @@ def test_bank_id_is_validated(bank_id: str) -> None:
 def test_timeout_is_validated() -> None:
     with pytest.raises(ConfigurationError):
         BankConfig(bank_id="a", protocol="p", base_url="https://x.example", timeout=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (12, Timeout(read=12)),
+        (2.5, Timeout(read=2.5)),
+        ((3, 10), Timeout(connect=3, read=10)),
+        (Timeout(connect=1, read=2, total=9), Timeout(connect=1, read=2, total=9)),
+    ],
+)
+def test_timeout_takes_seconds_a_pair_or_a_timeout(given: object, expected: Timeout) -> None:
+    config = BankConfig(bank_id="a", protocol="p", base_url="https://x.example", timeout=given)
+    assert config.timeout == expected
+
+
+@pytest.mark.parametrize(
+    "given", [(3,), (1, 2, 3), "10", True, (0, 10), (3, 301), {"read": 1}, (None, 4)]
+)
+def test_a_malformed_timeout_is_a_configuration_error(given: object) -> None:
+    """Not a raw TypeError from deep in the transport: a typed error when the config is built."""
+    with pytest.raises(ConfigurationError, match="timeout"):
+        BankConfig(bank_id="a", protocol="p", base_url="https://x.example", timeout=given)
+
+
+def test_a_total_timeout_is_validated() -> None:
+    assert Timeout(total=60).total == 60
+    with pytest.raises(ConfigurationError, match="total"):
+        Timeout(total=0)
 
 
 def test_credentials_require_names_the_missing_key() -> None:

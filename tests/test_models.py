@@ -9,7 +9,16 @@ import pytest
 
 import walletlink
 import walletlink.journal
-from walletlink import Hooks, RetryEvent, RetryPolicy, TransferRef
+from walletlink import (
+    CallOptions,
+    Hooks,
+    RequestRecord,
+    RetryEvent,
+    RetryPolicy,
+    Timeout,
+    TransferRef,
+)
+from walletlink._redact import redact_url
 from walletlink.accounts import Bic, Iban, LocalAccount, SortCodeAccount
 from walletlink.config import BankConfig, Credentials
 from walletlink.errors import (
@@ -292,6 +301,7 @@ MODEL_FACTORIES: dict[str, Callable[[], object]] = {
         credentials={"api_key": WALLET_ID},
     ),
     "Bic": lambda: Bic("BUKBGB22"),
+    "CallOptions": lambda: CallOptions(timeout=(2, 10), idempotency_key="pay-1"),
     # Partitions are named by bank, or by a hash of the account: never the number itself.
     "Checkpoint": lambda: Checkpoint(
         body='{"heads": {"acme": [1, "00"]}}', signature="c2ln", kid="k1"
@@ -315,10 +325,26 @@ MODEL_FACTORIES: dict[str, Callable[[], object]] = {
         url=f"https://bank.example/v1/accounts/{UK_NUMBER}/balances",
         request=_prepared(),
     ),
+    # A record holds the path as the client masks it (see walletlink._observe).
+    "RequestRecord": lambda: RequestRecord(
+        kind="call",
+        call_id=1,
+        bank_id="acme",
+        operation=redact_url(_prepared().path, _prepared().sensitive),
+        method="GET",
+        transfer_id=None,
+        attempt=1,
+        status=200,
+        elapsed=0.1,
+        outcome="ok",
+        start_ns=0,
+        end_ns=1,
+    ),
     "Reason": lambda: Reason(ReasonCode.ACCOUNT_CLOSED, "AC04", f"account {IBAN} closed"),
     "RetryEvent": lambda: RetryEvent(attempt=1, delay=0.5, reason="status_503", status=503),
     "RetryPolicy": RetryPolicy,
     "SortCodeAccount": lambda: SortCodeAccount("401276", UK_NUMBER),
+    "Timeout": lambda: Timeout(connect=1, read=2, total=3),
     "Transaction": _transaction,
     "TransactionDetail": lambda: TransactionDetail(counterparty_account=UK_NUMBER),
     "Transfer": _transfer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -449,3 +450,74 @@ def test_the_probe_goes_through_call_with_retries(policy: RetryPolicy, clock: Fa
     send = scripted(Response(200))
     assert policy.call_with_retries(send, idempotent=True, breaker=breaker).status == 200
     assert breaker.state == CircuitState.CLOSED
+
+
+# -- the async twin ---------------------------------------------------------------------------
+
+OUTCOMES: list[list[Response | BaseException]] = [
+    [Response(503), Response(503), Response(200)],
+    [ConnectError("refused"), Response(429, "2"), Response(200)],
+    [TransportTimeoutError("slow"), TransportTimeoutError("slow"), Response(200)],
+    [Response(503), Response(503), Response(503), Response(503)],
+    [ConnectError("a"), ConnectError("b"), ConnectError("c"), ConnectError("d")],
+    [Response(400)],
+]
+
+
+def _run_async(
+    policy: RetryPolicy, outcomes: list[Response | BaseException], budget: RetryBudget
+) -> tuple[object, int]:
+    send = scripted(*outcomes)
+
+    async def asend() -> Response:
+        return send()
+
+    try:
+        result: object = asyncio.run(
+            policy.acall_with_retries(
+                asend, idempotent=True, classify_result=signal_of, budget=budget
+            )
+        )
+    except Exception as exc:
+        result = type(exc)
+    return result, calls(send)
+
+
+@pytest.mark.parametrize("outcomes", OUTCOMES)
+def test_async_retries_follow_the_same_schedule_and_accounting(
+    outcomes: list[Response | BaseException],
+) -> None:
+    """acall_with_retries makes the same attempts, waits and budget charges as
+    call_with_retries, waiting with async_sleep and never with sleep."""
+    blocking_clock, async_clock = FakeClock(), FakeClock()
+    blocking = RetryPolicy(sleep=blocking_clock.sleep, clock=blocking_clock, rng=random.Random(3))
+
+    async def asleep(seconds: float) -> None:
+        async_clock.sleep(seconds)
+
+    def forbidden(seconds: float) -> None:
+        raise AssertionError("the async path used the blocking sleep")
+
+    asynchronous = RetryPolicy(
+        sleep=forbidden, async_sleep=asleep, clock=async_clock, rng=random.Random(3)
+    )
+    send = scripted(*outcomes)
+    blocking_budget, async_budget = (
+        RetryBudget(clock=blocking_clock),
+        RetryBudget(clock=async_clock),
+    )
+    try:
+        expected: object = blocking.call_with_retries(
+            send, idempotent=True, classify_result=signal_of, budget=blocking_budget
+        )
+    except Exception as exc:
+        expected = type(exc)
+    got, async_calls = _run_async(asynchronous, outcomes, async_budget)
+    same_result = got is expected or (
+        isinstance(got, Response)
+        and isinstance(expected, Response)
+        and got.status == expected.status
+    )
+    assert same_result
+    assert (async_calls, async_clock.sleeps) == (calls(send), blocking_clock.sleeps)
+    assert async_budget.available == blocking_budget.available

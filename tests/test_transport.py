@@ -361,3 +361,33 @@ def test_a_reply_that_is_not_the_gzip_it_claims_is_a_protocol_error() -> None:
     request = PreparedRequest(method="GET", path="/v1/x")
     with pytest.raises(ProtocolError, match="not valid gzip"):
         transport.send(CONFIG, request, transport.url_for(CONFIG, request))
+
+
+def test_the_callers_session_is_never_changed() -> None:
+    """Client(session=...) reads the caller's session (its mounts, headers) and sends
+    through a private one: no User-Agent forced on it, its trust_env left as it was."""
+    shared = requests.Session()
+    shared.headers["X-Wallet"] = "w1"
+    mounted = requests.adapters.HTTPAdapter()
+    shared.mount("https://bank.test/", mounted)
+    before = (dict(shared.headers), shared.trust_env, dict(shared.adapters))
+    transport = Transport(shared)
+    assert (dict(shared.headers), shared.trust_env, dict(shared.adapters)) == before
+    assert transport.session is not shared
+    assert transport.session.adapters["https://bank.test/"] is mounted
+    assert (transport.session.headers["X-Wallet"], transport.session.trust_env) == ("w1", False)
+    assert transport.session.headers["User-Agent"].startswith("walletlink/")
+
+
+def test_closing_leaves_the_callers_adapters_open() -> None:
+    closed: list[str] = []
+
+    class Recording(requests.adapters.HTTPAdapter):
+        def close(self) -> None:
+            closed.append("shared")
+            super().close()
+
+    shared = requests.Session()
+    shared.mount("https://bank.test/", Recording())
+    Transport(shared).close()
+    assert closed == []

@@ -1,11 +1,14 @@
 """The public surface, imported eagerly; ``walletlink`` loads it on first use."""
 
+from walletlink._observe import RequestRecord
+from walletlink._options import CallOptions
 from walletlink._retry import CircuitBreaker, RetryBudget, RetryEvent, RetryPolicy
 from walletlink.accounts import AccountId, Bic, Iban, LocalAccount, SortCodeAccount
 from walletlink.adapters.base import Adapter, TransferRef
 from walletlink.adapters.registry import available_protocols, register_adapter
+from walletlink.aio import AsyncClient
 from walletlink.client import Client, Hooks, ResolveReport
-from walletlink.config import BankConfig, Credentials
+from walletlink.config import BankConfig, Credentials, Timeout
 from walletlink.errors import (
     AuthenticationError,
     BankRejectedError,
@@ -50,6 +53,7 @@ from walletlink.money import Money
 __all__ = [
     "AccountId",
     "Adapter",
+    "AsyncClient",
     "AuthenticationError",
     "Balance",
     "BalanceType",
@@ -58,6 +62,7 @@ __all__ = [
     "BankUnavailableError",
     "Bic",
     "BookingStatus",
+    "CallOptions",
     "Capability",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -84,6 +89,7 @@ __all__ = [
     "RawResponse",
     "Reason",
     "ReasonCode",
+    "RequestRecord",
     "ResolveReport",
     "RetryBudget",
     "RetryEvent",
@@ -91,6 +97,7 @@ __all__ = [
     "SQLiteJournal",
     "SignatureError",
     "SortCodeAccount",
+    "Timeout",
     "Transaction",
     "TransactionDetail",
     "Transfer",

@@ -18,13 +18,14 @@ Time comes from the policy's ``clock`` and ``sleep``, so tests replace both and 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import email.utils
 import enum
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, TypeVar
 
@@ -377,6 +378,8 @@ class RetryPolicy:
         default=DEFAULT_RETRY_STATUSES, converter=frozenset
     )
     sleep: Callable[[float], None] = attrs.field(default=time.sleep, eq=False)
+    #: The wait of :class:`~walletlink.AsyncClient` (``FakeClock.asleep`` in tests).
+    async_sleep: Callable[[float], Awaitable[None]] = attrs.field(default=asyncio.sleep, eq=False)
     clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
     rng: random.Random | None = attrs.field(default=None, eq=False)  # seed it in tests
 
@@ -424,41 +427,63 @@ class RetryPolicy:
         # Nearly every call succeeds at once: make the first attempt directly and build the
         # tenacity machinery only when the policy wants a retry. The first outcome is then
         # replayed to tenacity as its attempt 1, so the schedule and accounting are the same.
-        first: list[Callable[[], T]] = []
         try:
-            result: T = call.attempt(send)
+            first = _First(result=call.attempt(send))
         except BaseException as exc:
-            if not call.last.retry:
-                raise
-            failure = exc
-
-            def replay_failure() -> T:
-                raise failure
-
-            first.append(replay_failure)
-        else:
-            if not call.last.retry:
-                if call.last.reason == "success":
-                    call.refund()
-                return result
-            first.append(lambda: result)
+            first = _First(failure=exc)
+        if not call.last.retry:
+            return call.finish(first.replay())
 
         def attempt(send: Callable[[], T]) -> T:
-            return first.pop()() if first else call.attempt(send)
+            return first.take() if first.pending else call.attempt(send)
 
-        retrying = tenacity.Retrying(
-            sleep=self.sleep,
-            stop=call.stop,
-            wait=call.wait,
-            retry=call.should_retry,
-            before_sleep=call.before_sleep,
-            retry_error_callback=_last_outcome,
-            reraise=True,
-        )
-        result = retrying(attempt, send)
-        if call.last.reason == "success":
-            call.refund()
-        return result
+        retrying = tenacity.Retrying(sleep=self.sleep, **call.tenacity_kwargs())
+        return call.finish(retrying(attempt, send))
+
+    async def acall_with_retries(
+        self,
+        send: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool,
+        classify_result: Callable[[T], RetrySignal | None] | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        budget: RetryBudget | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> T:
+        """:meth:`call_with_retries` for a coroutine ``send``: the same rules, schedule and
+        accounting, waiting with ``async_sleep`` (``asyncio.sleep`` unless injected)."""
+        call = _Call(self, idempotent, classify_result, on_retry, budget, breaker)
+        try:
+            first = _First(result=await call.attempt_async(send))
+        except BaseException as exc:
+            first = _First(failure=exc)
+        if not call.last.retry:
+            return call.finish(first.replay())
+
+        async def attempt(send: Callable[[], Awaitable[T]]) -> T:
+            return first.take() if first.pending else await call.attempt_async(send)
+
+        retrying = tenacity.AsyncRetrying(sleep=self.async_sleep, **call.tenacity_kwargs())
+        return call.finish(await retrying(attempt, send))
+
+
+class _First(Generic[T]):
+    """The first attempt's outcome, to return or raise as it was, or to replay once to
+    tenacity as its attempt 1."""
+
+    def __init__(self, *, result: T | None = None, failure: BaseException | None = None) -> None:
+        self.result = result
+        self.failure = failure
+        self.pending = True
+
+    def replay(self) -> T:
+        if self.failure is not None:
+            raise self.failure
+        return self.result  # type: ignore[return-value]  # set whenever failure is not
+
+    def take(self) -> T:
+        self.pending = False
+        return self.replay()
 
 
 def _last_outcome(state: tenacity.RetryCallState) -> Any:
@@ -491,17 +516,35 @@ class _Call(Generic[T]):
         self.last_cost: float | None = None
 
     def attempt(self, send: Callable[[], T]) -> T:
-        if self.breaker is not None:
-            self.last = Decision(False, "circuit_open")
-            self.breaker.before_call()
+        self.before_attempt()
         try:
             result = send()
         except BaseException as exc:
-            self.last, self.status = self.policy.classify(exc, idempotent=self.idempotent), None
-            if self.breaker is not None:
-                is_fault = isinstance(exc, ConnectError | TransportTimeoutError)
-                (self.breaker.record_failure if is_fault else self.breaker.release)()
+            self.failed(exc)
             raise
+        return self.answered(result)
+
+    async def attempt_async(self, send: Callable[[], Awaitable[T]]) -> T:
+        self.before_attempt()
+        try:
+            result = await send()
+        except BaseException as exc:
+            self.failed(exc)
+            raise
+        return self.answered(result)
+
+    def before_attempt(self) -> None:
+        if self.breaker is not None:
+            self.last = Decision(False, "circuit_open")
+            self.breaker.before_call()
+
+    def failed(self, exc: BaseException) -> None:
+        self.last, self.status = self.policy.classify(exc, idempotent=self.idempotent), None
+        if self.breaker is not None:
+            is_fault = isinstance(exc, ConnectError | TransportTimeoutError)
+            (self.breaker.record_failure if is_fault else self.breaker.release)()
+
+    def answered(self, result: T) -> T:
         signal = self.classify_result(result) if self.classify_result is not None else None
         self.last = self.policy.classify(signal, idempotent=self.idempotent)
         self.status = None if signal is None else signal.status
@@ -569,6 +612,22 @@ class _Call(Generic[T]):
                 exception=exception,
             )
         )
+
+    def tenacity_kwargs(self) -> dict[str, Any]:
+        return {
+            "stop": self.stop,
+            "wait": self.wait,
+            "retry": self.should_retry,
+            "before_sleep": self.before_sleep,
+            "retry_error_callback": _last_outcome,
+            "reraise": True,
+        }
+
+    def finish(self, result: T) -> T:
+        """The call ended with ``result``: refund the budget when it succeeded."""
+        if self.last.reason == "success":
+            self.refund()
+        return result
 
     def refund(self) -> None:
         if self.budget is not None:

@@ -37,7 +37,7 @@ from walletlink._tls import (
     is_abrupt_close,
     is_handshake_refusal,
 )
-from walletlink.config import BankConfig
+from walletlink.config import BankConfig, Timeout
 from walletlink.errors import (
     ConnectError,
     ConnectionLostError,
@@ -57,11 +57,8 @@ if not any(isinstance(f, RedactingFilter) for f in logger.filters):
     logger.addHandler(logging.NullHandler())
 
 _USER_AGENT = "walletlink/0.1"
-# Connect fast, read patiently: a slow connect means the bank is unreachable, while a slow
-# read may be a payment being executed.
-_CONNECT_TIMEOUT = 5.0
 # Decoded bytes taken per read: the most a single step of a hostile reply can cost.
-_CHUNK = 64 * 1024
+CHUNK = 64 * 1024
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
@@ -85,28 +82,40 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return False
 
 
+class CappedBody:
+    """A reply body gathered chunk by chunk, refused once it passes
+    ``config.max_response_bytes`` (or as soon as its ``Content-Length`` declares more)."""
+
+    def __init__(self, config: BankConfig, status: int, declared: str | None) -> None:
+        self.config, self.status = config, status
+        self.cap = config.max_response_bytes
+        self.chunks: list[bytes] = []
+        self.size = 0
+        declared = declared or ""
+        if declared.strip().isdigit() and int(declared) > self.cap:
+            self._refuse(f"declares {int(declared)} bytes, over the {self.cap}-byte limit")
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if self.size > self.cap:
+            self._refuse(f"exceeds the {self.cap}-byte limit (max_response_bytes)")
+
+    def body(self) -> bytes:
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+    def _refuse(self, why: str) -> None:
+        raise ProtocolError(
+            f"the bank's reply {why}", bank_id=self.config.bank_id, http_status=self.status
+        )
+
+
 def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
     """The decoded body, refused once it passes ``config.max_response_bytes``."""
-    cap = config.max_response_bytes
-    declared = reply.headers.get("Content-Length", "")
-    if declared.strip().isdigit() and int(declared) > cap:
-        raise ProtocolError(
-            f"the bank's reply declares {int(declared)} bytes, over the {cap}-byte limit",
-            bank_id=config.bank_id,
-            http_status=reply.status_code,
-        )
-    chunks: list[bytes] = []
-    size = 0
+    capped = CappedBody(config, reply.status_code, reply.headers.get("Content-Length"))
     try:
-        for chunk in reply.iter_content(chunk_size=_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                raise ProtocolError(
-                    f"the bank's reply exceeds the {cap}-byte limit (max_response_bytes)",
-                    bank_id=config.bank_id,
-                    http_status=reply.status_code,
-                )
+        for chunk in reply.iter_content(chunk_size=CHUNK):
+            capped.add(chunk)
     except requests.exceptions.ContentDecodingError:
         encoding = reply.headers.get("Content-Encoding", "")
         raise ProtocolError(
@@ -122,7 +131,7 @@ def _read_capped(reply: requests.Response, config: BankConfig) -> bytes:
             bank_id=config.bank_id,
             http_status=reply.status_code,
         ) from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return capped.body()
 
 
 def _tls_error(
@@ -162,17 +171,45 @@ def _transport_error(
     return TransportError(f"HTTP request failed: {type(exc).__name__}", bank_id=bank_id)
 
 
+def _private_session(shared: requests.Session | None) -> requests.Session:
+    """The client's own session: the caller's is read, never changed.
+
+    It uses the caller's transport adapters (mounted mock banks, pool settings), default
+    headers, auth and cookies; it never picks up proxies or CA overrides from the
+    environment behind the user's back (``trust_env`` off), whatever the caller's says.
+    """
+    session = requests.Session()
+    if shared is not None:
+        for prefix, adapter in shared.adapters.items():
+            session.mount(prefix, adapter)
+        session.headers.update(shared.headers)
+        session.auth = shared.auth
+        session.cookies = shared.cookies
+    session.headers["User-Agent"] = _USER_AGENT
+    session.trust_env = False
+    return session
+
+
 class Transport:
-    """Sends prepared requests for one client. Thread-safe as ``requests.Session`` is."""
+    """Sends prepared requests for one client. Thread-safe as ``requests.Session`` is.
+
+    ``close()`` closes the client's session only: adapters shared with a caller's session
+    are the caller's to close."""
 
     def __init__(self, session: requests.Session | None = None) -> None:
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = _USER_AGENT
-        # Never pick up proxies or CA overrides from the environment behind the user's back.
-        self.session.trust_env = False
+        self.session = _private_session(session)
+        self._borrowed = {id(a) for a in session.adapters.values()} if session else set()
 
-    def send(self, config: BankConfig, request: PreparedRequest, url: str) -> RawResponse:
-        """Perform exactly one attempt; the caller owns retries."""
+    def send(
+        self,
+        config: BankConfig,
+        request: PreparedRequest,
+        url: str,
+        timeout: Timeout | None = None,
+    ) -> RawResponse:
+        """Perform exactly one attempt; the caller owns retries. ``timeout`` defaults to the
+        bank's."""
+        timeout = timeout or config.timeout
         shown = ""
         if logger.isEnabledFor(logging.DEBUG):
             query = f"?{urlencode(request.params)}" if request.params else ""
@@ -191,7 +228,7 @@ class Transport:
                 params=list(request.params) or None,
                 data=request.body,
                 headers=dict(request.headers),
-                timeout=(_CONNECT_TIMEOUT, config.timeout),
+                timeout=(timeout.connect, timeout.read),
                 verify=config.ca_bundle or True,
                 cert=config.client_cert,
                 allow_redirects=False,
@@ -238,4 +275,6 @@ class Transport:
         return urljoin(config.base_url + "/", request.path.lstrip("/"))
 
     def close(self) -> None:
-        self.session.close()
+        for adapter in self.session.adapters.values():
+            if id(adapter) not in self._borrowed:
+                adapter.close()

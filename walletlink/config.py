@@ -7,7 +7,7 @@ values, so a config can be logged or shown in a traceback without leaking anythi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
 import attrs
@@ -15,7 +15,7 @@ import attrs
 from walletlink._tls import check_ca_bundle, check_client_cert
 from walletlink.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "BankConfig", "Credentials"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "BankConfig", "Credentials", "Timeout", "as_timeout"]
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -73,9 +73,56 @@ def _strip_slash(url: str) -> str:
     return str(url).rstrip("/")
 
 
-def _check_timeout(instance: BankConfig, attribute: object, value: float) -> None:
-    if isinstance(value, bool) or not 0 < value <= 300:
-        raise ConfigurationError("timeout must be between 0 and 300 seconds")
+def _seconds(name: str, value: object, ceiling: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= ceiling:
+        raise ConfigurationError(f"{name} timeout must be between 0 and {ceiling:.0f} seconds")
+
+
+def _check_connect(instance: Timeout, attribute: object, value: float) -> None:
+    _seconds("the connect", value, 300)
+
+
+def _check_read(instance: Timeout, attribute: object, value: float) -> None:
+    _seconds("the read", value, 300)
+
+
+def _check_total(instance: Timeout, attribute: object, value: float | None) -> None:
+    if value is not None:
+        _seconds("the total", value, 3600)
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """How long to wait, in seconds.
+
+    ``connect`` bounds opening a connection (a slow connect means the bank is unreachable,
+    so it is short); ``read`` bounds each wait for the bank's bytes (patient: a slow read may
+    be a payment being executed); ``total``, when set, bounds one whole logical call (every
+    request of its flow and every retry), measured on the retry policy's clock: no attempt
+    starts after it, and each attempt's read timeout is cut to what is left of it.
+    """
+
+    connect: float = attrs.field(default=5.0, validator=_check_connect)
+    read: float = attrs.field(default=30.0, validator=_check_read)
+    total: float | None = attrs.field(default=None, validator=_check_total)
+
+
+#: What a ``timeout=`` argument accepts: seconds (the read timeout), a ``(connect, read)``
+#: pair, or a :class:`Timeout`.
+TimeoutLike: TypeAlias = "Timeout | float | tuple[float, float]"
+
+
+def as_timeout(value: TimeoutLike) -> Timeout:
+    """A :class:`Timeout` from any accepted form; :class:`ConfigurationError` otherwise."""
+    if isinstance(value, Timeout):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Timeout(read=value)
+    if isinstance(value, tuple) and len(value) == 2:
+        return Timeout(connect=value[0], read=value[1])
+    raise ConfigurationError(
+        "timeout must be seconds, a (connect, read) pair of seconds or a Timeout"
+    )
 
 
 def _check_client_cert(
@@ -118,6 +165,8 @@ class BankConfig:
     :class:`ConfigurationError` here rather than an ``OSError`` on the first request. TLS
     verification itself has no switch: it is always on. ``max_response_bytes`` caps every
     reply's *decoded* body: a larger reply is refused with ``ProtocolError`` while it streams.
+    ``timeout`` takes seconds (the read timeout), a ``(connect, read)`` pair or a
+    :class:`Timeout`; it is always stored as a :class:`Timeout`.
     """
 
     bank_id: str = attrs.field(validator=_check_bank_id)
@@ -129,7 +178,7 @@ class BankConfig:
         default=None, validator=_check_client_cert
     )
     ca_bundle: str | None = attrs.field(default=None, validator=_check_ca_bundle)
-    timeout: float = attrs.field(default=30.0, validator=_check_timeout)
+    timeout: Timeout = attrs.field(factory=Timeout, converter=as_timeout)
     max_response_bytes: int = attrs.field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=_check_max_response_bytes
     )

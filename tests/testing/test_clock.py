@@ -57,3 +57,11 @@ def test_concurrent_advances_all_count() -> None:
     for thread in threads:
         thread.join()
     assert clock.monotonic() == 4000.0
+
+
+def test_asleep_advances_for_asyncio_code() -> None:
+    import asyncio
+
+    clock = FakeClock()
+    asyncio.run(clock.asleep(2.5))
+    assert clock.monotonic() == 2.5

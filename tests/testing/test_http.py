@@ -14,6 +14,7 @@ import trustme
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from tests.protocols.generic_rest.conftest import API_KEY, BASE, make_bank, make_body, post_transfer
+from walletlink.config import Timeout
 from walletlink.testing import (
     FaultKind,
     FaultPlan,
@@ -197,7 +198,7 @@ def test_loopback_speaks_the_same_protocol(served_bank: tuple[MockBank, str]) ->
 def test_served_config_points_at_the_server() -> None:
     with make_bank().serve() as served:
         assert served.config().base_url == served.url
-        assert served.config(timeout=5).timeout == 5
+        assert served.config(timeout=5).timeout == Timeout(read=5)
 
 
 def test_concurrent_duplicates_execute_once(served_bank: tuple[MockBank, str]) -> None:

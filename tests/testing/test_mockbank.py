@@ -24,6 +24,7 @@ from tests.protocols.generic_rest.conftest import (
     post_transfer,
 )
 from walletlink.accounts import Iban, LocalAccount
+from walletlink.config import Timeout
 from walletlink.errors import ConfigurationError
 from walletlink.money import Money
 from walletlink.testing import FaultPlan, MockBank, MockRequest, protocol_servers
@@ -42,7 +43,7 @@ def test_config_for_a_client() -> None:
         "acme",
         "generic_rest",
         BASE,
-        3,
+        Timeout(read=3),
     )
     assert dict(config.credentials) == {"api_key": API_KEY, "webhook_secrets": [WEBHOOK_SECRET]}
 
@@ -264,3 +265,14 @@ def test_public_surface_is_sorted_and_importable() -> None:
 
     assert testing.__all__ == sorted(testing.__all__)
     assert all(hasattr(testing, name) for name in testing.__all__)
+
+
+def test_the_httpx_transport_without_httpx_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    monkeypatch.delitem(sys.modules, "walletlink.testing._ahttp", raising=False)
+    with pytest.raises(ConfigurationError, match=r"pip install 'walletlink\[async\]'"):
+        make_bank().httpx_transport()

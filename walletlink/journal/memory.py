@@ -18,6 +18,10 @@ __all__ = ["MemoryJournal"]
 class MemoryJournal(SQLiteJournal):
     """A non-durable :class:`~walletlink.journal.Journal` (SQLite ``:memory:``)."""
 
+    #: No disk, no network: :class:`~walletlink.AsyncClient` calls it on the event loop
+    #: instead of a worker thread (each hop to a thread costs more than the call).
+    blocks = False
+
     def __init__(
         self,
         *,

@@ -10,6 +10,7 @@ mapping is exercised without a network; the loopback server breaks a real socket
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import json
 import socket
@@ -38,6 +39,7 @@ from walletlink.testing.clock import FakeClock
 from walletlink.testing.faults import FaultDecision, FaultKind
 
 __all__ = [
+    "Broken",
     "Exchange",
     "Headers",
     "InProcessAdapter",
@@ -45,6 +47,7 @@ __all__ = [
     "MockRequest",
     "MockResponse",
     "ServerTLS",
+    "exchange",
     "respond",
 ]
 
@@ -202,6 +205,36 @@ def respond(bank: Exchange, decision: FaultDecision, request: MockRequest) -> Mo
 # -- in process ---------------------------------------------------------------------------
 
 
+class Broken(enum.Enum):
+    """How an in-process exchange failed, for each transport to raise its own error."""
+
+    REFUSED = "refused"  # nothing reached the bank
+    TIMED_OUT = "timed_out"  # sent; no reply within the read timeout
+    RESET = "reset"  # sent; the connection dropped
+
+
+def exchange(
+    bank: Exchange, mock: MockRequest, read_timeout: float | None
+) -> MockResponse | Broken:
+    """One in-process request through its fault: the reply, or how the connection broke.
+
+    Latency advances the bank's fake clock; latency beyond the read timeout executes the
+    request and then times out, as a slow bank would.
+    """
+    decision = bank.decide(mock.method)
+    if decision.kind is FaultKind.CONNECT_REFUSED:
+        return Broken.REFUSED
+    bank.clock.advance(decision.latency)
+    response = respond(bank, decision, mock)
+    if read_timeout is not None and decision.latency > read_timeout:
+        return Broken.TIMED_OUT
+    if response is None:
+        if decision.kind is FaultKind.DROP_RESPONSE_AFTER_COMMIT:
+            return Broken.TIMED_OUT
+        return Broken.RESET
+    return response
+
+
 def _read_timeout(timeout: object) -> float | None:
     if isinstance(timeout, tuple):
         timeout = timeout[1]
@@ -247,19 +280,15 @@ class InProcessAdapter(HTTPAdapter):
             body=body.encode() if isinstance(body, str) else bytes(body),
             client_cert=_configured_cert(cert),
         )
-        decision = self.bank.decide(mock.method)
-        if decision.kind is FaultKind.CONNECT_REFUSED:
-            raise _connect_refused(request)
-        self.bank.clock.advance(decision.latency)
-        response = respond(self.bank, decision, mock)
         read_timeout = _read_timeout(timeout)
-        if read_timeout is not None and decision.latency > read_timeout:
+        answer = exchange(self.bank, mock, read_timeout)
+        if answer is Broken.REFUSED:
+            raise _connect_refused(request)
+        if answer is Broken.TIMED_OUT:
             raise _read_timed_out(request, read_timeout)
-        if response is None:
-            if decision.kind is FaultKind.DROP_RESPONSE_AFTER_COMMIT:
-                raise _read_timed_out(request, read_timeout)
+        if answer is Broken.RESET:
             raise _connection_reset(request)
-        return self._build(request, response)
+        return self._build(request, answer)
 
     def _build(
         self, request: requests.PreparedRequest, response: MockResponse
@@ -418,6 +447,9 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets a burst of concurrent connects (an asyncio
+    # client opening its pool at once); real front ends queue far more.
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], bank: Exchange, tls: ssl.SSLContext | None = None

@@ -26,8 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from walletlink.accounts import AccountId, SortCodeAccount
-from walletlink.config import BankConfig
+from walletlink.config import BankConfig, Timeout
 from walletlink.errors import ConfigurationError
 from walletlink.signing.keys import SigningKey, load_pem
 from walletlink.testing.clock import FakeClock
@@ -197,7 +199,7 @@ def write_config_file(config: BankConfig, path: str | os.PathLike[str]) -> Path:
         "base_url": config.base_url,
         "credentials": credentials,
         "options": dict(config.options),
-        "timeout": config.timeout,
+        "timeout": attrs.asdict(config.timeout),
     }
     _write_private(target, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
     return target
@@ -220,4 +222,6 @@ def load_config_file(path: str | os.PathLike[str]) -> BankConfig:
         name: _read_credential(value, source.parent)
         for name, value in document.pop("credentials", {}).items()
     }
+    if isinstance(document.get("timeout"), dict):
+        document["timeout"] = Timeout(**document["timeout"])
     return BankConfig(credentials=credentials, **document)

@@ -60,5 +60,9 @@ class FakeClock:
         """Advance instead of sleeping: a drop-in for ``time.sleep`` in code under test."""
         self.advance(max(seconds, 0.0))
 
+    async def asleep(self, seconds: float) -> None:
+        """:meth:`sleep` for asyncio code (``RetryPolicy(async_sleep=clock.asleep)``)."""
+        self.sleep(seconds)
+
     def __repr__(self) -> str:
         return f"FakeClock({self.now().isoformat()})"

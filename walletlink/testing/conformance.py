@@ -8,26 +8,32 @@ hooks your protocol needs (SCA approval, mTLS for the loopback run)::
     class TestAcmeConformance(AdapterConformance):
         protocol = "acme"
 
-Each check drives the real :class:`~walletlink.Client` against the protocol's
-:class:`~walletlink.testing.MockBank` on a :class:`~walletlink.testing.FakeClock`, so the
-suite runs in well under a second per adapter and never sleeps. Checks for capabilities an
+Each check drives the real :class:`~walletlink.Client`, and then the real
+:class:`~walletlink.AsyncClient` (``client_kind`` is ``"sync"`` or ``"async"``), against the
+protocol's :class:`~walletlink.testing.MockBank` on a :class:`~walletlink.testing.FakeClock`,
+so the suite runs in well under a second per adapter and never sleeps. The async client is
+driven through :class:`BlockingAsyncClient`, so every check (and every hook a subclass
+overrides) reads the same for both. Checks for capabilities an
 adapter does not declare are skipped; the refusal of an undeclared capability is checked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import attrs
 import pytest
 
 from walletlink._retry import RetryEvent, RetryPolicy
 from walletlink.accounts import AccountId, Iban
+from walletlink.aio import AsyncClient
 from walletlink.client import Client, Hooks
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -47,12 +53,44 @@ from walletlink.testing.clock import FakeClock
 from walletlink.testing.faults import FaultKind, FaultPlan
 from walletlink.testing.mockbank import MockBank, ServedBank
 
-__all__ = ["AdapterConformance"]
+__all__ = ["AdapterConformance", "BlockingAsyncClient"]
 
 _DEBTOR = "DE89370400440532013000"
 _POOR = "DE02120300000000202051"
 _CREDITOR = "GB33BUKB20201555555555"
 _KNOWN = frozenset(TransferStatus) - {TransferStatus.UNKNOWN}
+
+
+class BlockingAsyncClient:
+    """An :class:`~walletlink.AsyncClient` with blocking methods, each coroutine run to its
+    end on the wrapper's own event loop: the conformance checks call it like a
+    :class:`~walletlink.Client`. ``transactions`` reads every page before returning."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.aio = client
+        self._runner = asyncio.Runner()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.aio, name)
+        if not inspect.iscoroutinefunction(value):
+            return value
+
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            return self._runner.run(value(*args, **kwargs))
+
+        return blocking
+
+    def transactions(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        pages: AsyncIterator[Any] = self.aio.transactions(*args, **kwargs)
+
+        async def collect() -> list[Any]:
+            return [item async for item in pages]
+
+        return iter(self._runner.run(collect()))
+
+    def close(self) -> None:
+        self._runner.run(self.aio.aclose())
+        self._runner.close()
 
 
 class AdapterConformance:
@@ -110,6 +148,13 @@ class AdapterConformance:
 
     # -- fixtures ---------------------------------------------------------------------------
 
+    @pytest.fixture(autouse=True, params=["sync", "async"])
+    def client_kind(self, request: pytest.FixtureRequest) -> str:
+        """Which client every check of this run drives."""
+        kind: str = request.param
+        self._kind = kind
+        return kind
+
     @pytest.fixture
     def clock(self) -> FakeClock:
         return FakeClock()
@@ -124,16 +169,41 @@ class AdapterConformance:
     def client(self, bank: MockBank, clock: FakeClock, tmp_path: Path) -> Iterator[Client]:
         journal = SQLiteJournal(tmp_path / "journal.sqlite3")
         client = self._client(bank, clock, journal, self.make_config(bank))
-        bank.mount(client.session)
+        self._mount(bank, client)
         yield client
         client.close()
         journal.close()
 
     def _client(
-        self, bank: MockBank, clock: FakeClock, journal: SQLiteJournal, config: BankConfig
+        self,
+        bank: MockBank,
+        clock: FakeClock,
+        journal: SQLiteJournal,
+        config: BankConfig,
+        *,
+        hooks: Hooks | None = None,
+        **retry: Any,
     ) -> Client:
-        retry = RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1))
-        return Client([config], journal=journal, retry=retry, clock=clock.now)
+        """The client of this run's kind (the async one behind a blocking wrapper)."""
+        policy = RetryPolicy(
+            sleep=clock.sleep,
+            async_sleep=clock.asleep,
+            clock=clock.monotonic,
+            rng=random.Random(1),
+            **retry,
+        )
+        options: dict[str, Any] = {"journal": journal, "retry": policy, "clock": clock.now}
+        if getattr(self, "_kind", "sync") == "async":
+            wrapped = BlockingAsyncClient(AsyncClient([config], hooks=hooks, **options))
+            return cast(Client, wrapped)
+        return Client([config], hooks=hooks, **options)
+
+    @staticmethod
+    def _mount(bank: MockBank, client: Client) -> None:
+        if isinstance(client, BlockingAsyncClient):
+            bank.mount_async(client.aio)
+        else:
+            bank.mount(client.session)
 
     def _accounts(self, bank: MockBank) -> tuple[AccountId, Party]:
         # Each test gets a fresh instance and a fresh bank: open the accounts once per bank.
@@ -223,21 +293,17 @@ class AdapterConformance:
     ) -> None:
         retries: list[RetryEvent] = []
         journal = SQLiteJournal(tmp_path / "retries.sqlite3")
-        client = Client(
-            [self.make_config(bank)],
-            journal=journal,
-            # Ten attempts against a coin-flip bank: the seeded run always gets through.
-            retry=RetryPolicy(
-                max_attempts=10,
-                max_elapsed=600,
-                sleep=clock.sleep,
-                clock=clock.monotonic,
-                rng=random.Random(1),
-            ),
+        client = self._client(
+            bank,
+            clock,
+            journal,
+            self.make_config(bank),
             hooks=Hooks(on_retry=lambda bank_id, event: retries.append(event)),
-            clock=clock.now,
+            # Ten attempts against a coin-flip bank: the seeded run always gets through.
+            max_attempts=10,
+            max_elapsed=600,
         )
-        bank.mount(client.session)
+        self._mount(bank, client)
         try:
             request = self._request(bank)
             bank.set_faults(FaultPlan(seed=3, unavailable=0.3, server_error=0.2))
@@ -417,7 +483,7 @@ class AdapterConformance:
         bank.webhook_target = receive
         journal = SQLiteJournal(tmp_path / "events.sqlite3")
         client = self._client(bank, clock, journal, self.make_config(bank))
-        bank.mount(client.session)
+        self._mount(bank, client)
         try:
             self._requires(client, bank, Capability.NOTIFICATIONS)
             transfer = self.complete_action(

@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import attrs
 import requests
@@ -42,6 +42,11 @@ from walletlink.testing.clock import FakeClock
 from walletlink.testing.faults import FaultDecision, FaultInjector, FaultKind, FaultPlan
 from walletlink.testing.idempotency import IdempotencyStore
 from walletlink.testing.ledger import BankTransferView, Ledger
+
+if TYPE_CHECKING:
+    import httpx
+
+    from walletlink.aio import AsyncClient
 
 __all__ = [
     "MockBank",
@@ -263,6 +268,20 @@ class MockBank:
     def mount(self, session: requests.Session) -> None:
         """Route ``session``'s requests for :attr:`base_url` to this bank, in process."""
         session.mount(self.base_url + "/", InProcessAdapter(self))
+
+    def httpx_transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that hands requests to this bank in process (needs httpx:
+        ``pip install 'walletlink[async]'``)."""
+        try:
+            from walletlink.testing._ahttp import InProcessAsyncTransport
+        except ImportError as exc:  # httpx is an optional extra
+            raise ConfigurationError("needs httpx: pip install 'walletlink[async]'") from exc
+        return InProcessAsyncTransport(self)
+
+    def mount_async(self, client: AsyncClient) -> None:
+        """Route an :class:`~walletlink.AsyncClient`'s requests for :attr:`base_url` to
+        this bank, in process: the async twin of :meth:`mount`."""
+        client.mount(self.base_url + "/", self.httpx_transport())
 
     def serve(
         self, host: str = "127.0.0.1", port: int = 0, *, tls: ServerTLS | None = None
