@@ -35,6 +35,7 @@ from walletlink.journal import JournalRecord, SQLiteJournal
 from walletlink.models import Party, TransferRequest, TransferStatus
 from walletlink.money import Money
 from walletlink.testing import FakeClock, FaultPlan, MockBank
+from walletlink.testing.faults import FaultDecision
 
 DEBTOR = Iban("DE89370400440532013000")
 CREDITORS = (Iban("GB33BUKB20201555555555"), Iban("NL91ABNA0417164300"))
@@ -66,6 +67,15 @@ class Wallet:
     def __init__(self, tmp_path: Path, plan: FaultPlan, *, name: str = "journal") -> None:
         self.clock = FakeClock()
         self.bank = MockBank("generic_rest", bank_id="acme", clock=self.clock, faults=plan)
+        #: Requests the transport put on the wire to the bank, by method (faults included).
+        self.sent = Counter[str]()
+        decide = self.bank.decide
+
+        def counting_decide(method: str) -> FaultDecision:
+            self.sent[method] += 1
+            return decide(method)
+
+        self.bank.decide = counting_decide  # type: ignore[method-assign]
         self.bank.open_account(DEBTOR, OPENING)
         for creditor in CREDITORS:
             self.bank.open_account(creditor, Money("0.00", "EUR"))
@@ -98,6 +108,7 @@ class Wallet:
         self.bank.close()
 
     def requests(self, count: int, seed: int) -> list[TransferRequest]:
+        """``count`` transfers of random amounts, each with its own payout id."""
         rng = random.Random(seed)
         return [
             TransferRequest(
@@ -110,8 +121,9 @@ class Wallet:
             for n in range(count)
         ]
 
-    def send(self, batch: list[TransferRequest]) -> Counter[str]:
-        """Send each transfer once, the way a wallet's request handler does; count failures."""
+    def send(self, batch: list[TransferRequest], *, pause: float = 0.5) -> Counter[str]:
+        """Send each transfer once, the way a wallet's request handler does, ``pause``
+        seconds apart; count the failures."""
         outcomes = Counter[str]()
         for request in batch:
             try:
@@ -123,7 +135,7 @@ class Wallet:
                 outcomes["never_sent"] += 1
             except BankRejectedError:
                 outcomes["rejected"] += 1
-            self.clock.advance(0.5)
+            self.clock.advance(pause)
         return outcomes
 
     def reconcile(self, rounds: int = 20) -> None:
