@@ -24,7 +24,8 @@ SCALE_VARIABLE: Final = "WALLETLINK_RELIABILITY_SCALE"
 
 T = TypeVar("T")
 
-_FIGURES: dict[str, str] = {}
+#: test node id -> (row, line), in the order the tests ran.
+_FIGURES: dict[str, tuple[str, str]] = {}
 
 
 @attrs.frozen
@@ -64,25 +65,23 @@ Report = Callable[[str, str], None]
 def report(request: pytest.FixtureRequest) -> Report:
     """``report("T1", "10000 transfers, ...")``: the row's line of figures for the summary.
 
-    A parametrised row reports once per case; the test id keeps the lines apart.
+    A row with several tests (or parametrised cases) reports one line for each.
     """
 
     def record(row: str, figures: str) -> None:
-        callspec = getattr(request.node, "callspec", None)
-        suffix = f" [{callspec.id}]" if callspec is not None else ""
-        _FIGURES[f"{row}{suffix}"] = f"{row} {figures}"
+        _FIGURES[request.node.nodeid] = (row, f"{row} {figures}")
 
     return record
 
 
-def _row_order(label: str) -> tuple[int, str]:
-    number = label[1:].split(" ", 1)[0].split("[", 1)[0]
-    return (int(number) if number.isdigit() else 99, label)
+def _row_number(row: str) -> int:
+    return int(row[1:]) if row[1:].isdigit() else 99
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _FIGURES:
         return
     terminalreporter.section(f"reliability figures ({SCALE.name} scale)")
-    for label in sorted(_FIGURES, key=_row_order):
-        terminalreporter.write_line(_FIGURES[label])
+    # sorted() is stable: the lines of one row stay in the order their tests ran.
+    for _, line in sorted(_FIGURES.values(), key=lambda item: _row_number(item[0])):
+        terminalreporter.write_line(line)
