@@ -36,6 +36,7 @@ from walletlink.models import Party, TransferRequest, TransferStatus
 from walletlink.money import Money
 from walletlink.testing import FakeClock, FaultPlan, MockBank
 from walletlink.testing.faults import FaultDecision
+from walletlink.testing.mockbank import WebhookTarget
 
 DEBTOR = Iban("DE89370400440532013000")
 CREDITORS = (Iban("GB33BUKB20201555555555"), Iban("NL91ABNA0417164300"))
@@ -64,9 +65,22 @@ class Tally:
 class Wallet:
     """One client and SQLite journal in front of one generic_rest mock bank."""
 
-    def __init__(self, tmp_path: Path, plan: FaultPlan, *, name: str = "journal") -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        plan: FaultPlan,
+        *,
+        name: str = "journal",
+        webhook_target: WebhookTarget = None,
+    ) -> None:
         self.clock = FakeClock()
-        self.bank = MockBank("generic_rest", bank_id="acme", clock=self.clock, faults=plan)
+        self.bank = MockBank(
+            "generic_rest",
+            bank_id="acme",
+            clock=self.clock,
+            faults=plan,
+            webhook_target=webhook_target,
+        )
         #: Requests the transport put on the wire to the bank, by method (faults included).
         self.sent = Counter[str]()
         decide = self.bank.decide
