@@ -76,7 +76,8 @@ def main(spec: dict[str, Any]) -> None:
     ids = {}
     for request in batch:
         record = journal.get(request.idempotency_key)
-        assert record is not None and record.transfer is not None
+        assert record is not None
+        assert record.transfer is not None
         ids[request.payout_id] = record.transfer.bank_transfer_id
     client.close()
     journal.close()

@@ -61,7 +61,7 @@ def race(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
     """Start every submitter at once (each waits on its stdin), then read their answers."""
     for process in processes:
         assert process.stdout is not None
-        assert "ready\n" == process.stdout.readline(), process.communicate()[1][-3000:]
+        assert process.stdout.readline() == "ready\n", process.communicate()[1][-3000:]
     for process in processes:
         assert process.stdin is not None
         process.stdin.write("go\n")

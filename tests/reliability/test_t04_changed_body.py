@@ -52,7 +52,7 @@ def test_t4_same_key_changed_body(tmp_path: Path, scale: Scale, report: Report) 
         before = sum(world.sent.values())
         refused = 0
         for n in range(count):
-            field, edited = changed(originals[n % len(originals)], rng)
+            _field, edited = changed(originals[n % len(originals)], rng)
             assert edited.idempotency_key == originals[n % len(originals)].idempotency_key
             with pytest.raises(IdempotencyMismatchError):
                 world.client.transfer("acme", edited)

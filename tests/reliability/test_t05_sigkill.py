@@ -171,5 +171,5 @@ def test_t5_sigkill_at_each_point_pays_each_payout_once(
         f"{point}: {killed} SIGKILLs, {len(transfers)} bank transfers, "
         f"{world.bank.duplicates_at_bank} dup, {orphans} orphans, outbox drained",
     )
-    assert 0 == orphans
+    assert orphans == 0
     check_exactly_once(world)

@@ -81,9 +81,9 @@ def test_t7_outage_opens_each_breaker_and_probes_once(scale: Scale, report: Repo
         "T7",
         f"{count} clients, 503 for {OUTAGE}s: breaker opened after "
         f"{max(opened_after.values())} failures (most), {probes} half-open probe per client "
-        f"per cool-down ({cooldowns} cool-down), {sum(refused.values())} calls refused before sending, most retries "
-        f"{max(retries.values())} (quota {quota:.0f}), {recovered}/{count} closed after "
-        "recovery",
+        f"per cool-down ({cooldowns} cool-down), {sum(refused.values())} calls refused "
+        f"before sending, most retries {max(retries.values())} (quota {quota:.0f}), "
+        f"{recovered}/{count} closed after recovery",
     )
     assert set(opened_after) == set(range(count))
     assert max(opened_after.values()) <= 10

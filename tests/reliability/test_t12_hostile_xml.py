@@ -38,9 +38,7 @@ def measured(action: Callable[[], object], error: type[Exception]) -> tuple[floa
     return elapsed, peak
 
 
-def test_t12_hostile_input_is_refused_fast_in_bounded_memory(
-    scale: Scale, report: Report
-) -> None:
+def test_t12_hostile_input_is_refused_fast_in_bounded_memory(scale: Scale, report: Report) -> None:
     rounds = scale.pick(1, 20)
     results: dict[str, tuple[float, int]] = {}
     for _ in range(rounds):
@@ -56,7 +54,9 @@ def test_t12_hostile_input_is_refused_fast_in_bounded_memory(
             request = PreparedRequest(method="GET", path="/v1/statement")
             url = transport.url_for(CONFIG, request)
             send = transport.send
-            elapsed, peak = measured(lambda s=send, q=request, u=url: s(CONFIG, q, u), ProtocolError)
+            elapsed, peak = measured(
+                lambda s=send, q=request, u=url: s(CONFIG, q, u), ProtocolError
+            )
             worst = results.get(f"{encoding}_bomb", (0.0, 0))
             results[f"{encoding}_bomb"] = (max(elapsed, worst[0]), max(peak, worst[1]))
     slowest = max(results, key=lambda name: results[name][0])
@@ -67,7 +67,6 @@ def test_t12_hostile_input_is_refused_fast_in_bounded_memory(
         f"{results[slowest][0]:.2f}s ({slowest}), largest peak "
         f"{results[largest][1] / 2**20:.1f} MB ({largest})",
     )
-    assert {name: True for name in results} == {
-        name: elapsed < SECONDS and peak < PEAK_BYTES
-        for name, (elapsed, peak) in results.items()
+    assert dict.fromkeys(results, True) == {
+        name: elapsed < SECONDS and peak < PEAK_BYTES for name, (elapsed, peak) in results.items()
     }
