@@ -74,6 +74,12 @@ def report(request: pytest.FixtureRequest) -> Report:
     return record
 
 
+def record_figures(key: str, row: str, figures: str) -> None:
+    """:func:`report` for code without fixtures (a hypothesis state machine); ``key`` keeps
+    its line apart, and a later call replaces an earlier one."""
+    _FIGURES[key] = (row, f"{row} {figures}")
+
+
 def _row_number(row: str) -> int:
     return int(row[1:]) if row[1:].isdigit() else 99
 
