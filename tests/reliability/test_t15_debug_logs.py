@@ -26,7 +26,7 @@ def test_t15_suite_at_debug_logs_no_secret(tmp_path: Path, scale: Scale, report:
     )
     summary = tmp_path / "logscan.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.reliability.logscan", *targets],
+        [sys.executable, "-m", "pytest", "-p", "tests.reliability.logscan", *targets],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "WALLETLINK_LOGSCAN_REPORT": str(summary)},
         capture_output=True,
