@@ -240,3 +240,15 @@ def test_statement_in_other_timezone_keeps_its_offset() -> None:
     assert timedelta(hours=1) == statement.created_at.utcoffset()  # type: ignore[union-attr]
     assert Decimal("244.25") == statement.closing_balance.amount.amount  # type: ignore[union-attr]
     _ = timezone
+
+
+@pytest.mark.parametrize("code", ["CHF[", "EU", "ZZZ"])
+def test_a_bad_account_currency_is_a_parse_error(code: str) -> None:
+    """A bad <Acct><Ccy> escaped as a CurrencyError at the statement's end (found by the T13
+    fuzzer)."""
+    original = (DATA / "camt053_v08_example.xml").read_bytes()
+    assert b"<Ccy>EUR</Ccy>" in original
+    document = original.replace(b"<Ccy>EUR</Ccy>", f"<Ccy>{code}</Ccy>".encode(), 1)
+    with pytest.raises(ParseError, match="bad currency") as caught:
+        parse_camt(document)
+    assert "Acct/Ccy" in str(caught.value.position)

@@ -185,7 +185,8 @@ class _CamtReader:
                     self._header[key] = _iso.parse_datetime(moment, line, f"FrToDt/{path}")
         elif tag == "Acct":
             self._header["account"] = _iso.account_of(elem, line, "Stmt/Acct")
-            self._header["currency"] = text_of(elem, "Ccy")
+            # Checked here: a bad code would otherwise escape later as a CurrencyError.
+            self._header["currency"] = _iso.currency_of(text_of(elem, "Ccy"), line, "Acct/Ccy")
 
     def _emit_header(self, line: int) -> StatementHeader:
         if self._emitted is None:
