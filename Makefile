@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck docs pytest bench dist clean pgtest-start pgtest-stop
+.PHONY: demo test lint typecheck docs pytest bench reliability dist clean pgtest-start pgtest-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ test: lint typecheck docs pytest
 
 bench: $(DEV_STAMP)
 	bash scripts/pgtest.sh run $(BIN)/pytest -m slow benchmarks -s
+
+# The T1-T16 reliability suite (tests/reliability, docs/reliability.md) at its published
+# counts; `make test` runs the same tests at a quick scale. atheris is optional: the fuzz
+# row falls back to a mutation loop where no wheel installs.
+reliability: $(DEV_STAMP)
+	-$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	WALLETLINK_RELIABILITY_SCALE=full $(BIN)/pytest tests/reliability
 
 pgtest-start:
 	bash scripts/pgtest.sh start

@@ -343,3 +343,15 @@ def test_a_batch_count_that_is_not_a_number_is_a_parse_error() -> None:
     written = _write([_one_entry_statement(unlisted)]).replace(b">12<", b">twelve<")
     with pytest.raises(ParseError, match="NbOfTxs"):
         parse_camt(written)
+
+
+@pytest.mark.parametrize("code", ["CHF[", "EU", "ZZZ"])
+def test_a_bad_account_currency_is_a_parse_error(code: str) -> None:
+    """A bad <Acct><Ccy> escaped as a CurrencyError at the statement's end (found by the T13
+    fuzzer)."""
+    original = (DATA / "camt053_v08_example.xml").read_bytes()
+    assert b"<Ccy>EUR</Ccy>" in original
+    document = original.replace(b"<Ccy>EUR</Ccy>", f"<Ccy>{code}</Ccy>".encode(), 1)
+    with pytest.raises(ParseError, match="bad currency") as caught:
+        parse_camt(document)
+    assert "Acct/Ccy" in str(caught.value.position)

@@ -98,3 +98,15 @@ def test_malformed_xml_names_the_position(document: bytes, where: str) -> None:
 def test_parse_tree_strips_namespaces_and_reports_the_root_namespace() -> None:
     namespace, root = parse_tree(b'<a xmlns="urn:x"><b c="1">t</b></a>')
     assert (namespace, root.tag, root.findtext("b"), root[0].get("c")) == ("urn:x", "a", "t", "1")
+
+
+@pytest.mark.parametrize("encoding", ["Shift_JIS", "GBK", "Big5", "EUC-JP"])
+@pytest.mark.parametrize("parse", PARSERS.values(), ids=PARSERS.keys())
+def test_a_declared_multibyte_encoding_is_a_parse_error(encoding: str, parse: object) -> None:
+    """pyexpat raises a bare ValueError for these (found by the T13 fuzzer)."""
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?>'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>'
+    ).encode()
+    with pytest.raises(ParseError, match="undecodable XML: multi-byte encodings"):
+        parse(document)  # type: ignore[operator]

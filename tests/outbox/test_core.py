@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 import threading
@@ -267,3 +268,14 @@ def test_concurrent_drainers_send_each_intent_once(
     assert len(bank.transfers()) == 30
     assert bank.duplicates_at_bank == 0
     assert bank.stats.get("replays", 0) == 0
+
+
+def test_the_outbox_logger_redacts_what_it_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """The "walletlink" logger's filter never sees a child logger's records (found by T15's
+    log scan review): walletlink.outbox carries its own."""
+    from walletlink.outbox import _core
+
+    with caplog.at_level(logging.DEBUG, logger="walletlink"):
+        _core.logger.warning("paying %s with %s", "DE89370400440532013000", "Bearer sk_live_x1")
+    assert "DE89370400440532013000" not in caplog.text
+    assert "sk_live_x1" not in caplog.text

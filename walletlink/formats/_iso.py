@@ -105,6 +105,16 @@ def money_of(amount_elem: ET.Element | None, line: int, path: str) -> Money:
         fail(f"bad amount: {exc.message}", line, path)
 
 
+def currency_of(text: str | None, line: int, path: str) -> str | None:
+    """An ISO 4217 code read from a ``Ccy`` element (``None`` when there is none)."""
+    if text is None:
+        return None
+    try:
+        return Money(0, text).currency
+    except ValidationError as exc:
+        fail(f"bad currency: {exc.message}", line, path)
+
+
 def parse_date(text: str, line: int, path: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -26,7 +26,7 @@ from typing import IO, Any, Final, TypeAlias
 import defusedxml
 import defusedxml.ElementTree as DET
 
-from walletlink.errors import HostileInputError, ParseError
+from walletlink.errors import HostileInputError, ParseError, WalletLinkError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -111,6 +111,12 @@ def feed(parser: Any, source: Source) -> Iterator[None]:
         raise ParseError(f"malformed XML: {_reason(exc)}", position=where) from None
     except (UnicodeError, LookupError) as exc:
         raise ParseError(f"undecodable XML: {type(exc).__name__}", position="start") from None
+    except ValueError as exc:
+        if isinstance(exc, WalletLinkError):
+            raise  # the target's own error (an invalid amount, say): unchanged
+        # pyexpat refuses a declared multi-byte encoding (Shift_JIS, GBK, Big5, EUC-JP)
+        # with a bare ValueError; ISO 20022 files are UTF-8.
+        raise ParseError(f"undecodable XML: {exc}", position=_position(parser)) from None
     yield
 
 

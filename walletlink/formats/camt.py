@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Final
 
-from walletlink.errors import ParseError, ValidationError
+from walletlink.errors import ParseError
 from walletlink.models import (
     Balance,
     BalanceType,
@@ -28,7 +28,7 @@ from walletlink.models import (
     Transaction,
     TransactionDetail,
 )
-from walletlink.money import Money, exponent_of
+from walletlink.money import Money
 
 from . import _iso
 from ._camt_writer import write_camt053
@@ -195,15 +195,8 @@ class _CamtReader:
                     self._header[key] = _iso.parse_datetime(moment, line, f"FrToDt/{path}")
         elif tag == "Acct":
             self._header["account"] = _iso.account_of(elem, line, "Stmt/Acct")
-            currency = text_of(elem, "Ccy")
-            if currency is not None:
-                try:
-                    exponent_of(currency)
-                except ValidationError as exc:
-                    raise ParseError(
-                        exc.message, position=f"line {line}, element Acct/Ccy"
-                    ) from exc
-            self._header["currency"] = currency
+            # Checked here: a bad code would otherwise escape later as a CurrencyError.
+            self._header["currency"] = _iso.currency_of(text_of(elem, "Ccy"), line, "Acct/Ccy")
 
     def _emit_header(self, line: int) -> StatementHeader:
         if self._emitted is None:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from walletlink._redact import RedactingFilter
 from walletlink.client import Client
 from walletlink.errors import (
     BankRejectedError,
@@ -51,6 +52,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("walletlink.outbox")
+# A logger's filters apply only to records logged on it, not to those its children
+# propagate: the redaction filter on "walletlink" never sees this logger's records.
+if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+    logger.addFilter(RedactingFilter())
 
 _FED_BACK: Final = frozenset(
     {
