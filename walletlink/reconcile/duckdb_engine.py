@@ -53,7 +53,7 @@ from walletlink.reconcile.records import (
 )
 from walletlink.reconcile.results import CurrencyTotals, MatchedPair, ReconciliationResult
 
-__all__ = ["COLUMNS", "Source", "reconcile_duckdb"]
+__all__ = ["COLUMNS", "Source", "reconcile_duckdb", "write_csv_side", "write_parquet"]
 
 #: The columns of a Parquet or CSV side: :class:`Record`'s fields. ``members`` is JSON, a
 #: list of ``[reference, amount_minor or null]``. Only the first five are required.
@@ -123,7 +123,9 @@ def reconcile_duckdb(
     config = config or ReconcileConfig()
     duckdb = _duckdb()
     with tempfile.TemporaryDirectory(dir=temp_directory) as work:
-        con = duckdb.connect(str(Path(work) / "reconcile.duckdb"))
+        # In memory, spilling to the work directory past the limit: a database file would
+        # only add writes and syncs for tables that live as long as the run.
+        con = duckdb.connect(":memory:")
         try:
             con.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
             con.execute(f"SET temp_directory = '{_setting(str(Path(work) / 'spill'))}'")
@@ -199,7 +201,7 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
             relation = "read_csv(?, header = true, all_varchar = true)"
     else:
         path = str(work / f"{table}.csv")
-        _write_staging_csv(source, path)
+        write_csv_side(source, path)
         relation = "read_csv(?, header = true, all_varchar = true, quote = '\"', escape = '\"')"
         parameters = [path]
     present = {
@@ -272,17 +274,38 @@ def _validate(con: Any, table: str, path: str) -> None:
         raise ValidationError(f"{path}: fee_minor must not be negative")
 
 
-def _write_staging_csv(records: Iterable[Record], path: str) -> None:
-    """Stream records to a CSV in the work directory: memory stays flat however many."""
+def write_csv_side(records: Iterable[Record], path: str | Path) -> None:
+    """Stream records to a CSV side (:data:`COLUMNS`) in batches: memory stays flat."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
+        batch: list[tuple[object, ...]] = []
         for record in records:
             if not -_INT64 <= record.amount_minor < _INT64:
                 raise ValidationError(
                     f"record {record.id}: the duckdb engine holds amounts in 64 bits"
                 )
-            writer.writerow(_csv_row(record))
+            batch.append(_csv_row(record))
+            if len(batch) == _FETCH:
+                writer.writerows(batch)
+                batch.clear()
+        writer.writerows(batch)
+
+
+def write_parquet(source: Source, path: str | Path, *, temp_directory: str | None = None) -> None:
+    """Records (or a CSV side) as a typed Parquet side, normalised as the engine reads it."""
+    duckdb = _duckdb()
+    with tempfile.TemporaryDirectory(dir=temp_directory) as work:
+        con = duckdb.connect()
+        try:
+            _stage(con, "side", source, Path(work))
+            columns = ", ".join(COLUMNS)
+            con.execute(
+                f"COPY (SELECT {columns} FROM side ORDER BY rid) TO '{_setting(str(path))}' "
+                "(FORMAT parquet)"
+            )
+        finally:
+            con.close()
 
 
 def _csv_row(record: Record) -> tuple[object, ...]:
