@@ -130,6 +130,7 @@ def reconcile_duckdb(
             con.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
             con.execute(f"SET temp_directory = '{_setting(str(Path(work) / 'spill'))}'")
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
             return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
         finally:
             con.close()
@@ -298,6 +299,7 @@ def write_parquet(source: Source, path: str | Path, *, temp_directory: str | Non
     with tempfile.TemporaryDirectory(dir=temp_directory) as work:
         con = duckdb.connect()
         try:
+            con.execute("SET enable_progress_bar = false")
             _stage(con, "side", source, Path(work))
             columns = ", ".join(COLUMNS)
             con.execute(
