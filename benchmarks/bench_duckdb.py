@@ -8,6 +8,7 @@ a separate process so that its peak RSS is its own, not the generator's::
     .venv/bin/python benchmarks/bench_duckdb.py generate 1000000 /var/tmp/recon10m
     .venv/bin/python benchmarks/bench_duckdb.py replicate 10 /var/tmp/recon10m
     .venv/bin/python benchmarks/bench_duckdb.py run /var/tmp/recon10m [--memory-limit 2GB]
+        [--threads 1]
     .venv/bin/python benchmarks/bench_duckdb.py compare 1000000
 
 ``run`` prints the wall time and the peak RSS of the reconciliation (read from
@@ -144,7 +145,9 @@ def _truth(folder: Path) -> SimpleNamespace:
     return SimpleNamespace(**merged)
 
 
-def run_files(folder: Path, memory_limit: str = "2GB") -> dict[str, Any]:
+def run_files(
+    folder: Path, memory_limit: str = "2GB", threads: int | None = None
+) -> dict[str, Any]:
     """Reconcile every chunk of ``folder`` in one DuckDB run; time, peak RSS, then scores."""
     started = time.perf_counter()
     result = reconcile_duckdb(
@@ -154,6 +157,7 @@ def run_files(folder: Path, memory_limit: str = "2GB") -> dict[str, Any]:
         as_of=as_of(SimpleNamespace()),
         memory_limit=memory_limit,
         temp_directory=folder,
+        threads=threads,
     )
     seconds = time.perf_counter() - started
     rss = _rss_mb()
@@ -241,7 +245,8 @@ def main(argv: list[str]) -> None:
         replicate(Path(argv[2]), int(argv[1]))
     elif argv[:1] == ["run"]:
         limit = argv[argv.index("--memory-limit") + 1] if "--memory-limit" in argv else "2GB"
-        report = run_files(Path(argv[1]), limit)
+        threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else None
+        report = run_files(Path(argv[1]), limit, threads)
         print(f"duckdb engine {report['seconds']:.1f} s, peak RSS {report['rss_mb']:.0f} MB")
         print(f"used twice {report['used_twice']}, categorised {report['categorised']:,}")
         for name, seconds in report["passes"].items():

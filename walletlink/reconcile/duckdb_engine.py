@@ -114,23 +114,28 @@ def reconcile_duckdb(
     as_of: date | None = None,
     memory_limit: str = "2GB",
     temp_directory: str | Path | None = None,
+    threads: int | None = None,
 ) -> ReconciliationResult:
     """Reconcile on DuckDB; the same categories and pairs as :func:`reconcile`.
 
-    ``memory_limit`` and ``temp_directory`` are DuckDB's own: staging and joins spill to the
-    directory past the limit. Only the rows the SQL pass cannot settle come back to Python.
+    ``memory_limit``, ``temp_directory`` and ``threads`` are DuckDB's own: with a directory
+    the staged tables are a database file in it, and joins spill to it past the limit (fewer
+    threads, less memory at once). Only the rows the SQL pass cannot settle come back.
     """
     config = config or ReconcileConfig()
     duckdb = _duckdb()
     with tempfile.TemporaryDirectory(dir=temp_directory) as work:
-        # In memory, spilling to the work directory past the limit: a database file would
-        # only add writes and syncs for tables that live as long as the run.
-        con = duckdb.connect(":memory:")
+        # Given a temp directory, the staged tables live in a database file there, so the
+        # buffer manager can evict them; without one, in memory (spilling past the limit).
+        where = str(Path(work) / "reconcile.duckdb") if temp_directory is not None else ":memory:"
+        con = duckdb.connect(where)
         try:
             con.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
             con.execute(f"SET temp_directory = '{_setting(str(Path(work) / 'spill'))}'")
             con.execute("SET preserve_insertion_order = false")
             con.execute("SET enable_progress_bar = false")
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
             return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
         finally:
             con.close()
