@@ -49,11 +49,13 @@ def _peak_rss_mb() -> float:
 class _Generator:
     """Builds both sides and the truth; strings and dates are shared between the sides."""
 
-    def __init__(self, n: int, seed: int) -> None:
+    def __init__(self, n: int, seed: int, tag: str = "") -> None:
+        # ``tag`` prefixes every id and account, so that chunks generated apart can be joined.
         self.n = n
+        t = self.tag = tag
         self.rnd = random.Random(seed)
         self.dates = [START + timedelta(days=d) for d in range(DAYS + 8)]
-        self.accounts = [f"ACC{a:05d}" for a in range(max(1, n // ROWS_PER_ACCOUNT))]
+        self.accounts = [f"ACC{t}{a:05d}" for a in range(max(1, n // ROWS_PER_ACCOUNT))]
         self.names = [f"Customer {c}" for c in range(5000)]
         self.wallet: list[Record] = []
         self.bank: list[Record] = []
@@ -82,12 +84,12 @@ class _Generator:
         self, i: int, account: str, currency: str, amount: int, day: int, payer: str = ""
     ) -> Record:
         row = Record(
-            id=f"w{i:07d}",
+            id=f"{self.tag}w{i:07d}",
             account=account,
             currency=currency,
             amount_minor=amount,
             value_date=self.dates[day],
-            end_to_end_id=f"E{i:07d}",
+            end_to_end_id=f"{self.tag}E{i:07d}",
             counterparty=payer or self.rnd.choice(self.names),
         )
         self.wallet.append(row)
@@ -114,14 +116,14 @@ class _Generator:
             status, category = RecordStatus.RETURNED, "mismatched"
         has_ref = rnd.random() >= 0.20
         b = Record(
-            id=f"b{i:07d}",
+            id=f"{self.tag}b{i:07d}",
             account=account,
             currency=currency,
             amount_minor=bank_amount,
             value_date=self.dates[(w.value_date - START).days + rnd.randint(0, 3)],
             status=status,
             end_to_end_id=w.end_to_end_id if has_ref else "",
-            source_id=f"S{i:07d}",
+            source_id=f"{self.tag}S{i:07d}",
             counterparty=w.counterparty.upper(),
         )
         self.bank.append(b)
@@ -137,7 +139,7 @@ class _Generator:
         rnd = self.rnd
         account, currency = self._partition()
         day = rnd.randrange(DAYS)
-        payout = f"PO{number:05d}"
+        payout = f"{self.tag}PO{number:05d}"
         payer = f"Acquirer {number % 20}"  # the PSP paying the batch out names itself
         members = [
             self._wallet_row(first + k, account, currency, rnd.randint(100, 50_000), day, payer)
@@ -150,12 +152,12 @@ class _Generator:
             members = [attrs.evolve(m, batch_id=payout) for m in members]
             self.wallet[-size:] = members
         bank = Record(
-            id=f"p{number:05d}",
+            id=f"{self.tag}p{number:05d}",
             account=account,
             currency=currency,
             amount_minor=gross - fee,
             value_date=self.dates[day + rnd.randint(0, 3)],
-            source_id=f"SP{number:05d}",
+            source_id=f"{self.tag}SP{number:05d}",
             batch_id=payout if labelled and not by_refs else "",
             members=tuple(BatchMember(reference=m.end_to_end_id) for m in members)
             if by_refs
@@ -174,20 +176,20 @@ class _Generator:
     def _extra(self, j: int) -> None:
         account, currency = self._partition()
         row = Record(
-            id=f"x{j:07d}",
+            id=f"{self.tag}x{j:07d}",
             account=account,
             currency=currency,
             amount_minor=self.rnd.randint(100, 500_000) * (1 if self.rnd.random() < 0.7 else -1),
             value_date=self.dates[self.rnd.randrange(DAYS)],
-            source_id=f"X{j:07d}",
+            source_id=f"{self.tag}X{j:07d}",
             counterparty=self.rnd.choice(self.names),
         )
         self.bank.append(row)
         self.records["missing_in_wallet"].add(("bank", row.id))
 
 
-def generate(n: int, seed: int = 20260301) -> _Generator:
-    generator = _Generator(n, seed)
+def generate(n: int, seed: int = 20260301, tag: str = "") -> _Generator:
+    generator = _Generator(n, seed, tag)
     generator.build()
     return generator
 

@@ -219,3 +219,100 @@ def test_a_ledger_key_that_is_not_a_table_exits_2(tmp_path: Path) -> None:
     ledger = "id,account,currency,amount,value_date\nL1,ACC,EUR,25.00,2026-03-30\n"
     code, err, _ = _run(tmp_path, ledger, "--rules", str(tmp_path / "rules.toml"))
     assert (code, "[ledger] must be a table" in err) == (2, True)
+
+
+# -- the ledger from a database, and the engine --------------------------------------------------
+
+_LEDGER_ROWS = [
+    ("L1", "ACC", "EUR", "25.00", "2026-03-30", "E1", "Alice"),
+    ("L2", "ACC", "EUR", "-40.00", "2026-03-31", "E2", "Bob"),
+]
+_LEDGER_SQL = (
+    "SELECT id, account, currency, amount, value_date, end_to_end_id, counterparty FROM ledger"
+)
+
+
+def _run_dsn(tmp_path: Path, *extra: str) -> tuple[int, str, Path]:
+    (tmp_path / "bank.csv").write_text(_BANK)
+    err = io.StringIO()
+    argv = ["--statement", str(tmp_path / "bank.csv"), "--out", str(tmp_path / "o.json"), *extra]
+    code = run(_args(*argv), stderr=err, stdout=io.StringIO(), today=date(2026, 4, 15))
+    return code, err.getvalue(), tmp_path / "o.json"
+
+
+def test_the_ledger_is_read_from_a_sqlite_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "wallet.db") as db:
+        db.execute(
+            "CREATE TABLE ledger (id TEXT, account TEXT, currency TEXT, amount TEXT, "
+            "value_date TEXT, end_to_end_id TEXT, counterparty TEXT)"
+        )
+        db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?)", _LEDGER_ROWS)
+    dsn = f"sqlite:///{tmp_path / 'wallet.db'}"
+    code, err, out = _run_dsn(tmp_path, "--ledger-dsn", dsn, "--ledger-query", _LEDGER_SQL)
+    assert code == 0, err
+    matched = {(m["wallet_id"], m["bank_id"]) for m in json.loads(out.read_text())["matched"]}
+    assert {("L1", "B1"), ("L2", "B2")} == matched
+    assert f"read {dsn}: query, 2 records" in err
+
+
+def test_the_ledger_is_read_from_postgresql_when_a_server_is_given(tmp_path: Path) -> None:
+    import os
+
+    dsn = os.environ.get("WALLETLINK_TEST_PG_DSN")
+    if not dsn:
+        pytest.skip("WALLETLINK_TEST_PG_DSN is not set (make test sets it)")
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS reconcile_cli_ledger")
+        db.execute(
+            "CREATE TABLE reconcile_cli_ledger (id TEXT, account TEXT, currency TEXT, "
+            "amount NUMERIC(18, 2), value_date DATE, end_to_end_id TEXT, counterparty TEXT)"
+        )
+        with db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO reconcile_cli_ledger VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                _LEDGER_ROWS,
+            )
+        try:
+            query = _LEDGER_SQL.replace("FROM ledger", "FROM reconcile_cli_ledger")
+            code, err, out = _run_dsn(tmp_path, "--ledger-dsn", dsn, "--ledger-query", query)
+        finally:
+            db.execute("DROP TABLE reconcile_cli_ledger")
+    assert code == 0, err
+    assert len(json.loads(out.read_text())["matched"]) == 2
+
+
+def test_a_database_error_exits_2_naming_the_dsn_without_its_password(tmp_path: Path) -> None:
+    dsn = f"sqlite:///{tmp_path / 'absent.db'}"
+    code, err, _ = _run_dsn(tmp_path, "--ledger-dsn", dsn, "--ledger-query", "SELECT 1")
+    assert code == 2
+    assert f"ledger {dsn}: OperationalError" in err
+    code, err, _ = _run_dsn(tmp_path, "--ledger-dsn", "mysql://app:s3cret@db/wallet",
+                            "--ledger-query", "SELECT 1")  # fmt: skip
+    assert (code, "s3cret" in err) == (2, False)
+    assert "mysql://app:***@db/wallet" in err
+
+
+def test_a_query_without_a_dsn_and_a_run_without_a_ledger_are_refused(tmp_path: Path) -> None:
+    code, err, _ = _run_dsn(tmp_path, "--ledger-query", "SELECT 1")
+    assert (code, "--ledger-query needs --ledger-dsn" in err) == (2, True)
+    code, err, _ = _run_dsn(tmp_path)
+    assert (code, "--ledger FILE or --ledger-dsn" in err) == (2, True)
+
+
+def test_the_duckdb_engine_writes_the_python_report(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    reports = []
+    for engine in ("python", "duckdb"):
+        code, err, _ = _run(tmp_path, "".join(
+            ["id,account,currency,amount,value_date,end_to_end_id,counterparty\n"]
+            + [",".join(row) + "\n" for row in _LEDGER_ROWS]
+        ), "--engine", engine)  # fmt: skip
+        assert code == 0, err
+        report = json.loads((tmp_path / "o.json").read_text())
+        assert engine == report["rules"]["engine"]
+        del report["rules"]
+        reports.append(report)
+    assert reports[0] == reports[1]

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 import attrs
 
 from walletlink.errors import ConfigurationError, ParseError, WalletLinkError
-from walletlink.reconcile.config import ReconcileConfig, load_rules
+from walletlink.reconcile._dsn import mask_dsn, records_from_dsn
+from walletlink.reconcile.config import ENGINES, ReconcileConfig, load_rules
 from walletlink.reconcile.engine import reconcile
 from walletlink.reconcile.html import write_html
 from walletlink.reconcile.inputs import STANDARD_MAPPING, ColumnMapping
@@ -37,10 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``reconcile`` options, added to a (sub)parser."""
     parser.add_argument(
         "--ledger",
-        required=True,
         action="append",
+        default=[],
         metavar="FILE",
         help="wallet ledger: CSV or JSON lines (repeatable)",
+    )
+    parser.add_argument(
+        "--ledger-dsn",
+        metavar="DSN",
+        help="read the ledger from a database: postgresql://…, sqlite:///file, duckdb:///file "
+        "or dbapi:<module>:<argument> (with --ledger-query)",
+    )
+    parser.add_argument(
+        "--ledger-query", metavar="SQL", help="the SELECT that reads the ledger from --ledger-dsn"
     )
     parser.add_argument(
         "--statement",
@@ -70,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fail-on-breaks", action="store_true", help="exit with status 1 when any break is found"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="matching engine (default: the rules file's, else python); duckdb needs the "
+        "walletlink[duckdb] extra",
     )
     parser.add_argument(
         "--progress",
@@ -133,6 +149,22 @@ def _load(
         balances.extend(loaded.statements)
         formats.append(f"{Path(path).name}: {loaded.format}, {len(loaded.records)} records")
     return records, balances, formats
+
+
+def _load_ledger(
+    args: argparse.Namespace, mapping: ColumnMapping
+) -> tuple[list[Record], list[str]]:
+    """The ledger from its files and, with ``--ledger-dsn``, from a database query."""
+    if args.ledger_query and not args.ledger_dsn:
+        raise ConfigurationError("--ledger-query needs --ledger-dsn")
+    if not args.ledger and not args.ledger_dsn:
+        raise ConfigurationError("give the ledger: --ledger FILE or --ledger-dsn DSN")
+    wallet, _, formats = _load(args.ledger, mapping)
+    if args.ledger_dsn:
+        rows = records_from_dsn(args.ledger_dsn, args.ledger_query or "", mapping)
+        wallet.extend(rows)
+        formats.append(f"{mask_dsn(args.ledger_dsn)}: query, {len(rows)} records")
+    return wallet, formats
 
 
 def _warnings(
@@ -200,8 +232,10 @@ def run(
     err = stderr or sys.stderr
     try:
         config = load_rules(args.rules) if args.rules else ReconcileConfig()
+        if args.engine:
+            config = attrs.evolve(config, engine=args.engine)
         ledger_columns, statement_columns = _mappings(args.rules, args.account)
-        wallet, _, ledger_formats = _load(args.ledger, ledger_columns)
+        wallet, ledger_formats = _load_ledger(args, ledger_columns)
         bank, balances, bank_formats = _load(args.statement, statement_columns)
     except (WalletLinkError, OSError, tomllib.TOMLDecodeError) as exc:
         err.write(f"walletlink reconcile: {exc}\n")

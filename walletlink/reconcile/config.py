@@ -24,10 +24,13 @@ import attrs
 
 from walletlink.errors import ConfigurationError
 
-__all__ = ["MAPPING_TABLES", "STRONG_REFERENCE_FIELDS", "ReconcileConfig", "load_rules"]
+__all__ = ["ENGINES", "MAPPING_TABLES", "STRONG_REFERENCE_FIELDS", "ReconcileConfig", "load_rules"]
 
 #: Tables of a rules file that hold CSV column mappings rather than rules.
 MAPPING_TABLES: Final = ("ledger", "statement")
+
+#: The engines :func:`walletlink.reconcile.reconcile` can run on (``ReconcileConfig.engine``).
+ENGINES: Final = ("python", "duckdb")
 
 #: The record fields that may serve as exact keys in pass 1, in their default order.
 STRONG_REFERENCE_FIELDS: Final = (
@@ -51,6 +54,11 @@ def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: obje
 def _unit_interval(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise ConfigurationError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+
+
+def _engine(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in ENGINES:
+        raise ConfigurationError(f"engine must be one of {list(ENGINES)}, got {value!r}")
 
 
 def _strong_refs(value: object) -> tuple[str, ...]:
@@ -153,6 +161,9 @@ class ReconcileConfig:
     velocity_min_count: int = _int(20, _positive_int)
     #: Turn the anomaly flags off for very large runs where only matching matters.
     anomalies: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    #: ``"python"`` (the default) or ``"duckdb"``: the bulk of the exact-key pass runs as
+    #: DuckDB SQL, out of core (needs the ``walletlink[duckdb]`` extra); the result is the same.
+    engine: str = attrs.field(default="python", validator=_engine)
 
     def amount_tolerance(self, amount_minor: int) -> int:
         """The fuzzy-pass tolerance in minor units for an amount (integer arithmetic)."""

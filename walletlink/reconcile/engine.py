@@ -73,7 +73,17 @@ def reconcile(
     ``as_of`` is the day the run stands on; wallet rows dated within ``settlement_lag_days``
     of it are ``pending`` rather than missing. It defaults to the latest date in the inputs,
     so that the same inputs always give the same result.
+
+    With ``config.engine == "duckdb"`` the run goes through
+    :func:`walletlink.reconcile.duckdb_engine.reconcile_duckdb` (same categories and pairs).
     """
+    if config is not None and config.engine == "duckdb":
+        from walletlink.reconcile.duckdb_engine import reconcile_duckdb
+
+        result = reconcile_duckdb(ledger, bank, config, statements=statements, as_of=as_of)
+        if progress is not None:
+            progress("report", 1, 1)
+        return result
     with _cyclic_gc_paused():
         return _reconcile(ledger, bank, config or ReconcileConfig(), statements, as_of, progress)
 

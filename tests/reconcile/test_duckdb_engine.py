@@ -1,0 +1,273 @@
+"""The DuckDB engine gives the Python engine's categories and pairs, from records or files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from walletlink.errors import ConfigurationError, CurrencyError, ValidationError
+from walletlink.reconcile import BatchMember, ReconcileConfig, Record, RecordStatus, reconcile
+from walletlink.reconcile.duckdb_engine import COLUMNS, reconcile_duckdb
+
+from .factories import rec
+
+duckdb = pytest.importorskip("duckdb")
+
+DUCK = ReconcileConfig(engine="duckdb")
+
+
+def comparable(result: Any) -> dict[str, Any]:
+    """Every field of a result, tuples sorted: the engines may order ``matched`` differently."""
+    out: dict[str, Any] = {}
+    for field in attrs.fields(type(result)):
+        if field.name in ("pass_seconds", "config"):
+            continue
+        value = getattr(result, field.name)
+        out[field.name] = sorted(value, key=repr) if isinstance(value, tuple) else value
+    return out
+
+
+def both(wallet: list[Record], bank: list[Record], **rules: Any) -> tuple[Any, Any]:
+    python = reconcile(wallet, bank, ReconcileConfig(**rules))
+    duck = reconcile(wallet, bank, ReconcileConfig(engine="duckdb", **rules))
+    return python, duck
+
+
+def sql_pairs(result: Any) -> int:
+    label = next(name for name, _ in result.pass_seconds if name.startswith("duckdb 1"))
+    return int(label.split("(")[1].split()[0])
+
+
+def test_a_clean_key_pair_is_settled_in_sql_with_the_python_reasons() -> None:
+    wallet = [rec("w1", 100, 0, end_to_end_id="E1", counterparty="Acme")]
+    bank = [rec("b1", 100, 1, end_to_end_id="E1", counterparty="ACME", source_id="S1")]
+    python, duck = both(wallet, bank)
+    assert sql_pairs(duck) == 1
+    assert python.matched == duck.matched
+    assert python.totals == duck.totals
+    assert duck.config == DUCK
+
+
+def test_a_bank_twin_of_a_key_pair_stays_a_duplicate() -> None:
+    """Pass 5 calls a leftover a duplicate of a used row with its fingerprint: not in SQL."""
+    wallet = [rec("w1", 100, 0, end_to_end_id="E1", counterparty="Acme")]
+    bank = [
+        rec("b1", 100, 0, end_to_end_id="E1", counterparty="Acme"),
+        rec("b2", 100, 0, counterparty="Acme"),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_pairs(duck) == 0
+    assert comparable(python) == comparable(duck)
+    assert [d.record_id for d in duck.duplicates] == ["b2"]
+
+
+def test_a_reimport_by_source_id_is_left_to_hygiene() -> None:
+    wallet = [rec("w1", 100, 0, end_to_end_id="E1")]
+    bank = [
+        rec("b1", 100, 0, end_to_end_id="E1", source_id="S1", counterparty="A"),
+        rec("b2", 100, 0, source_id="S1", counterparty="B"),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_pairs(duck) == 0
+    assert comparable(python) == comparable(duck)
+    assert [r.record_id for r in duck.reimported] == ["b2"]
+
+
+def test_a_booking_a_storno_undoes_is_left_to_the_reversal_pass() -> None:
+    wallet = [rec("w1", -500, 0, end_to_end_id="E1")]
+    bank = [
+        rec("b1", -500, 0, end_to_end_id="E1"),
+        rec("b2", 500, 3, end_to_end_id="E1", reversal=True),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_pairs(duck) == 0
+    assert comparable(python) == comparable(duck)
+    assert len(duck.reversals) == 1
+
+
+def test_a_key_hit_with_another_amount_is_still_a_mismatch() -> None:
+    wallet = [rec("w1", 100, 0, end_to_end_id="E1")]
+    bank = [rec("b1", 101, 0, end_to_end_id="E1")]
+    python, duck = both(wallet, bank)
+    assert comparable(python) == comparable(duck)
+    assert [(m.wallet_id, m.bank_id) for m in duck.mismatched] == [("w1", "b1")]
+
+
+def _write_parquet(records: list[Record], path: Path) -> None:
+    rows = [
+        (
+            r.id,
+            r.account,
+            r.currency,
+            r.amount_minor,
+            r.value_date,
+            r.status.value,
+            r.end_to_end_id,
+            r.counterparty,
+        )
+        for r in records
+    ]
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t (id VARCHAR, account VARCHAR, currency VARCHAR, amount_minor BIGINT, "
+        "value_date DATE, status VARCHAR, end_to_end_id VARCHAR, counterparty VARCHAR)"
+    )
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    con.close()
+
+
+def test_parquet_and_csv_sides_read_out_of_core_give_the_same_result(tmp_path: Path) -> None:
+    wallet = [
+        rec("w1", 100, 0, end_to_end_id="E1", counterparty="Acme"),
+        rec("w2", 250, 1, counterparty="Bob"),
+        rec("w3", 990, 2, end_to_end_id="E3", counterparty="Carol"),
+    ]
+    bank = [
+        rec("b1", 100, 1, end_to_end_id="E1", counterparty="Acme"),
+        rec("b2", 250, 2, counterparty="Bob"),
+        rec("b3", 991, 2, end_to_end_id=" E3 ", counterparty="  Carol "),
+    ]
+    _write_parquet(wallet, tmp_path / "wallet.parquet")
+    csv_text = "id,account,currency,amount_minor,value_date,end_to_end_id,counterparty\n" + "".join(
+        f"{r.id},{r.account},{r.currency.lower()},{r.amount_minor},{r.value_date},"
+        f"{r.end_to_end_id or 'NOTPROVIDED'},{r.counterparty}\n"
+        for r in bank
+    )
+    (tmp_path / "bank.csv").write_text(csv_text)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    duck = reconcile_duckdb(
+        tmp_path / "wallet.parquet",
+        str(tmp_path / "bank.csv"),
+        DUCK,
+        memory_limit="200MB",
+        temp_directory=spill,
+    )
+    python = reconcile(wallet, bank, ReconcileConfig())
+    assert comparable(python) == comparable(duck)
+    assert list(spill.iterdir()) == []  # the work directory is removed afterwards
+
+
+def test_a_file_without_a_required_column_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bank.csv").write_text(
+        "id,account,amount_minor,value_date\nb1,ACC,100,2026-03-02\n"
+    )
+    with pytest.raises(ValidationError, match=r"missing column\(s\) currency"):
+        reconcile_duckdb([], tmp_path / "bank.csv", DUCK)
+
+
+def test_an_unknown_currency_in_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bank.csv").write_text(
+        "id,account,currency,amount_minor,value_date\nb1,ACC,XXZ,100,2026-03-02\n"
+    )
+    with pytest.raises(CurrencyError):
+        reconcile_duckdb([], tmp_path / "bank.csv", DUCK)
+
+
+def test_an_unknown_engine_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="engine must be one of"):
+        ReconcileConfig(engine="spark")
+
+
+def test_the_columns_are_the_record_fields_in_order() -> None:
+    assert [f.name for f in attrs.fields(Record)] == list(COLUMNS)
+
+
+# -- parity on generated data --------------------------------------------------------------------
+
+# Few distinct amounts, with their opposites: twins, stornos and their bookings are common.
+_amounts = st.sampled_from([100, 100, 250, 1010, -100, -250])
+
+
+@st.composite
+def _records(draw: st.DrawFn, prefix: str) -> list[Record]:
+    size = draw(st.integers(0, 14))
+    out = []
+    for i in range(size):
+        # Mostly unique references, so the SQL pass has pairs to settle, with collisions.
+        e2e = draw(st.sampled_from(["", *[f"{prefix}E{i}"] * 4, "E1", "NONREF"]))
+        members = draw(st.sampled_from([(), (), (), (BatchMember(reference="E1"),)]))
+        out.append(
+            rec(
+                f"{prefix}{i}",
+                draw(_amounts),
+                draw(st.integers(0, 4)),
+                account=draw(st.sampled_from(["ACC", "ACC", "ACC", "OTHER"])),
+                currency=draw(st.sampled_from(["EUR", "EUR", "EUR", "JPY"])),
+                end_to_end_id=e2e,
+                bank_reference=draw(st.sampled_from(["", "", "R1", "R2"])),
+                source_id=draw(st.sampled_from(["", "", "", f"{prefix}S{i}", "S1"])),
+                batch_id=draw(st.sampled_from(["", "", "", "P1"])),
+                members=members,
+                fee_minor=draw(st.sampled_from([None, None, 5])),
+                status=draw(st.sampled_from([*[RecordStatus.BOOKED] * 12, *RecordStatus])),
+                counterparty=draw(st.sampled_from(["", "Acme", "Acme", "acme ltd", 'Q "x", y'])),
+                text=draw(st.sampled_from(["", "PAYOUT P1", "line\nbreak"])),
+                source=draw(st.sampled_from(["", "a.xml#1", "b.sta#1"])),
+                reversal=draw(st.sampled_from([False, False, True])) if prefix == "b" else False,
+            )
+        )
+    return out
+
+
+@st.composite
+def _days(draw: st.DrawFn) -> tuple[list[Record], list[Record]]:
+    """A wallet side and a bank side built from it: copies booked late, some changed, plus
+    the rows that make a key pair unsafe for SQL (twins, stornos, re-imports, duplicates)."""
+    wallet = draw(_records("w"))
+    bank: list[Record] = []
+    for w in wallet:
+        kind = draw(st.sampled_from(["copy", "copy", "copy", "changed", "none"]))
+        if kind == "none":
+            continue
+        lag = draw(st.integers(0, 4))
+        changes: dict[str, Any] = {"reversal": False, "members": ()}
+        if kind == "changed":
+            changes[draw(st.sampled_from(["amount_minor", "status", "end_to_end_id"]))] = None
+        b = attrs.evolve(
+            w,
+            id=f"b{len(bank)}",
+            value_date=w.value_date + timedelta(days=lag),
+            amount_minor=w.amount_minor if "amount_minor" not in changes else w.amount_minor + 1,
+            status=RecordStatus.BOOKED if "status" in changes else w.status,
+            end_to_end_id="" if "end_to_end_id" in changes else w.end_to_end_id,
+            source_id=draw(st.sampled_from(["", *[f"S{len(bank)}"] * 3, "S1"])),
+            reversal=False,
+            members=(),
+        )
+        bank.append(b)
+        extra = draw(st.sampled_from(["", "", "twin", "storno", "reimport", "keydup"]))
+        if extra == "twin":
+            bank.append(attrs.evolve(b, id=f"b{len(bank)}", end_to_end_id="", source_id=""))
+        elif extra == "storno":
+            bank.append(
+                attrs.evolve(
+                    b,
+                    id=f"b{len(bank)}",
+                    amount_minor=-b.amount_minor,
+                    value_date=b.value_date + timedelta(days=2),
+                    reversal=True,
+                    source_id="",
+                )
+            )
+        elif extra == "reimport":
+            bank.append(attrs.evolve(b, id=f"b{len(bank)}", source_id=b.source_id or "SR"))
+        elif extra == "keydup":
+            bank.append(attrs.evolve(b, id=f"b{len(bank)}", amount_minor=b.amount_minor + 7))
+    return wallet, [*bank, *draw(_records("x"))[:3]]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_days(), st.booleans())
+def test_duckdb_gives_the_python_categories_and_pairs(
+    day: tuple[list[Record], list[Record]], anomalies: bool
+) -> None:
+    python, duck = both(*day, anomalies=anomalies)
+    assert comparable(python) == comparable(duck)

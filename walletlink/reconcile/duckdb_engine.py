@@ -1,0 +1,486 @@
+"""The DuckDB engine: the bulk of the exact-key pass as SQL, out of core; the rest in Python.
+
+``ReconcileConfig(engine="duckdb")`` (or :func:`reconcile_duckdb` directly, which also reads
+Parquet and CSV files) stages both sides in DuckDB, on disk when ``temp_directory`` is given
+and within DuckDB's own ``memory_limit``, and settles there every pair the Python engine's
+pass 1 would settle without looking at anything else:
+
+* the pair shares the first field of ``strong_references`` on one account, and that value is
+  held by exactly one row of each side (so no duplicate is involved);
+* both rows are ``booked``, amounts and currencies are equal and the value dates lie within
+  ``key_date_tolerance_days`` (so the pair is ``matched``, not a mismatch);
+* neither row can be claimed by an earlier pass or named by a later one: its source id is
+  unique on its account (hygiene cannot call it a re-import, or the original of one), an
+  id-less bank row's content is unique (no re-import across deliveries), the bank row is no
+  storno and no storno asks for its opposite amount (reversals), and its fingerprint
+  (account, currency, amount, value date, counterparty) is unique on its side (pass 5 cannot
+  call a leftover a duplicate of it).
+
+Everything else (key conflicts and mismatches, duplicates, re-imports, reversals, batches,
+fuzzy blocks, leftovers) is fetched back as :class:`Record`\\ s and run through the Python
+engine itself, so the scoring and block rules exist once. Because the rows settled in SQL are
+exactly the ones no Python pass would have treated differently, the result has the same
+categories and pairs as the Python engine on the same inputs (a property test checks it);
+only the order of the ``matched`` tuple differs (SQL pairs come first, by wallet id).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from walletlink.errors import ConfigurationError, ValidationError
+from walletlink.money import exponent_of
+from walletlink.reconcile._state import canonical_order
+from walletlink.reconcile.anomalies import find_anomalies
+from walletlink.reconcile.config import ReconcileConfig
+from walletlink.reconcile.passes import day_phrase, reference_label
+from walletlink.reconcile.records import (
+    PLACEHOLDER_REFERENCES,
+    BatchMember,
+    Record,
+    RecordStatus,
+    StatementBalance,
+)
+from walletlink.reconcile.results import CurrencyTotals, MatchedPair, ReconciliationResult
+
+__all__ = ["COLUMNS", "Source", "reconcile_duckdb", "write_csv_side", "write_parquet"]
+
+#: The columns of a Parquet or CSV side: :class:`Record`'s fields. ``members`` is JSON, a
+#: list of ``[reference, amount_minor or null]``. Only the first five are required.
+COLUMNS: Final = (
+    "id",
+    "account",
+    "currency",
+    "amount_minor",
+    "value_date",
+    "booking_date",
+    "status",
+    "end_to_end_id",
+    "instruction_id",
+    "bank_reference",
+    "idempotency_key",
+    "source_id",
+    "batch_id",
+    "members",
+    "fee_minor",
+    "counterparty",
+    "text",
+    "source",
+    "reversal",
+)
+_REQUIRED: Final = COLUMNS[:5]
+_REFERENCES: Final = (
+    "end_to_end_id",
+    "instruction_id",
+    "bank_reference",
+    "idempotency_key",
+    "source_id",
+    "batch_id",
+)
+_TEXTS: Final = ("account", "counterparty", "text")
+_INT64: Final = 2**63
+_FETCH: Final = 100_000
+
+#: A side: records (streamed to a staging file in batches), or a Parquet / CSV file path.
+Source = Iterable[Record] | str | Path
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ConfigurationError(
+            'engine "duckdb" needs DuckDB: pip install "walletlink[duckdb]"'
+        ) from None
+    return duckdb
+
+
+def reconcile_duckdb(
+    ledger: Source,
+    bank: Source,
+    config: ReconcileConfig | None = None,
+    *,
+    statements: Iterable[StatementBalance] = (),
+    as_of: date | None = None,
+    memory_limit: str = "2GB",
+    temp_directory: str | Path | None = None,
+    threads: int | None = None,
+) -> ReconciliationResult:
+    """Reconcile on DuckDB; the same categories and pairs as :func:`reconcile`.
+
+    ``memory_limit``, ``temp_directory`` and ``threads`` are DuckDB's own: with a directory
+    the staged tables are a database file in it, and joins spill to it past the limit (fewer
+    threads, less memory at once). Only the rows the SQL pass cannot settle come back.
+    """
+    config = config or ReconcileConfig()
+    duckdb = _duckdb()
+    with tempfile.TemporaryDirectory(dir=temp_directory) as work:
+        # Given a temp directory, the staged tables live in a database file there, so the
+        # buffer manager can evict them; without one, in memory (spilling past the limit).
+        where = str(Path(work) / "reconcile.duckdb") if temp_directory is not None else ":memory:"
+        con = duckdb.connect(where)
+        try:
+            con.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
+            con.execute(f"SET temp_directory = '{_setting(str(Path(work) / 'spill'))}'")
+            con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
+            return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
+        finally:
+            con.close()
+
+
+def _setting(value: str) -> str:
+    if "'" in value:
+        raise ConfigurationError("a DuckDB setting must not contain a quote")
+    return value
+
+
+def _run(
+    con: Any,
+    ledger: Source,
+    bank: Source,
+    config: ReconcileConfig,
+    statements: list[StatementBalance],
+    as_of: date | None,
+    work: Path,
+) -> ReconciliationResult:
+    from walletlink.reconcile.engine import reconcile
+
+    started = time.perf_counter()
+    _stage(con, "w", ledger, work)
+    _stage(con, "b", bank, work)
+    staged = time.perf_counter() - started
+    started = time.perf_counter()
+    day = as_of or _latest_day(con)
+    field = config.strong_references[0] if config.strong_references else ""
+    pairs = _fast_pairs(con, field, config.key_date_tolerance_days) if field else []
+    fast_s = time.perf_counter() - started
+    rest = reconcile(
+        _rest(con, "w"),
+        _rest(con, "b"),
+        attrs.evolve(config, engine="python", anomalies=False),
+        statements=statements,
+        as_of=day,
+    )
+    anomalies = rest.anomalies
+    if config.anomalies:
+        wallet, bank_rows = _all_records(con, "w"), _all_records(con, "b")
+        anomalies = tuple(
+            find_anomalies(wallet, "wallet", config) + find_anomalies(bank_rows, "bank", config)
+        )
+    return attrs.evolve(
+        rest,
+        config=config,
+        matched=(*pairs, *rest.matched),
+        anomalies=anomalies,
+        totals=_merge_totals(rest.totals, _fast_totals(con)),
+        pass_seconds=(
+            ("duckdb staging", staged),
+            (f"duckdb 1 exact keys ({len(pairs)} pairs)", fast_s),
+            *rest.pass_seconds,
+        ),
+    )
+
+
+# -- staging ---------------------------------------------------------------------------------
+
+
+def _stage(con: Any, table: str, source: Source, work: Path) -> None:
+    if isinstance(source, str | Path):
+        path = str(source)
+        reader = "read_parquet" if path.lower().endswith(".parquet") else "read_csv"
+        relation = f"{reader}(?)"
+        parameters: list[Any] = [path]
+        if reader == "read_csv":
+            relation = "read_csv(?, header = true, all_varchar = true)"
+    else:
+        path = str(work / f"{table}.csv")
+        write_csv_side(source, path)
+        relation = "read_csv(?, header = true, all_varchar = true, quote = '\"', escape = '\"')"
+        parameters = [path]
+    present = {
+        row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}", parameters).fetchall()
+    }
+    missing = [c for c in _REQUIRED if c not in present]
+    if missing:
+        raise ValidationError(f"{path}: missing column(s) {', '.join(missing)}")
+    select = ", ".join(_normalised(column, column in present) for column in COLUMNS)
+    con.execute(
+        f"CREATE TABLE {table} AS SELECT row_number() OVER () AS rid, * FROM "
+        f"(SELECT {select} FROM {relation})",
+        parameters,
+    )
+    _validate(con, table, path)
+
+
+def _normalised(column: str, present: bool) -> str:
+    """The SQL for one column, normalised as :class:`Record`'s converters do."""
+    if not present:
+        default = {
+            "booking_date": "NULL::DATE",
+            "status": "'booked'",
+            "fee_minor": "NULL::BIGINT",
+            "reversal": "false",
+            "members": "''",
+        }.get(column, "''")
+        return f"{default} AS {column}"
+    raw = f"CAST({column} AS VARCHAR)"
+    if column in _REFERENCES:
+        placeholders = ", ".join(f"'{p}'" for p in sorted(PLACEHOLDER_REFERENCES))
+        trimmed = f"trim(coalesce({raw}, ''))"
+        return (
+            f"CASE WHEN upper({trimmed}) IN ({placeholders}) THEN '' ELSE {trimmed} END AS {column}"
+        )
+    if column in _TEXTS:
+        return f"regexp_replace(trim(coalesce({raw}, '')), '\\s+', ' ', 'g') AS {column}"
+    if column == "currency":
+        return f"upper(trim({raw})) AS currency"
+    if column == "amount_minor":
+        return "CAST(amount_minor AS BIGINT) AS amount_minor"
+    if column == "fee_minor":
+        return "CAST(NULLIF(CAST(fee_minor AS VARCHAR), '') AS BIGINT) AS fee_minor"
+    if column in ("value_date", "booking_date"):
+        return f"CAST(NULLIF(CAST({column} AS VARCHAR), '') AS DATE) AS {column}"
+    if column == "status":
+        return "coalesce(NULLIF(lower(trim(CAST(status AS VARCHAR))), ''), 'booked') AS status"
+    if column == "reversal":
+        return "coalesce(CAST(NULLIF(CAST(reversal AS VARCHAR), '') AS BOOLEAN), false) AS reversal"
+    return f"coalesce({raw}, '') AS {column}"
+
+
+def _validate(con: Any, table: str, path: str) -> None:
+    """What :class:`Record` would refuse, refused for the rows that never become one."""
+    nulls = con.execute(
+        f"SELECT count(*) FROM {table} WHERE id = '' OR currency IS NULL "
+        "OR amount_minor IS NULL OR value_date IS NULL"
+    ).fetchone()[0]
+    if nulls:
+        raise ValidationError(f"{path}: {nulls} row(s) without id, currency, amount or date")
+    for (currency,) in con.execute(f"SELECT DISTINCT currency FROM {table}").fetchall():
+        exponent_of(currency)  # raises CurrencyError for an unknown code
+    for (status,) in con.execute(f"SELECT DISTINCT status FROM {table}").fetchall():
+        try:
+            RecordStatus(status)
+        except ValueError:
+            raise ValidationError(f"{path}: unknown status {status!r}") from None
+    negative = con.execute(f"SELECT count(*) FROM {table} WHERE fee_minor < 0").fetchone()[0]
+    if negative:
+        raise ValidationError(f"{path}: fee_minor must not be negative")
+
+
+def write_csv_side(records: Iterable[Record], path: str | Path) -> None:
+    """Stream records to a CSV side (:data:`COLUMNS`) in batches: memory stays flat."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        batch: list[tuple[object, ...]] = []
+        for record in records:
+            if not -_INT64 <= record.amount_minor < _INT64:
+                raise ValidationError(
+                    f"record {record.id}: the duckdb engine holds amounts in 64 bits"
+                )
+            batch.append(_csv_row(record))
+            if len(batch) == _FETCH:
+                writer.writerows(batch)
+                batch.clear()
+        writer.writerows(batch)
+
+
+def write_parquet(source: Source, path: str | Path, *, temp_directory: str | None = None) -> None:
+    """Records (or a CSV side) as a typed Parquet side, normalised as the engine reads it."""
+    duckdb = _duckdb()
+    with tempfile.TemporaryDirectory(dir=temp_directory) as work:
+        con = duckdb.connect()
+        try:
+            con.execute("SET enable_progress_bar = false")
+            _stage(con, "side", source, Path(work))
+            columns = ", ".join(COLUMNS)
+            con.execute(
+                f"COPY (SELECT {columns} FROM side ORDER BY rid) TO '{_setting(str(path))}' "
+                "(FORMAT parquet)"
+            )
+        finally:
+            con.close()
+
+
+def _csv_row(record: Record) -> tuple[object, ...]:
+    members = (
+        json.dumps([[m.reference, m.amount_minor] for m in record.members])
+        if record.members
+        else ""
+    )
+    return (
+        record.id,
+        record.account,
+        record.currency,
+        record.amount_minor,
+        record.value_date.isoformat(),
+        record.booking_date.isoformat() if record.booking_date else "",
+        record.status.value,
+        record.end_to_end_id,
+        record.instruction_id,
+        record.bank_reference,
+        record.idempotency_key,
+        record.source_id,
+        record.batch_id,
+        members,
+        "" if record.fee_minor is None else record.fee_minor,
+        record.counterparty,
+        record.text,
+        record.source,
+        "true" if record.reversal else "false",
+    )
+
+
+# -- the SQL pass ------------------------------------------------------------------------------
+
+
+def _latest_day(con: Any) -> date:
+    # The Python engine's default as_of: the latest value date on either side.
+    found = con.execute(
+        "SELECT max(d) FROM (SELECT max(value_date) AS d FROM w UNION ALL "
+        "SELECT max(value_date) FROM b)"
+    ).fetchone()[0]
+    return found if found is not None else date.fromordinal(1)
+
+
+def _eligible(table: str, key: str) -> str:
+    """Rows of one side whose pairing on ``key`` no other pass could see or change."""
+    fingerprint = "account, currency, amount_minor, value_date, counterparty"
+    sql = f"""
+        SELECT rid, id, account, {key} AS key, currency, amount_minor, value_date
+        FROM {table}
+        SEMI JOIN (SELECT account, {key} FROM {table} WHERE {key} <> ''
+                   GROUP BY ALL HAVING count(*) = 1) USING (account, {key})
+        ANTI JOIN (SELECT account, source_id FROM {table} WHERE source_id <> ''
+                   GROUP BY ALL HAVING count(*) > 1) USING (account, source_id)
+        ANTI JOIN (SELECT {fingerprint} FROM {table}
+                   GROUP BY ALL HAVING count(*) > 1) USING ({fingerprint})
+    """
+    if table == "b":
+        sql += """
+        ANTI JOIN (SELECT account, currency, amount_minor, value_date, end_to_end_id FROM b
+                   WHERE source_id = '' GROUP BY ALL HAVING count(*) > 1)
+                  USING (account, currency, amount_minor, value_date, end_to_end_id)
+        ANTI JOIN (SELECT DISTINCT account, currency, -amount_minor AS amount_minor FROM b
+                   WHERE reversal) USING (account, currency, amount_minor)
+        WHERE status = 'booked' AND NOT reversal
+        """
+    else:
+        sql += " WHERE status = 'booked'"
+    return sql
+
+
+def _fast_pairs(con: Any, key: str, tolerance: int) -> list[MatchedPair]:
+    """Pairs settled in SQL (table ``pairs``), built as the Python pass 1 builds them."""
+    con.execute(f"""
+        CREATE TABLE pairs AS
+        SELECT w.rid AS wrid, b.rid AS brid, w.id AS wid, b.id AS bid, b.account, b.currency,
+               b.amount_minor, b.value_date - w.value_date AS delta
+        FROM ({_eligible("w", key)}) w JOIN ({_eligible("b", key)}) b USING (account, key)
+        WHERE w.currency = b.currency AND w.amount_minor = b.amount_minor
+          AND abs(b.value_date - w.value_date) <= {int(tolerance)}
+    """)
+    rule = f"exact:{key}"
+    reasons: dict[int, str] = {}
+    out: list[MatchedPair] = []
+    new = tuple.__new__
+    cursor = con.execute(
+        "SELECT wid, bid, account, currency, amount_minor, delta FROM pairs ORDER BY wid, bid"
+    )
+    while batch := cursor.fetchmany(_FETCH):
+        for wid, bid, account, currency, amount, delta in batch:
+            why = reasons.get(delta)
+            if why is None:
+                why = reasons[delta] = (
+                    f"{reference_label(key)} equal; amount equal; {day_phrase(delta)}"
+                )
+            out.append(
+                new(MatchedPair, (wid, bid, 1, rule, 1.0, account, currency, amount, delta, why))
+            )
+    return out
+
+
+# -- back to Python ------------------------------------------------------------------------------
+
+
+def _select_records(con: Any, sql: str) -> Iterator[Record]:
+    cursor = con.execute(sql)
+    while batch := cursor.fetchmany(_FETCH):
+        for row in batch:
+            yield _record(row)
+
+
+def _record(row: Sequence[Any]) -> Record:
+    fields = dict(zip(COLUMNS, row[1:], strict=True))
+    members = fields.pop("members")
+    fields["members"] = (
+        tuple(
+            BatchMember(reference=ref, amount_minor=amount) for ref, amount in json.loads(members)
+        )
+        if members
+        else ()
+    )
+    return Record(**fields)
+
+
+def _rest(con: Any, table: str) -> Iterator[Record]:
+    column = "wrid" if table == "w" else "brid"
+    if not _has_pairs(con):
+        return _select_records(con, f"SELECT * FROM {table}")
+    return _select_records(
+        con, f"SELECT * FROM {table} WHERE rid NOT IN (SELECT {column} FROM pairs)"
+    )
+
+
+def _has_pairs(con: Any) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'pairs'"
+    ).fetchone()[0]
+    return bool(found)
+
+
+def _all_records(con: Any, table: str) -> list[Record]:
+    return canonical_order(list(_select_records(con, f"SELECT * FROM {table}")))
+
+
+def _fast_totals(con: Any) -> dict[str, list[int]]:
+    """Per currency: the SQL pairs' share of the totals (counts, sums, matches)."""
+    stats: dict[str, list[int]] = {}
+    if not _has_pairs(con):
+        return stats
+    rows = con.execute(
+        "SELECT currency, count(*), sum(CAST(amount_minor AS HUGEINT)) FROM pairs GROUP BY ALL"
+    ).fetchall()
+    for currency, count, total in rows:
+        # A SQL pair has equal amounts on both sides and is one match.
+        stats[currency] = [count, int(total), count, int(total), count, 0, 0]
+    return stats
+
+
+def _merge_totals(
+    rest: Iterable[CurrencyTotals], fast: dict[str, list[int]]
+) -> tuple[CurrencyTotals, ...]:
+    merged = {t.currency: list(t[1:]) for t in rest}
+    for currency, extra in fast.items():
+        counts = merged.setdefault(currency, [0] * 7)
+        for i, value in enumerate(extra):
+            counts[i] += value
+    return tuple(CurrencyTotals(c, *counts) for c, counts in sorted(merged.items()))
+
+
+def default_temp_directory() -> str | None:
+    """``WALLETLINK_DUCKDB_TEMP`` when set: where the CLI's DuckDB runs spill."""
+    return os.environ.get("WALLETLINK_DUCKDB_TEMP") or None
