@@ -99,6 +99,19 @@ def test_a_key_hit_with_another_amount_is_still_a_mismatch() -> None:
     assert [(m.wallet_id, m.bank_id) for m in duck.mismatched] == [("w1", "b1")]
 
 
+def test_batch_entries_and_their_wallet_rows_are_left_to_the_batch_pass() -> None:
+    """A bank entry with NbOfTxs or a payment-information id, and wallet rows of a batch,
+    are pass 2's: an end-to-end id that looks unique must not pair them in SQL."""
+    wallet = [
+        rec("w1", -300, 0, end_to_end_id="E1", batch_id="PO-7"),
+        rec("w2", -200, 0, end_to_end_id="E2", batch_id="PO-7"),
+    ]
+    bank = [rec("b1", -500, 0, end_to_end_id="E1", batch_id="PO-7", member_count=2)]
+    python, duck = both(wallet, bank)
+    assert sql_pairs(duck) == 0
+    assert comparable(python) == comparable(duck)
+
+
 def _write_parquet(records: list[Record], path: Path) -> None:
     rows = [
         (

@@ -72,6 +72,7 @@ COLUMNS: Final = (
     "source_id",
     "batch_id",
     "members",
+    "member_count",
     "fee_minor",
     "counterparty",
     "text",
@@ -232,6 +233,7 @@ def _normalised(column: str, present: bool) -> str:
             "booking_date": "NULL::DATE",
             "status": "'booked'",
             "fee_minor": "NULL::BIGINT",
+            "member_count": "NULL::BIGINT",
             "reversal": "false",
             "members": "''",
         }.get(column, "''")
@@ -249,8 +251,8 @@ def _normalised(column: str, present: bool) -> str:
         return f"upper(trim({raw})) AS currency"
     if column == "amount_minor":
         return "CAST(amount_minor AS BIGINT) AS amount_minor"
-    if column == "fee_minor":
-        return "CAST(NULLIF(CAST(fee_minor AS VARCHAR), '') AS BIGINT) AS fee_minor"
+    if column in ("fee_minor", "member_count"):
+        return f"CAST(NULLIF(CAST({column} AS VARCHAR), '') AS BIGINT) AS {column}"
     if column in ("value_date", "booking_date"):
         return f"CAST(NULLIF(CAST({column} AS VARCHAR), '') AS DATE) AS {column}"
     if column == "status":
@@ -336,6 +338,7 @@ def _csv_row(record: Record) -> tuple[object, ...]:
         record.source_id,
         record.batch_id,
         members,
+        "" if record.member_count is None else record.member_count,
         "" if record.fee_minor is None else record.fee_minor,
         record.counterparty,
         record.text,
@@ -377,9 +380,12 @@ def _eligible(table: str, key: str) -> str:
         ANTI JOIN (SELECT DISTINCT account, currency, -amount_minor AS amount_minor FROM b
                    WHERE reversal) USING (account, currency, amount_minor)
         WHERE status = 'booked' AND NOT reversal
+          -- a batch entry (members, a count, a payment-information id) is pass 2's
+          AND members = '' AND member_count IS NULL AND batch_id = ''
         """
     else:
-        sql += " WHERE status = 'booked'"
+        # A wallet row of a batch may be taken as a member of the bank's entry (pass 2).
+        sql += " WHERE status = 'booked' AND batch_id = ''"
     return sql
 
 
