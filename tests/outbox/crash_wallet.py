@@ -1,7 +1,9 @@
 """The wallet process the SIGKILL tests kill: request payouts, drain the outbox, feed back.
 
-Run as ``python -m tests.outbox.crash_wallet SPEC_JSON``. The spec names the wallet and
-journal files, the loopback bank, the payouts to request and where to die: ``kill_at`` is
+Run as ``python -m tests.outbox.crash_wallet SPEC_JSON``. The spec names the wallet's
+database (``db``: a SQLite file, or with ``schema`` a PostgreSQL DSN and the wallet's schema
+in it), the journal (``journal``: a SQLite file, or the PostgresJournal's schema in the same
+PostgreSQL database), the loopback bank, the payouts to request and where to die: ``kill_at`` is
 ``[point, n]``, and the process sends itself SIGKILL the ``n``-th time it reaches ``point``:
 
 * ``before_commit``: the payout's debit and outbox row are written, not committed;
@@ -15,16 +17,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import sys
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from tests.outbox import wallet
 from walletlink import BankConfig, Client, RetryPolicy
-from walletlink.journal import SQLiteJournal
+from walletlink.journal import Journal, SQLiteJournal
 from walletlink.models import Transfer, TransferRequest
 from walletlink.outbox import Outcome, drain
 
@@ -38,11 +38,11 @@ def checkpoint(spec: dict[str, Any], point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def request_payouts(spec: dict[str, Any], conn: sqlite3.Connection) -> None:
+def request_payouts(spec: dict[str, Any], conn: Any) -> None:
     """The payout endpoint, called for every payout the wallet has not recorded yet."""
     for payout_id, user, amount, closed in spec["payouts"]:
         query = "SELECT 1 FROM payouts WHERE id = ?"
-        if conn.execute(query, (payout_id,)).fetchone() is not None:
+        if wallet.run(conn, query, (payout_id,)).fetchone() is not None:
             continue
         try:
             wallet.request_payout(
@@ -74,12 +74,22 @@ class _SpyClient(Client):
         return transfer
 
 
+def open_journal(spec: dict[str, Any]) -> Journal:
+    if spec["schema"] is None:
+        return SQLiteJournal(spec["journal"])
+    from walletlink.journal import PostgresJournal
+
+    # The default lease: every kill point lies after the journal has the bank's answer (or
+    # before the intent), and an unknown outcome gives its lease up, so no run waits on one.
+    return PostgresJournal(spec["db"], schema=spec["journal"], pool_size=2)
+
+
 def main(spec: dict[str, Any]) -> None:
-    db = Path(spec["db"])
-    conn = wallet.connect(db)
+    store = wallet.Store(spec["db"], spec["schema"])
+    conn = wallet.connect(store)
     request_payouts(spec, conn)
     conn.close()
-    journal = SQLiteJournal(spec["journal"])
+    journal = open_journal(spec)
     config = BankConfig(
         bank_id="acme",
         protocol="generic_rest",
@@ -89,13 +99,13 @@ def main(spec: dict[str, Any]) -> None:
     client = _SpyClient([config], journal=journal, retry=RetryPolicy(sleep=lambda _: None))
     client.spec = spec
 
-    def on_outcome(conn: sqlite3.Connection, outcome: Outcome) -> None:
+    def on_outcome(conn: Any, outcome: Outcome) -> None:
         wallet.on_outcome(conn, outcome)
         checkpoint(spec, "during_feedback")
 
     # Leases of zero: a killed drainer's rows are due at once for the next run.
     zero = timedelta(0)
-    connect = lambda: wallet.connect(db)  # noqa: E731 - the factory is the point here
+    connect = lambda: wallet.connect(store)  # noqa: E731 - the factory is the point here
     drain(client, connect, on_outcome, lease=zero, retry_after=zero, poll_after=zero)
     client.close()
     journal.close()

@@ -40,10 +40,10 @@ def bank(clock: FakeClock) -> Iterator[MockBank]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "wallet.sqlite3"
-    wallet.create(path, USERS)
-    return path
+def db(tmp_path: Path) -> wallet.Store:
+    store = wallet.Store(str(tmp_path / "wallet.sqlite3"))
+    wallet.create(store, USERS)
+    return store
 
 
 @pytest.fixture
@@ -62,17 +62,17 @@ def client(bank: MockBank, clock: FakeClock, tmp_path: Path) -> Iterator[Client]
     journal.close()
 
 
-def connector(db: Path) -> Callable[[], sqlite3.Connection]:
+def connector(db: wallet.Store) -> Callable[[], sqlite3.Connection]:
     return lambda: wallet.connect(db)
 
 
-def run_drain(client: Client, db: Path, **options: object) -> list[Outcome]:
+def run_drain(client: Client, db: wallet.Store, **options: object) -> list[Outcome]:
     report = drain(client, connector(db), wallet.on_outcome, **options)  # type: ignore[arg-type]
     return list(report.outcomes)
 
 
 def test_nothing_is_sent_at_enqueue_and_a_rollback_leaves_no_intent(
-    bank: MockBank, db: Path
+    bank: MockBank, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     conn.execute("BEGIN IMMEDIATE")
@@ -86,7 +86,7 @@ def test_nothing_is_sent_at_enqueue_and_a_rollback_leaves_no_intent(
 
 
 def test_drain_sends_each_intent_once_and_feeds_back_settlement(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     wallet.request_payout(conn, "alice", "P-1", 12_30)
@@ -109,7 +109,7 @@ def test_drain_sends_each_intent_once_and_feeds_back_settlement(
 
 
 def test_a_rejected_payout_is_refunded_once(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     wallet.request_payout(conn, "bob", "P-9", 20_00, closed=True)
@@ -127,7 +127,7 @@ def test_a_rejected_payout_is_refunded_once(
 
 
 def test_an_unknown_outcome_stays_in_progress_and_is_resolved_under_the_same_key(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     wallet.request_payout(conn, "alice", "P-3", 5_00)
@@ -145,7 +145,7 @@ def test_an_unknown_outcome_stays_in_progress_and_is_resolved_under_the_same_key
     conn.close()
 
 
-def test_the_same_payout_enqueued_twice_is_one_entry(db: Path) -> None:
+def test_the_same_payout_enqueued_twice_is_one_entry(db: wallet.Store) -> None:
     conn = wallet.connect(db)
     first = enqueue(conn, "acme", wallet.payout_request("P-4", 1_00))
     again = enqueue(conn, "acme", wallet.payout_request("P-4", 1_00))
@@ -158,7 +158,7 @@ def test_the_same_payout_enqueued_twice_is_one_entry(db: Path) -> None:
     conn.close()
 
 
-def test_enqueue_refuses_a_payout_without_the_wallets_id(db: Path) -> None:
+def test_enqueue_refuses_a_payout_without_the_wallets_id(db: wallet.Store) -> None:
     conn = wallet.connect(db)
     anonymous = wallet.payout_request("P-5", 1_00)
     anonymous = type(anonymous).from_canonical({**anonymous.canonical(), "end_to_end_id": "x"}, "k")
@@ -179,7 +179,7 @@ def test_an_unknown_connection_type_is_a_configuration_error() -> None:
 
 
 def test_a_failing_callback_rolls_back_and_the_outcome_is_fed_back_later(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     wallet.request_payout(conn, "bob", "P-6", 3_00, closed=True)
@@ -203,7 +203,7 @@ def test_a_failing_callback_rolls_back_and_the_outcome_is_fed_back_later(
 
 
 def test_observe_feeds_back_a_return_after_settlement_once(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     wallet.request_payout(conn, "alice", "P-7", 7_00)
@@ -227,7 +227,7 @@ def test_observe_feeds_back_a_return_after_settlement_once(
 
 
 def test_a_stale_rejection_after_settlement_is_not_refunded(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     wallet.request_payout(conn, "alice", "P-8", 8_00)
@@ -245,7 +245,7 @@ def test_a_stale_rejection_after_settlement_is_not_refunded(
 
 
 def test_concurrent_drainers_send_each_intent_once(
-    bank: MockBank, client: Client, clock: FakeClock, db: Path
+    bank: MockBank, client: Client, clock: FakeClock, db: wallet.Store
 ) -> None:
     conn = wallet.connect(db)
     for n in range(30):

@@ -5,16 +5,21 @@ while the wallet posts its feedback, turn bank faults on and off, and let time p
 every step: money is conserved, no payout id has two bank transfers, no payout is refunded
 twice. ``finish`` drains everything with a healthy bank and checks that what the users were
 debited, net of refunds, is exactly what the bank paid, and every rejection was refunded.
+
+The machine runs with the wallet database and the journal on SQLite, and again on
+PostgreSQL: each example gets a schema for the wallet's tables and the outbox and one for
+its PostgresJournal, in the session's fresh database (``postgres_dsn``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-import sqlite3
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import settings
@@ -24,7 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from tests.outbox import wallet
 from walletlink import Client, RetryPolicy
 from walletlink.errors import ValidationError
-from walletlink.journal import SQLiteJournal
+from walletlink.journal import Journal, SQLiteJournal
 from walletlink.models import Transfer, TransferRequest, TransferStatus
 from walletlink.money import Money
 from walletlink.outbox import Outcome, drain, entries
@@ -53,18 +58,18 @@ class CrashingClient(Client):
 
 
 class WalletMachine(RuleBasedStateMachine):
+    #: The PostgreSQL database to run on, or None for SQLite files.
+    pg_dsn: ClassVar[str | None] = None
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="walletlink-outbox-"))
-        self.db = self.folder / "wallet.sqlite3"
-        wallet.create(self.db, USERS)
+        self.journals = self.open_store()
         self.clock = FakeClock(wallet.START)
         self.bank = MockBank("generic_rest", bank_id="acme", clock=self.clock)
         self.bank.open_account(wallet.WALLET_ACCOUNT, Money("100000.00", "EUR"))
         self.bank.open_account(wallet.CREDITOR, Money("0.00", "EUR"))
         self.bank.open_account(wallet.CLOSED_CREDITOR, Money("0.00", "EUR"), closed=True)
-        # Two drainers, as two processes would be: their own clients and journal handles.
-        self.journals = [SQLiteJournal(self.folder / "journal.sqlite3") for _ in range(2)]
         self.clients = [
             CrashingClient(
                 [self.bank.config()],
@@ -78,6 +83,22 @@ class WalletMachine(RuleBasedStateMachine):
             self.bank.mount(client.session)
         self.count = 0
 
+    def open_store(self) -> list[Journal]:
+        """Create the wallet; two journal handles, as two drainer processes would have."""
+        if self.pg_dsn is None:
+            self.db = wallet.Store(str(self.folder / "wallet.sqlite3"))
+            wallet.create(self.db, USERS)
+            return [SQLiteJournal(self.folder / "journal.sqlite3") for _ in range(2)]
+        from walletlink.journal import PostgresJournal
+
+        suffix = uuid.uuid4().hex[:12]
+        self.db = wallet.Store(self.pg_dsn, schema=f"wallet_{suffix}")
+        wallet.create(self.db, USERS)
+        PostgresJournal.migrate(self.pg_dsn, schema=f"journal_{suffix}")
+        return [
+            PostgresJournal(self.pg_dsn, schema=f"journal_{suffix}", pool_size=1) for _ in range(2)
+        ]
+
     def teardown(self) -> None:
         for client in self.clients:
             client.close()
@@ -86,7 +107,7 @@ class WalletMachine(RuleBasedStateMachine):
         self.bank.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self) -> Any:
         return wallet.connect(self.db)
 
     def drain_with(self, which: int, on_outcome: object = wallet.on_outcome) -> None:
@@ -123,7 +144,7 @@ class WalletMachine(RuleBasedStateMachine):
 
     @rule(which=st.integers(0, 1))
     def crash_during_feedback(self, which: int) -> None:
-        def dying(conn: sqlite3.Connection, outcome: Outcome) -> None:
+        def dying(conn: Any, outcome: Outcome) -> None:
             wallet.on_outcome(conn, outcome)
             raise Crash
 
@@ -187,16 +208,23 @@ class WalletMachine(RuleBasedStateMachine):
         assert wallet.totals(self.db)["most_refunds_per_payout"] <= 1
 
 
-def _machine(examples: int, steps: int) -> type[WalletMachine]:
+def _machine(examples: int, steps: int, pg_dsn: str | None = None) -> type[WalletMachine]:
     # A subclass per size: settings() marks the class it decorates, not a copy.
-    sized = type(f"WalletMachine{examples}x{steps}", (WalletMachine,), {})
+    sized = type(f"WalletMachine{examples}x{steps}", (WalletMachine,), {"pg_dsn": pg_dsn})
     return settings(max_examples=examples, stateful_step_count=steps, deadline=None)(sized)
 
 
 TestWalletOutbox = _machine(examples=15, steps=25).TestCase
 
 
+def test_wallet_outbox_on_postgresql(postgres_dsn: str) -> None:
+    """The machine with the wallet and the journal on PostgreSQL, a few examples."""
+    _machine(examples=5, steps=25, pg_dsn=postgres_dsn).TestCase("runTest").runTest()
+
+
 @pytest.mark.slow
-def test_wallet_outbox_long_run() -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_wallet_outbox_long_run(backend: str, request: pytest.FixtureRequest) -> None:
     """T14's size: 1,000 examples of 50 steps."""
-    _machine(examples=1000, steps=50).TestCase("runTest").runTest()
+    pg_dsn = request.getfixturevalue("postgres_dsn") if backend == "postgres" else None
+    _machine(examples=1000, steps=50, pg_dsn=pg_dsn).TestCase("runTest").runTest()

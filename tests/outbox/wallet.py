@@ -1,7 +1,8 @@
-"""A tiny wallet ledger over SQLite for the outbox tests: users, payouts and ledger entries.
+"""A tiny wallet ledger for the outbox tests: users, payouts and ledger entries.
 
-It has no unique constraint on refunds on purpose: the outbox alone must make each refund
-happen once, and the tests count them.
+It lives in a SQLite file or in a PostgreSQL schema (a :class:`Store`), the outbox table
+beside it. It has no unique constraint on refunds on purpose: the outbox alone must make
+each refund happen once, and the tests count them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from typing import Any
+
+import attrs
 
 from walletlink import Client, outbox
 from walletlink.accounts import Iban
@@ -26,6 +29,7 @@ CLOSED_CREDITOR = Iban("FR1420041010050500013M02606")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BOOKING_DAY: date = START.date()
 
+# The entries' id is the only difference between the two databases' schemas.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, balance_minor INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS payouts (
@@ -33,23 +37,58 @@ CREATE TABLE IF NOT EXISTS payouts (
     status TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, payout_id TEXT NOT NULL,
+    id {id} PRIMARY KEY, user_id TEXT NOT NULL, payout_id TEXT NOT NULL,
     kind TEXT NOT NULL, amount_minor INTEGER NOT NULL
-);
+)
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=30)
+@attrs.frozen
+class Store:
+    """Where the wallet lives: a SQLite file (``schema`` None) or a PostgreSQL schema."""
+
+    target: str  # the SQLite file's path, or the PostgreSQL database's DSN
+    schema: str | None = None
+
+    @property
+    def postgres(self) -> bool:
+        return self.schema is not None
 
 
-def create(path: Path, users: dict[str, int]) -> None:
-    conn = connect(path)
+def connect(store: Store) -> Any:
+    """A sqlite3 connection, or a psycopg one whose search_path is the wallet's schema."""
+    if store.schema is None:
+        return sqlite3.connect(store.target, timeout=30)
+    import psycopg
+
+    # A statement waiting on a lock a leaked connection holds would hang: fail fast instead.
+    options = f"-c search_path={store.schema} -c lock_timeout=10000"
+    return psycopg.connect(store.target, options=options)
+
+
+def run(conn: Any, statement: str, params: tuple[Any, ...] = ()) -> Any:
+    """Execute a ``?``-style statement on either driver; the cursor."""
+    if not isinstance(conn, sqlite3.Connection):
+        statement = statement.replace("?", "%s")
+    return conn.execute(statement, params)
+
+
+def create(store: Store, users: dict[str, int]) -> None:
+    if store.schema is not None:
+        import psycopg
+
+        with psycopg.connect(store.target, autocommit=True) as admin:
+            admin.execute(f'CREATE SCHEMA "{store.schema}"')
+    conn = connect(store)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
+        if store.schema is None:
+            conn.execute("PRAGMA journal_mode=WAL")
+        ddl = SCHEMA.format(id="BIGSERIAL" if store.postgres else "INTEGER")
+        for statement in ddl.split(";"):
+            conn.execute(statement)
         outbox.install(conn)
-        conn.executemany("INSERT INTO users VALUES (?, ?)", users.items())
+        for user, cents in users.items():
+            run(conn, "INSERT INTO users VALUES (?, ?)", (user, cents))
         conn.commit()
     finally:
         conn.close()
@@ -66,7 +105,7 @@ def payout_request(payout_id: str, amount_minor: int, *, closed: bool = False) -
 
 
 def request_payout(
-    conn: sqlite3.Connection,
+    conn: Any,
     user: str,
     payout_id: str,
     amount_minor: int,
@@ -75,20 +114,28 @@ def request_payout(
     before_commit: Callable[[], None] | None = None,
 ) -> None:
     """The wallet's payout endpoint: debit, record and stage, in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
+    # SQLite: take the write lock before reading; PostgreSQL: lock the user's row.
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("BEGIN IMMEDIATE")
+        query = "SELECT balance_minor FROM users WHERE id = ?"
+    else:
+        query = "SELECT balance_minor FROM users WHERE id = ? FOR UPDATE"
     try:
-        (balance,) = conn.execute(
-            "SELECT balance_minor FROM users WHERE id = ?", (user,)
-        ).fetchone()
+        (balance,) = run(conn, query, (user,)).fetchone()
         if balance < amount_minor:
             raise ValidationError("insufficient wallet balance")
-        conn.execute(
-            "UPDATE users SET balance_minor = balance_minor - ? WHERE id = ?", (amount_minor, user)
+        run(
+            conn,
+            "UPDATE users SET balance_minor = balance_minor - ? WHERE id = ?",
+            (amount_minor, user),
         )
-        conn.execute(
-            "INSERT INTO payouts VALUES (?, ?, ?, 'requested')", (payout_id, user, amount_minor)
+        run(
+            conn,
+            "INSERT INTO payouts VALUES (?, ?, ?, 'requested')",
+            (payout_id, user, amount_minor),
         )
-        conn.execute(
+        run(
+            conn,
             "INSERT INTO entries (user_id, payout_id, kind, amount_minor) "
             "VALUES (?, ?, 'debit', ?)",
             (user, payout_id, amount_minor),
@@ -102,27 +149,26 @@ def request_payout(
     conn.commit()
 
 
-def on_outcome(conn: sqlite3.Connection, outcome: Outcome) -> None:
+def on_outcome(conn: Any, outcome: Outcome) -> None:
     """The wallet's feedback: settle the payout, or refund the user. Not committed here."""
-    (user, amount) = conn.execute(
-        "SELECT user_id, amount_minor FROM payouts WHERE id = ?", (outcome.payout_id,)
+    (user, amount) = run(
+        conn, "SELECT user_id, amount_minor FROM payouts WHERE id = ?", (outcome.payout_id,)
     ).fetchone()
     if outcome.refund_due:
-        conn.execute(
-            "UPDATE users SET balance_minor = balance_minor + ? WHERE id = ?", (amount, user)
-        )
-        conn.execute(
+        run(conn, "UPDATE users SET balance_minor = balance_minor + ? WHERE id = ?", (amount, user))
+        run(
+            conn,
             "INSERT INTO entries (user_id, payout_id, kind, amount_minor) "
             "VALUES (?, ?, 'refund', ?)",
             (user, outcome.payout_id, amount),
         )
     status = "refunded" if outcome.refund_due else "settled"
-    conn.execute("UPDATE payouts SET status = ? WHERE id = ?", (status, outcome.payout_id))
+    run(conn, "UPDATE payouts SET status = ? WHERE id = ?", (status, outcome.payout_id))
 
 
-def totals(path: Path) -> dict[str, int]:
+def totals(store: Store) -> dict[str, int]:
     """Sums the checks need: balances, debits, refunds and refunds per payout."""
-    conn = connect(path)
+    conn = connect(store)
     try:
         (balances,) = conn.execute("SELECT COALESCE(SUM(balance_minor), 0) FROM users").fetchone()
         (debits,) = conn.execute(
@@ -133,7 +179,7 @@ def totals(path: Path) -> dict[str, int]:
         ).fetchone()
         (most_refunds,) = conn.execute(
             "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM entries "
-            "WHERE kind = 'refund' GROUP BY payout_id)"
+            "WHERE kind = 'refund' GROUP BY payout_id) AS per_payout"
         ).fetchone()
         return {
             "balances": balances,
@@ -145,9 +191,9 @@ def totals(path: Path) -> dict[str, int]:
         conn.close()
 
 
-def ledger_records(path: Path) -> list[Record]:
+def ledger_records(store: Store) -> list[Record]:
     """How the wallet's books see its bank account: one debit per settled payout."""
-    conn = connect(path)
+    conn = connect(store)
     try:
         rows = conn.execute(
             "SELECT id, amount_minor FROM payouts WHERE status = 'settled' ORDER BY id"
@@ -167,9 +213,9 @@ def ledger_records(path: Path) -> list[Record]:
     ]
 
 
-def reconcile_with_bank(path: Path, client: Client) -> ReconciliationResult:
+def reconcile_with_bank(store: Store, client: Client) -> ReconciliationResult:
     """The wallet's settled payouts against the bank's transactions on the wallet account."""
     day = BOOKING_DAY
     transactions = client.transactions("acme", WALLET_ACCOUNT, day, day + timedelta(days=1))
     bank_rows = records_from_transactions(transactions, account=WALLET_ACCOUNT.value)
-    return reconcile(ledger_records(path), bank_rows, as_of=day + timedelta(days=1))
+    return reconcile(ledger_records(store), bank_rows, as_of=day + timedelta(days=1))

@@ -8,11 +8,15 @@ rejected payout was refunded once, no payout id was paid twice, and the wallet's
 reconciles against the bank's transactions with no break.
 
 Moved here from tests/outbox/test_crash.py; the quick scale kills 5 times per point (as
-that test did), the full scale 200 times.
+that test did), the full scale 200 times. Each point runs with the wallet database and the
+journal on SQLite, and again both on PostgreSQL (the wallet's tables and the outbox in one
+schema, the PostgresJournal in another, of a fresh database; 3 kills per point at the quick
+scale).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -24,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import postgres_server
 from tests.outbox import wallet
 from tests.reliability.conftest import SCALE, Report
 from walletlink import Client, RetryPolicy
@@ -49,14 +54,23 @@ def payouts(seed: int, count: int) -> list[tuple[str, str, int, bool]]:
 class World:
     """One bank on loopback and one wallet's files, driven run by run."""
 
-    def __init__(self, tmp_path: Path, seed: int, kills: int) -> None:
+    def __init__(self, tmp_path: Path, seed: int, kills: int, pg_dsn: str | None = None) -> None:
         self.clock = FakeClock(wallet.START)
         self.bank = MockBank("generic_rest", bank_id="acme", clock=self.clock)
         self.bank.open_account(wallet.WALLET_ACCOUNT, Money("100000.00", "EUR"))
         self.bank.open_account(wallet.CREDITOR, Money("0.00", "EUR"))
         self.bank.open_account(wallet.CLOSED_CREDITOR, Money("0.00", "EUR"), closed=True)
         self.served = self.bank.serve()
-        self.db = tmp_path / "wallet.sqlite3"
+        self.kills = kills
+        if pg_dsn is None:
+            self.db = wallet.Store(str(tmp_path / "wallet.sqlite3"))
+            journal = str(tmp_path / "journal.sqlite3")
+        else:
+            from walletlink.journal import PostgresJournal
+
+            self.db = wallet.Store(pg_dsn, schema="wallet")
+            journal = "walletlink"
+            PostgresJournal.migrate(pg_dsn, schema=journal)
         # Each run spends up to two payouts before it dies: enough money for every run to
         # reach its kill point (carol stays poor, so that some payouts are refused).
         factor = max(1, kills // 5)
@@ -65,8 +79,9 @@ class World:
         }
         wallet.create(self.db, self.users)
         self.spec: dict[str, Any] = {
-            "db": str(self.db),
-            "journal": str(tmp_path / "journal.sqlite3"),
+            "db": self.db.target,
+            "schema": self.db.schema,
+            "journal": journal,
             "base_url": self.served.url,
             "api_key": self.bank.api_key,
             "webhook_secret": self.bank.webhook_secret,
@@ -110,14 +125,20 @@ class World:
         self.bank.close()
 
 
-KILLS = SCALE.pick(5, 200)
+KILLS = {"sqlite": SCALE.pick(5, 200), "postgres": SCALE.pick(3, 200)}
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    world = World(tmp_path, seed=1, kills=KILLS)
-    yield world
-    world.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    with contextlib.ExitStack() as stack:
+        pg_dsn = None
+        if request.param == "postgres":
+            from walletlink.testing.postgres import temporary_database
+
+            pg_dsn = stack.enter_context(temporary_database(postgres_server()))
+        world = World(tmp_path, seed=1, kills=KILLS[request.param], pg_dsn=pg_dsn)
+        stack.callback(world.close)
+        yield world
 
 
 def faults(seed: int) -> FaultPlan:
@@ -169,12 +190,13 @@ def kill_repeatedly(world: World, point: str, kills: int, seed: int) -> int:
 def test_t5_sigkill_at_each_point_pays_each_payout_once(
     world: World, point: str, report: Report
 ) -> None:
-    killed = kill_repeatedly(world, point, kills=KILLS, seed=1)
+    killed = kill_repeatedly(world, point, kills=world.kills, seed=1)
     orphans = world.open_entries()
     transfers = world.bank.transfers()
     report(
         "T5",
-        f"{point}: {killed} SIGKILLs, {len(transfers)} bank transfers, "
+        f"{point} ({'PostgreSQL' if world.db.postgres else 'SQLite'}): {killed} SIGKILLs, "
+        f"{len(transfers)} bank transfers, "
         f"{world.bank.duplicates_at_bank} dup, {orphans} orphans, outbox drained",
     )
     assert orphans == 0
