@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def _worker(
         )
         for n in range(count)
     ]
-    ready.wait()
+    ready.wait(timeout=120)
     # time.monotonic is CLOCK_MONOTONIC: one clock for every process on the machine.
     started = time.monotonic()
     for request in batch:
@@ -84,11 +85,31 @@ def _worker(
     journal.close()
 
 
+def _collect(out: Any, workers: list[Any]) -> list[tuple[float, float]]:
+    """Every worker's span; a worker that died fails the run at once instead of leaving the
+    others waiting at the barrier until a timeout."""
+    spans: list[tuple[float, float]] = []
+    deadline = time.monotonic() + 600
+    while len(spans) < len(workers):
+        try:
+            spans.append(out.get(timeout=1))
+        except queue.Empty:
+            died = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if died:
+                raise AssertionError(f"a benchmark worker died (exit codes {died})") from None
+            if time.monotonic() > deadline:
+                raise AssertionError("the benchmark workers did not finish in time") from None
+    return spans
+
+
 def run(kind: str, target: str, processes: int, count: int) -> float:
     """Transfers per second; checks every transfer reached the bank exactly once."""
     bank = MockBank("generic_rest", bank_id="bench", clock=FakeClock())
     bank.open_account(DEBTOR, Money("100000000.00", "EUR"))
     bank.open_account(CREDITOR, Money("0.00", "EUR"))
+    if kind != "none":
+        # Create the schema once, here: the workers then only open an existing journal.
+        _journal(kind, target).close()
     with bank.serve() as served:
         ready, out = CONTEXT.Barrier(processes), CONTEXT.Queue()
         workers = [
@@ -99,7 +120,7 @@ def run(kind: str, target: str, processes: int, count: int) -> float:
         ]
         for worker in workers:
             worker.start()
-        spans = [out.get(timeout=600) for _ in workers]
+        spans = _collect(out, workers)
         for worker in workers:
             worker.join(timeout=60)
     assert [0] * processes == [worker.exitcode for worker in workers]
