@@ -27,6 +27,12 @@ __all__ = [
 ]
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in delay-seconds form; ``None`` for anything else (an
+    HTTP date, or garbage), which leaves the wait to the retry policy."""
+    return float(value) if value and value.isdigit() else None
+
+
 def field(obj: Mapping[str, Any], name: str, where: str = "reply") -> Any:
     """``obj[name]``, or a :class:`ProtocolError` naming the missing field."""
     try:

@@ -28,7 +28,7 @@ import attrs
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, Iban, mask
-from walletlink.adapters._wire import field, money, object_of, parse_date
+from walletlink.adapters._wire import field, money, object_of, parse_date, retry_after_seconds
 from walletlink.adapters.base import Adapter, Flow, Page, RequestSigner, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -634,7 +634,7 @@ class BerlinGroupAdapter(Adapter):
             "bank_id": self.config.bank_id,
             "http_status": response.status,
             "request_id": response.header("X-Request-ID"),
-            "retry_after": float(retry_after) if retry_after and retry_after.isdigit() else None,
+            "retry_after": retry_after_seconds(retry_after),
         }
         return tpp_error(code, text, response.status, context)
 

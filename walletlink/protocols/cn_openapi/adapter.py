@@ -25,7 +25,7 @@ import attrs
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, LocalAccount
-from walletlink.adapters._wire import mapped_status, text_field
+from walletlink.adapters._wire import mapped_status, retry_after_seconds, text_field
 from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -478,7 +478,7 @@ class CnOpenApiAdapter(Adapter):
         context: dict[str, Any] = {"bank_id": self.config.bank_id, "http_status": response.status}
         if response.status == 429:
             retry_after = response.header("Retry-After")
-            seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+            seconds = retry_after_seconds(retry_after)
             return RateLimitedError("the gateway is rate limiting", retry_after=seconds, **context)
         if response.status >= 500:
             return BankUnavailableError(f"the gateway answered HTTP {response.status}", **context)

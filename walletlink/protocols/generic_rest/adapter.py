@@ -14,7 +14,14 @@ from urllib.parse import quote
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId
-from walletlink.adapters._wire import field, mapped_status, money, parse_date, parse_time
+from walletlink.adapters._wire import (
+    field,
+    mapped_status,
+    money,
+    parse_date,
+    parse_time,
+    retry_after_seconds,
+)
 from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -368,7 +375,7 @@ class GenericRestAdapter(Adapter):
             )
         if response.status == 429:
             retry_after = response.header("Retry-After")
-            seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+            seconds = retry_after_seconds(retry_after)
             return RateLimitedError("the bank is rate limiting", retry_after=seconds, **context)
         if response.status >= 500:
             return BankUnavailableError(f"the bank failed: {message}", **context)

@@ -24,7 +24,7 @@ import attrs
 
 from walletlink._crosscheck import disagreement
 from walletlink.accounts import AccountId, Bic
-from walletlink.adapters._wire import list_of, text_field
+from walletlink.adapters._wire import list_of, retry_after_seconds, text_field
 from walletlink.adapters.base import Adapter, Flow, Page, RequestSigner, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -483,7 +483,7 @@ class Iso20022H2HAdapter(Adapter):
             )
         if response.status == 429:
             retry_after = response.header("Retry-After")
-            seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+            seconds = retry_after_seconds(retry_after)
             return RateLimitedError("the bank is rate limiting", retry_after=seconds, **context)
         if response.status >= 500:
             return BankUnavailableError(f"the bank failed: {message}", **context)

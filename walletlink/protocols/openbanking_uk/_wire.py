@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from walletlink.accounts import AccountId, Iban, LocalAccount, SortCodeAccount
-from walletlink.adapters._wire import field
+from walletlink.adapters._wire import field, retry_after_seconds
 from walletlink.adapters._wire import money as wire_money
 from walletlink.errors import (
     AuthenticationError,
@@ -282,7 +282,7 @@ def error_for(
     if path:
         detail = f"{detail} (at {path})"
     if status == 429:
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        seconds = retry_after_seconds(retry_after)
         return RateLimitedError("the bank is rate limiting", retry_after=seconds, **context)
     if status >= 500:
         return BankUnavailableError(f"the bank failed: {detail}", **context)
