@@ -62,8 +62,23 @@ def _async_transport(max_connections: int) -> AsyncTransport:
 class AsyncClient(Operations):
     """Talk to many banks through one interface, from asyncio code.
 
-    >>> async with AsyncClient([config], journal=SQLiteJournal("walletlink.sqlite3")) as c:
-    ...     transfer = await c.transfer("acme", request)
+    >>> import asyncio
+    >>> from walletlink import Iban, MemoryJournal, Money, Party, TransferRequest
+    >>> from walletlink.testing import MockBank
+    >>> bank = MockBank(bank_id="acme")  # stands in for your bank's BankConfig
+    >>> debtor = bank.open_account("DE89370400440532013000", "100.00", "EUR")
+    >>> async def pay(request):
+    ...     async with AsyncClient([bank.config()], journal=MemoryJournal()) as client:
+    ...         bank.mount_async(client)  # in process, through an httpx transport
+    ...         return await client.transfer("acme", request)
+    >>> transfer = asyncio.run(pay(TransferRequest(
+    ...     amount=Money("12.30", "EUR"),
+    ...     debtor_account=debtor,
+    ...     creditor=Party(name="Ada Lovelace", account=Iban("GB33BUKB20201555555555")),
+    ...     payout_id="PAYOUT-42",
+    ... )))
+    >>> transfer.status, transfer.amount
+    (<TransferStatus.PENDING: 'pending'>, Money('12.30', 'EUR'))
 
     Takes the arguments of :class:`~walletlink.Client` except ``session``; use
     :meth:`mount` to route a URL prefix through an httpx transport. Every method takes
