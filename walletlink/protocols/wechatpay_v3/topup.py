@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from walletlink.accounts import LocalAccount
-from walletlink.errors import ConfigurationError
+from walletlink.errors import ConfigurationError, ValidationError
 from walletlink.models import Party, Transfer, TransferRequest
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3._orders import (
@@ -81,7 +81,7 @@ def refund_request(
     user's refund message.
     """
     if (out_trade_no is None) == (transaction_id is None):
-        raise ConfigurationError("name the order by out_trade_no or transaction_id (one)")
+        raise ValidationError("name the order by out_trade_no or transaction_id (one)")
     account = (
         LocalAccount(out_trade_no, scheme=BY_OUT_TRADE_NO)
         if out_trade_no is not None
