@@ -320,7 +320,10 @@ def query_order(
         params=(("mchid", adapter._settings.mchid),),
         headers=_JSON,
         operation="query_order",
+        accept_status=frozenset({404}),
     )
+    if response.status == 404:  # ORDER_NOT_EXIST, verified before it is believed
+        raise adapter._refusal(response, *adapter._verified_error(response, write=False))
     node = adapter._verified(response, write=False)
     order = parse_order(node, mchid=adapter._settings.mchid, appid=adapter._settings.appid)
     bank_id = adapter.config.bank_id
