@@ -379,8 +379,9 @@ class PayInDesk:
             raise _Fail(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
         return refund
 
-    def _refund_view(self, refund: _Refund) -> dict[str, Any]:
-        view = self.bank.ledger.transfer(refund.transfer_id)
+    def _refund_view(self, refund: _Refund, view: BankTransferView | None = None) -> dict[str, Any]:
+        """The refund as the API shows it, now or (``view``) at one change of its life."""
+        view = view or self.bank.ledger.transfer(refund.transfer_id)
         order = self._orders[refund.order]
         status = _refund_status(view)
         node: dict[str, Any] = {
@@ -421,7 +422,7 @@ class PayInDesk:
                 refund = self._refunds.get(metadata["out_refund_no"])
             if refund is None or refund.transfer_id != transfer.id:
                 return []
-            node = self._refund_view(refund)
+            node = self._refund_view(refund, transfer)  # this change, not the latest
             if node["status"] not in _REFUND_EVENTS:
                 return []
             event_type, summary = _REFUND_EVENTS[node["status"]]

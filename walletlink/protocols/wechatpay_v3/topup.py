@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from walletlink.accounts import LocalAccount
-from walletlink.errors import ConfigurationError, ValidationError
+from walletlink.errors import ConfigurationError, CurrencyMismatchError, ValidationError
 from walletlink.models import Party, Transfer, TransferRequest
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3._orders import (
@@ -80,6 +80,8 @@ def refund_request(
     ``out_trade_no`` or ``transaction_id``. ``reason`` (at most 80 characters) shows in the
     user's refund message.
     """
+    if order_total.currency != amount.currency:
+        raise CurrencyMismatchError("a refund is in the order's currency (CNY)")
     if (out_trade_no is None) == (transaction_id is None):
         raise ValidationError("name the order by out_trade_no or transaction_id (one)")
     account = (
