@@ -429,3 +429,53 @@ def test_a_refund_notification_contradicting_the_journal_is_refused(harness: Har
     record = harness.client.journal.get(transfer.idempotency_key)
     assert record is not None
     assert record.status is TransferStatus.UNKNOWN  # a person must look
+
+
+def test_frequency_limited_is_retried_with_the_same_refund(harness: Harness) -> None:
+    harness.bank.set_faults(FaultPlan.of(FaultKind.RATE_LIMIT, only_methods={"POST"}))
+    original = harness.bank.decide
+    state = {"calls": 0}
+
+    def once(method: str) -> Any:
+        state["calls"] += 1
+        return original(method) if state["calls"] == 1 else _no_fault()
+
+    harness.bank.decide = once  # type: ignore[method-assign]
+    transfer = harness.client.transfer(harness.bank.bank_id, _refund())
+    assert transfer.status is TransferStatus.PROCESSING
+    bodies = _posts(harness)
+    assert len(bodies) == 2  # 429 FREQUENCY_LIMITED, then the same bytes again
+    assert len(set(bodies)) == 1
+    assert len(_refunds_at_bank(harness)) == 1
+
+
+def _no_fault() -> Any:
+    from walletlink.testing.faults import FaultDecision
+
+    return FaultDecision()
+
+
+# -- the code tables -----------------------------------------------------------------------------
+
+
+def test_refund_statuses_and_refusals_map_onto_walletlink() -> None:
+    from walletlink.protocols.wechatpay_v3._codes import (
+        ERROR_CODES,
+        map_refund_status,
+        refusal_reason,
+    )
+
+    assert map_refund_status("SUCCESS") is TransferStatus.SETTLED
+    assert map_refund_status("PROCESSING") is TransferStatus.PROCESSING
+    assert map_refund_status("ABNORMAL") is TransferStatus.PROCESSING  # not final
+    assert map_refund_status("CLOSED") is TransferStatus.REJECTED
+    assert map_refund_status("NEW_STATE") is TransferStatus.UNKNOWN
+    assert refusal_reason("ORDERPAID") is ReasonCode.DUPLICATE
+    assert refusal_reason("RESOURCE_NOT_EXISTS") is ReasonCode.ACCOUNT_UNKNOWN
+    assert refusal_reason("USER_ACCOUNT_ABNORMAL") is ReasonCode.ACCOUNT_BLOCKED
+    assert refusal_reason("NOT_ENOUGH") is ReasonCode.INSUFFICIENT_FUNDS
+    assert refusal_reason("SOMETHING_ELSE") is ReasonCode.OTHER
+    for code in ("ORDER_NOT_EXIST", "ORDERPAID", "ORDER_CLOSED", "NOT_ENOUGH",
+                 "USER_ACCOUNT_ABNORMAL", "RESOURCE_NOT_EXISTS", "FREQUENCY_LIMITED",
+                 "SYSTEM_ERROR", "PARAM_ERROR", "INVALID_REQUEST"):  # fmt: skip
+        assert code in ERROR_CODES
