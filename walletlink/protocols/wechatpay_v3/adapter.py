@@ -302,7 +302,11 @@ class WeChatPayV3Adapter(Adapter):
     def _write(
         self, path: str, body: bytes, operation: str, *, write: bool
     ) -> Flow[dict[str, Any]]:
-        """POST ``body``; the verified reply, or the refusal it verifiably is."""
+        """POST ``body``; the verified reply, or the refusal it verifiably is.
+
+        ``write`` as in :meth:`_verified`. Orders pass ``False``: they are not journalled, so
+        an unverifiable reply stays the SignatureError it is instead of an unknown outcome.
+        """
         response = yield PreparedRequest(
             method="POST",
             path=path,
