@@ -46,12 +46,20 @@ class Harness:
         return [request.path for request, _ in self.sent]
 
 
-def make_harness(tmp_path: Path, clock: FakeClock | None = None, **bank_options: Any) -> Harness:
+def make_harness(
+    tmp_path: Path,
+    clock: FakeClock | None = None,
+    *,
+    payer_balance: str = "0",
+    **bank_options: Any,
+) -> Harness:
+    """A client of a fresh mock platform; the user ``OPENID`` holds ``payer_balance`` CNY
+    (what they can pay top-up orders with)."""
     clock = clock or FakeClock()
     options = {k: bank_options.pop(k) for k in list(bank_options) if k.startswith("config_")}
     bank = MockBank("wechatpay_v3", clock=clock, settle_after=60, **bank_options)
     bank.open_account(LocalAccount(DEFAULT_MCHID), Money("1000.00", "CNY"))
-    bank.open_account(LocalAccount(OPENID, scheme="wechat_openid"), Money("0", "CNY"))
+    bank.open_account(LocalAccount(OPENID, scheme="wechat_openid"), Money(payer_balance, "CNY"))
     sent: list[tuple[PreparedRequest, str]] = []
     replies: list[RawResponse] = []
     config = bank.config()

@@ -39,6 +39,7 @@ from walletlink.errors import (
     ProtocolError,
     RateLimitedError,
     SignatureError,
+    UnsupportedOperationError,
     ValidationError,
     WalletLinkError,
 )
@@ -47,12 +48,21 @@ from walletlink.models import (
     Capability,
     Event,
     NextAction,
+    Reason,
     ReasonCode,
     Transfer,
     TransferRequest,
     TransferStatus,
 )
-from walletlink.protocols.wechatpay_v3._codes import UNKNOWN_OUTCOME_CODES, map_reason, map_state
+from walletlink.money import Money
+from walletlink.protocols.wechatpay_v3 import _orders, _refunds
+from walletlink.protocols.wechatpay_v3._codes import (
+    UNKNOWN_OUTCOME_CODES,
+    map_reason,
+    map_refund_status,
+    map_state,
+    refusal_reason,
+)
 from walletlink.protocols.wechatpay_v3._keys import PUBLIC_KEY_PREFIX, PlatformKeys
 from walletlink.protocols.wechatpay_v3._wire import decode_out_bill_no, fen, from_fen, out_bill_no
 from walletlink.signing.webhooks import WeChatPaySigner, decrypt_wechatpay_resource
@@ -244,8 +254,12 @@ class WeChatPayV3Adapter(Adapter):
 
     def validate(self, request: TransferRequest) -> None:
         """Yuan in whole fen below 2,000 CNY, from this merchant to an openid, keyed by an
-        ``out_bill_no``-able key: the bill body, built as a dry run."""
+        ``out_bill_no``-able key: the bill body, built as a dry run. A refund (its creditor
+        names an order, see :mod:`._refunds`): CNY, positive, at most the order's total."""
         super().validate(request)
+        if _refunds.is_refund(request):
+            self._refund_body(request)
+            return
         self._bill(request)
 
     # -- requests -----------------------------------------------------------------------------
@@ -280,6 +294,32 @@ class WeChatPayV3Adapter(Adapter):
         if settings.perception:
             bill["user_recv_perception"] = settings.perception
         return json.dumps(bill, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _refund_body(self, request: TransferRequest) -> bytes:
+        settings = self._settings
+        return _refunds.refund_body(request, mchid=settings.mchid, notify_url=settings.notify_url)
+
+    def _write(
+        self, path: str, body: bytes, operation: str, *, write: bool
+    ) -> Flow[dict[str, Any]]:
+        """POST ``body``; the verified reply, or the refusal it verifiably is.
+
+        ``write`` as in :meth:`_verified`. Orders pass ``False``: they are not journalled, so
+        an unverifiable reply stays the SignatureError it is instead of an unknown outcome.
+        """
+        response = yield PreparedRequest(
+            method="POST",
+            path=path,
+            headers=_JSON,
+            body=body,
+            # Keyed by out_trade_no / out_refund_no at the platform: a resend is the same call.
+            idempotent=True,
+            operation=operation,
+            accept_status=_DECIDING,
+        )
+        if not 200 <= response.status < 300:
+            raise self._refusal(response, *self._verified_error(response, write=write))
+        return self._verified(response, write=write)
 
     def _refresh(self) -> Flow[None]:
         """Download the platform certificates first when they are due (see :mod:`._keys`)."""
@@ -324,7 +364,7 @@ class WeChatPayV3Adapter(Adapter):
         context: dict[str, Any] = {"bank_id": self.config.bank_id, "http_status": response.status}
         if code in UNKNOWN_OUTCOME_CODES:
             return BankUnavailableError(f"WeChat Pay: {code}", **context)
-        reason = ReasonCode.ACCOUNT_UNKNOWN if code == "ORDER_NOT_EXIST" else ReasonCode.OTHER
+        reason = refusal_reason(code)
         return BankRejectedError(
             f"WeChat Pay refused the call: {code} {message}".strip(),
             code=reason,
@@ -335,6 +375,8 @@ class WeChatPayV3Adapter(Adapter):
     # -- payments -----------------------------------------------------------------------------
 
     def create_transfer(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]:
+        if _refunds.is_refund(request):
+            return (yield from self._create_refund(request, transfer_id))
         yield from self._refresh()
         response = yield PreparedRequest(
             method="POST",
@@ -380,6 +422,8 @@ class WeChatPayV3Adapter(Adapter):
 
     def find_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer | None]:
         """After an unknown outcome: ask by the same ``out_bill_no``, never a new one."""
+        if _refunds.is_refund(request):
+            return (yield from self._find_refund(ref, request))
         yield from self._refresh()
         response = yield PreparedRequest(
             method="GET",
@@ -397,6 +441,10 @@ class WeChatPayV3Adapter(Adapter):
 
     def cancel_transfer(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer]:
         """撤销转账: only before the bill is final; the reply says CANCELING or CANCELLED."""
+        if _refunds.is_refund(request):
+            raise UnsupportedOperationError(
+                "a WeChat Pay refund cannot be cancelled", bank_id=self.config.bank_id
+            )
         yield from self._refresh()
         response = yield PreparedRequest(
             method="POST",
@@ -445,6 +493,81 @@ class WeChatPayV3Adapter(Adapter):
             updated_at=parse_time(node.get("update_time")),
         )
 
+    # -- refunds (see ._refunds) ----------------------------------------------------------------
+
+    def _create_refund(self, request: TransferRequest, transfer_id: str) -> Flow[Transfer]:
+        """申请退款: ``POST /v3/refund/domestic/refunds``, the journalled intent's bytes."""
+        body = self._refund_body(request)
+        yield from self._refresh()
+        response = yield PreparedRequest(
+            method="POST",
+            path=_refunds.REFUNDS_PATH,
+            headers=_JSON,
+            body=body,
+            idempotent=True,  # out_refund_no: "同一退款单号多次请求只退一笔"
+            operation="create_refund",
+            accept_status=_DECIDING,
+        )
+        if response.status == 200:
+            node = self._verified(response, write=True)
+            return _refunds.refund_transfer(
+                node, request, transfer_id=transfer_id, bank_id=self.config.bank_id
+            )
+        code, message = self._verified_error(response, write=True)
+        if code not in ("NOT_ENOUGH", "USER_ACCOUNT_ABNORMAL"):
+            raise self._refusal(response, code, message)
+        # Nothing was refunded, for a reason of the merchant's or payer's account: a value.
+        return Transfer(
+            id=transfer_id,
+            bank_id=self.config.bank_id,
+            bank_transfer_id=None,
+            end_to_end_id=request.end_to_end_id,
+            idempotency_key=request.idempotency_key,
+            amount=request.amount,
+            status=TransferStatus.REJECTED,
+            reason=Reason(code=refusal_reason(code), raw_code=code, message=message),
+        )
+
+    def _find_refund(self, ref: TransferRef, request: TransferRequest) -> Flow[Transfer | None]:
+        """查询单笔退款 by the same ``out_refund_no``; 404 RESOURCE_NOT_EXISTS is absent."""
+        yield from self._refresh()
+        response = yield PreparedRequest(
+            method="GET",
+            path=_refunds.refund_path(ref.idempotency_key or request.idempotency_key),
+            headers=_JSON,
+            operation="get_refund",
+            accept_status=frozenset({404}),
+        )
+        if response.status == 404:
+            code, message = self._verified_error(response, write=False)
+            if code in ("RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST", "NOT_FOUND"):
+                return None
+            raise self._refusal(response, code, message)
+        node = self._verified(response, write=False)
+        return _refunds.refund_transfer(
+            node, request, transfer_id=ref.transfer_id, bank_id=self.config.bank_id
+        )
+
+    # -- orders (pay-in, see ._orders; run with Client.run_flow or .topup.WeChatPayTopUps) ----
+
+    def create_native_order(self, order: _orders.OrderRequest) -> Flow[_orders.NativeOrder]:
+        """Native 下单: the reply's ``code_url`` is shown as a QR code."""
+        created = yield from _orders.create_order(self, order, jsapi=False)
+        assert isinstance(created, _orders.NativeOrder)
+        return created
+
+    def create_jsapi_order(self, order: _orders.OrderRequest) -> Flow[_orders.JsapiOrder]:
+        """JSAPI 下单: ``prepay_id`` and the signed parameters for the pay sheet."""
+        created = yield from _orders.create_order(self, order, jsapi=True)
+        assert isinstance(created, _orders.JsapiOrder)
+        return created
+
+    def query_order(self, out_trade_no: str, expected: Money | None = None) -> Flow[_orders.Order]:
+        return (yield from _orders.query_order(self, out_trade_no, expected))
+
+    def close_order(self, out_trade_no: str) -> Flow[None]:
+        yield from _orders.close_order(self, out_trade_no)
+
     # -- notifications ----------------------------------------------------------------------
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Event:
@@ -469,6 +592,8 @@ class WeChatPayV3Adapter(Adapter):
             bill = json.loads(plaintext)
         except ValueError:
             raise ProtocolError("the decrypted resource is not JSON") from None
+        if isinstance(bill, dict) and event.type.startswith(("REFUND.", "TRANSACTION.")):
+            return _notified(event, bill, self._settings)
         if event.type != NOTIFY_EVENT or not isinstance(bill, dict):
             return attrs.evolve(event, data={**event.data, "resource": bill})
         if bill.get("mch_id", self._settings.mchid) != self._settings.mchid:
@@ -499,6 +624,45 @@ class WeChatPayV3Adapter(Adapter):
         message = "signature check failed" if status == 401 else "not processed"
         body = json.dumps({"code": "FAIL", "message": message}).encode()
         return status, {"Content-Type": "application/json"}, body
+
+
+def _notified(event: Event, resource: dict[str, Any], settings: _Settings) -> Event:
+    """A payment (``TRANSACTION.*``) or refund (``REFUND.*``) notification's event.
+
+    A refund event names its journalled refund by ``out_refund_no`` (the key itself) and
+    states the refund amount; the client cross-checks both against the journal before it
+    applies the status. A payment event touches no journal (no merchant money moved): the
+    wallet reads ``event.data["order"]`` and credits its user.
+    """
+    if resource.get("mchid", settings.mchid) != settings.mchid:
+        raise ProtocolError("the notification is for another merchant")
+    if event.type.startswith("TRANSACTION."):
+        order = _orders.parse_order(resource, mchid=settings.mchid, appid=settings.appid)
+        return attrs.evolve(
+            event,
+            bank_transfer_id=order.transaction_id,
+            occurred_at=order.success_time or event.occurred_at,
+            data={**event.data, "order": order},
+        )
+    amount = resource.get("amount")
+    if not isinstance(amount, Mapping):
+        raise ProtocolError("the refund notification carries no amount object")
+    status = map_refund_status(resource.get("refund_status"))
+    raw = str(resource.get("refund_status") or "")
+    reason = None
+    if raw in ("CLOSED", "ABNORMAL"):
+        code = ReasonCode.OTHER if raw == "CLOSED" else ReasonCode.ACCOUNT_BLOCKED
+        reason = Reason(code=code, raw_code=raw, message=f"refund {raw.lower()}")
+    return attrs.evolve(
+        event,
+        bank_transfer_id=resource.get("refund_id") or None,
+        idempotency_key=text_field(resource, "out_refund_no", "notification"),
+        status=status,
+        reason=reason,
+        amount=from_fen(amount.get("refund"), "amount.refund"),
+        occurred_at=parse_time(resource.get("success_time")) or event.occurred_at,
+        data={**event.data, "out_trade_no": resource.get("out_trade_no")},
+    )
 
 
 @attrs.frozen

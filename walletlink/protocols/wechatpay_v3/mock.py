@@ -167,6 +167,14 @@ class WeChatPayV3Server:
         self._nonces: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        from walletlink.protocols.wechatpay_v3._mock_payin import PayInDesk
+
+        #: Orders (pay-in) and refunds: see :mod:`._mock_payin`.
+        self.payin = PayInDesk(self)
+
+    def pay_order(self, out_trade_no: str, openid: str | None = None) -> dict[str, Any]:
+        """Test hook: the user pays an order (see :meth:`._mock_payin.PayInDesk.pay`)."""
+        return self.payin.pay(out_trade_no, openid)
 
     # -- what a client of this platform needs -------------------------------------------------
 
@@ -216,6 +224,9 @@ class WeChatPayV3Server:
     def webhooks_for(self, transfer: BankTransferView) -> list[OutgoingWebhook]:
         from walletlink.testing.mockbank import OutgoingWebhook
 
+        payin = self.payin.webhooks_for(transfer)
+        if payin is not None:
+            return payin
         number = transfer.instruction.metadata.get("out_bill_no")
         if number is None or self._bills.get(number) != transfer.id:
             return []
@@ -275,6 +286,9 @@ class WeChatPayV3Server:
         path = request.path.rstrip("/")
         if path == "/v3/certificates" and request.method == "GET":
             return self._certificates()
+        answer = self.payin.route(request)
+        if answer is not None:
+            return answer
         if path == _BILLS and request.method == "POST":
             return 200, self._create(request.body)
         found = _BILL_PATH.fullmatch(path)
