@@ -28,7 +28,7 @@ from walletlink import (
     UnknownOutcomeError,
 )
 from walletlink._crosscheck import check_echo, check_moment
-from walletlink.accounts import Iban
+from walletlink.accounts import Iban, LocalAccount
 from walletlink.client import Hooks, ResolveReport
 from walletlink.http import PreparedRequest
 from walletlink.journal import MemoryJournal
@@ -64,6 +64,16 @@ def test_an_echo_that_agrees_passes_with_the_banks_spacing() -> None:
         debtor_account="DE89 3704 0044 0532 0130 00",
         creditor_account="gb33bukb20201555555555",
     )
+
+
+def test_a_local_account_written_with_dashes_matches_its_own_echo() -> None:
+    # The journalled side is normalised like the echo: a sort code and account number or a
+    # merchant order number keep their dashes in LocalAccount.value.
+    request = transfer_request(creditor=Party(name="Ada", account=LocalAccount("20-00-00 5555")))
+    check_echo(request, creditor_account="20-00-00 5555")
+    check_echo(request, creditor_account="2000005555")
+    with pytest.raises(ProtocolError, match="on creditor account"):
+        check_echo(request, creditor_account="20-00-00 5556")
 
 
 @pytest.mark.parametrize(

@@ -46,10 +46,14 @@ def check_moment(moment: datetime | None, what: str, *, bank_id: str | None = No
         raise ProtocolError(f"the bank's {what} is out of range", bank_id=bank_id) from None
 
 
+def _account_chars(value: str) -> str:
+    return "".join(ch for ch in value if ch not in " -").upper()
+
+
 def _same_account(echoed: str, account: AccountId) -> bool:
-    # Banks print IBANs in groups of four and sort codes with dashes; compare the characters.
-    normalised = "".join(ch for ch in echoed if ch not in " -").upper()
-    return normalised == account.value.upper()
+    # Banks print IBANs in groups of four and sort codes with dashes; compare the characters
+    # of both sides, since a local account number may itself be written with dashes.
+    return _account_chars(echoed) == _account_chars(account.value)
 
 
 def _check_amount(amount: Money, expected: Money, where: str, bank_id: str | None) -> None:
