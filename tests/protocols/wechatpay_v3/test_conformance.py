@@ -60,8 +60,11 @@ class TestWeChatPayCertificateMode(AdapterConformance):
         merchant, party = self._accounts(bank)
         return [
             TransferRequest(amount=Money("1.00", "EUR"), debtor_account=merchant, creditor=party),
+            # From 2,000 CNY the name travels RSA-OAEP encrypted: this one does not fit.
             TransferRequest(
-                amount=Money("2000.00", "CNY"), debtor_account=merchant, creditor=party
+                amount=Money("2000.00", "CNY"),
+                debtor_account=merchant,
+                creditor=Party(name="李" * 140, account=party.account),
             ),
             TransferRequest(
                 amount=base.amount,

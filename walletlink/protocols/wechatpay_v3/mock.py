@@ -22,6 +22,7 @@ Platform key modes (``mode=``):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -40,6 +41,7 @@ from walletlink.errors import WalletLinkError
 from walletlink.models import TransferStatus
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3._mock_keys import certificate, pem, role_key, serial_of
+from walletlink.protocols.wechatpay_v3._sensitive import OAEP_SHA1
 from walletlink.protocols.wechatpay_v3._wire import decode_out_bill_no
 from walletlink.signing.webhooks import (
     encrypt_wechatpay_resource,
@@ -276,7 +278,7 @@ class WeChatPayV3Server:
         if path == "/v3/certificates" and request.method == "GET":
             return self._certificates()
         if path == _BILLS and request.method == "POST":
-            return 200, self._create(request.body)
+            return 200, self._create(request.body, request.headers.get("Wechatpay-Serial"))
         found = _BILL_PATH.fullmatch(path)
         if found and found.group(2) and request.method == "POST":
             return 200, self._cancel(found.group(1))
@@ -332,11 +334,14 @@ class WeChatPayV3Server:
 
     # -- transfer bills -------------------------------------------------------------------------
 
-    def _create(self, body: bytes) -> dict[str, Any]:
+    def _create(self, body: bytes, serial: str | None) -> dict[str, Any]:
         bill = _object(body)
         number = _text(bill, "out_bill_no", 32)
         if not _OUT_BILL_NO.fullmatch(number):
             raise _Fail(400, "PARAM_ERROR", "out_bill_no: 5-32 of [0-9A-Za-z]")
+        if "user_name" in bill:
+            # Compared in plaintext: OAEP ciphertexts of one name differ between SDK calls.
+            bill = {**bill, "user_name": self._decrypt(bill["user_name"], serial)}
         canonical = json.dumps(bill, sort_keys=True, separators=(",", ":")).encode()
         claim = self._claims.begin(
             self.mchid, number, request_fingerprint("POST", _BILLS, canonical)
@@ -357,6 +362,28 @@ class WeChatPayV3Server:
             raise
         self._claims.complete(self.mchid, number, transfer.id)
         return self._answer(transfer)
+
+    def _decrypt(self, sealed: object, serial: str | None) -> str:
+        """A sensitive field, opened with the platform private key ``Wechatpay-Serial``
+        names (RSAES-OAEP, SHA-1, MGF1-SHA-1), as the platform does."""
+        now = self.bank.clock.now()
+        usable = {PUBLIC_KEY_ID} if self.platform.mode != "certificate" else set()
+        usable.update(serial_of(cert) for cert in self.platform.listed(now))
+        if not serial or serial.upper() not in usable:
+            raise _Fail(400, "PARAM_ERROR", "平台证书序列号Wechatpay-Serial错误")
+        try:
+            if not isinstance(sealed, str):
+                raise ValueError
+            plaintext = self.platform.keys[serial.upper()].decrypt(
+                base64.b64decode(sealed, validate=True),
+                OAEP_SHA1,
+            )
+            name = plaintext.decode()
+        except ValueError:  # also binascii.Error and UnicodeDecodeError
+            raise _Fail(400, "PARAM_ERROR", "请确认待处理的消息是否为加密后的密文") from None
+        if not name:
+            raise _Fail(400, "PARAM_ERROR", "user_name is empty")
+        return name
 
     def _submit(self, bill: Mapping[str, Any], number: str) -> BankTransferView:
         if bill.get("appid") != self.appid:
@@ -384,7 +411,8 @@ class WeChatPayV3Server:
                 TransferInstruction(
                     amount=money,
                     debtor_account=LocalAccount(self.mchid),
-                    creditor_name=openid,
+                    # The decrypted real name where the merchant sent one.
+                    creditor_name=str(bill.get("user_name") or openid),
                     creditor_account=LocalAccount(openid),
                     remittance=remark,
                     end_to_end_id=number,
