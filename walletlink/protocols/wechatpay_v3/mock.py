@@ -145,6 +145,13 @@ class WeChatPayV3Server:
 
     ``api_v3_key`` encrypts notifications and the certificate list. ``tolerance`` is the
     platform's window for request timestamps (five minutes, as the SDKs assume).
+
+    ``user_confirm=True`` runs bills the way the platform runs them for merchants whose
+    scene needs the user's confirmation (用户确认收款): a new bill is ``WAIT_USER_CONFIRM``
+    and its reply carries a ``package_info`` for the app's confirm page. The user confirming
+    there is :meth:`confirm_receipt`; the bill then moves on and ends ``SUCCESS``. A bill not
+    confirmed within ``confirm_within`` (24 hours) is cancelled by the platform: its money
+    goes back to the merchant and it ends ``CANCELLED``, with a notification either way.
     """
 
     def __init__(
@@ -157,8 +164,13 @@ class WeChatPayV3Server:
         appid: str = DEFAULT_APPID,
         api_v3_key: str = "walletlinkMockApiV3Key0123456789",
         tolerance: timedelta = timedelta(minutes=5),
+        user_confirm: bool = False,
+        confirm_within: timedelta = timedelta(hours=24),
     ) -> None:
         self.bank = bank
+        self.user_confirm, self.confirm_within = user_confirm, confirm_within
+        # out_bill_no → (package_info, when the platform gives up waiting) while unconfirmed
+        self._waiting: dict[str, tuple[str, datetime]] = {}
         self.mchid, self.appid = mchid, appid
         self.api_v3_key = api_v3_key
         self.tolerance = tolerance
@@ -245,6 +257,30 @@ class WeChatPayV3Server:
         headers = self._signed_headers(body, nonce=event_id.hexdigest()[12:44].upper())
         headers["Content-Type"] = "application/json"
         return [OutgoingWebhook(id=envelope["id"], headers=headers, body=body)]
+
+    def run_due(self, now: datetime) -> list[BankTransferView]:
+        """The platform's own timer (:meth:`MockBank.settle` calls it): bills left
+        unconfirmed past ``confirm_within`` are cancelled, their money released."""
+        with self._lock:
+            expired = [number for number, (_, until) in self._waiting.items() if until <= now]
+            for number in expired:
+                del self._waiting[number]
+        changed = []
+        for number in expired:
+            transfer = self.bank.ledger.transfer(self._bills[number])
+            if transfer.status is TransferStatus.PENDING:
+                changed.append(self.bank.ledger.cancel(transfer.id, now))
+        return changed
+
+    def confirm_receipt(self, package_info: str) -> BankTransferView:
+        """The user confirmed the receipt on the page ``package_info`` opened: the bill
+        leaves ``WAIT_USER_CONFIRM`` and runs to ``SUCCESS`` on the ledger's clock."""
+        with self._lock:
+            found = [n for n, (p, _) in self._waiting.items() if p == package_info]
+            if not found:
+                raise LookupError("no bill waits for the user under this package_info")
+            del self._waiting[found[0]]
+        return self.bank.ledger.release_hold(self._bills[found[0]], self.bank.clock.now())
 
     # -- the platform's checks ----------------------------------------------------------------
 
@@ -421,13 +457,23 @@ class WeChatPayV3Server:
                     metadata={"out_bill_no": number},
                 ),
                 self.bank.clock.now(),
+                on_hold=self.user_confirm,
             )
             self._bills[number] = transfer.id
+            if self.user_confirm and transfer.status is TransferStatus.PENDING:
+                # What the app hands to wx.requestMerchantTransfer; opaque to the merchant.
+                package = base64.b64encode(
+                    hashlib.sha256(f"package:{self.mchid}:{number}".encode()).digest()
+                ).decode()
+                self._waiting[number] = (package, self.bank.clock.now() + self.confirm_within)
         return transfer
 
     def _answer(self, transfer: BankTransferView) -> dict[str, Any]:
+        """The reply to 发起转账: the query's bill cut down, with the ``package_info`` for
+        the confirm page while the user has to confirm."""
         bill = self._bill(transfer)
-        return {k: bill[k] for k in ("out_bill_no", "transfer_bill_no", "create_time", "state")}
+        fields = ("out_bill_no", "transfer_bill_no", "create_time", "state", "package_info")
+        return {k: bill[k] for k in fields if k in bill}
 
     def _transfer_of(self, number: str) -> BankTransferView:
         with self._lock:
@@ -442,6 +488,8 @@ class WeChatPayV3Server:
             raise _Fail(
                 400, "INVALID_REQUEST", f"a {_STATES[transfer.status]} bill cannot be cancelled"
             )
+        with self._lock:
+            self._waiting.pop(number, None)
         cancelled = self.bank.ledger.cancel(transfer.id, self.bank.clock.now())
         self.bank.notify(cancelled)
         bill = self._bill(cancelled)
@@ -450,12 +498,18 @@ class WeChatPayV3Server:
     def _bill(self, transfer: BankTransferView) -> dict[str, Any]:
         """The bill as the query API shows it."""
         number = int(transfer.id.split("_")[1])
+        out_bill_no = transfer.instruction.metadata["out_bill_no"]
+        state = _STATES[transfer.status]
+        with self._lock:
+            waiting = self._waiting.get(out_bill_no)
+        if waiting is not None and transfer.status is TransferStatus.PENDING:
+            state = "WAIT_USER_CONFIRM"
         bill: dict[str, Any] = {
             "mch_id": self.mchid,
-            "out_bill_no": transfer.instruction.metadata["out_bill_no"],
+            "out_bill_no": out_bill_no,
             "transfer_bill_no": f"1330000071100999991182020050700019{number:06d}",
             "appid": self.appid,
-            "state": _STATES[transfer.status],
+            "state": state,
             "transfer_amount": transfer.amount.minor_units,
             "transfer_remark": transfer.instruction.remittance,
             "openid": transfer.instruction.creditor_account.value,
@@ -464,6 +518,8 @@ class WeChatPayV3Server:
         }
         if bill["state"] == "FAIL":
             bill["fail_reason"] = "NOT_ENOUGH" if transfer.reason else "OTHER_FAIL_REASON_TYPE"
+        if state == "WAIT_USER_CONFIRM" and waiting is not None:
+            bill["package_info"] = waiting[0]  # the query carries it too
         return bill
 
 
