@@ -156,7 +156,7 @@ def test_the_name_is_in_no_log_repr_or_body(
 
 
 def test_a_name_too_long_for_the_key_is_refused_before_journalling(rich: Harness) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="creditor name is too long.*214 bytes"):
         rich.client.transfer(rich.bank.bank_id, _named(rich, name="名" * 72))  # 216 bytes
     assert rich.sent == []
     rich.client.transfer(rich.bank.bank_id, _named(rich, name="名" * 71))  # 213 bytes fit

@@ -297,13 +297,19 @@ class WeChatPayV3Adapter(Adapter):
         if amount >= NAME_REQUIRED_FEN:
             # The creditor's real name; it exists only as ciphertext from here on.
             serial, key = self.keys.encryption_key(self.keys.now)
-            bill["user_name"] = seal_field(
-                key,
-                serial=serial,
-                out_bill_no=bill["out_bill_no"],
-                text=request.creditor.name,
-                secret=self._seed_secret,
-            )
+            try:
+                bill["user_name"] = seal_field(
+                    key,
+                    serial=serial,
+                    out_bill_no=bill["out_bill_no"],
+                    text=request.creditor.name,
+                    secret=self._seed_secret,
+                )
+            except ValidationError as exc:  # its length only: the name stays out of messages
+                raise ValidationError(
+                    f"the creditor name is too long for WeChat Pay's encrypted user_name "
+                    f"({exc.message})"
+                ) from None
             headers["Wechatpay-Serial"] = serial
         body = json.dumps(bill, ensure_ascii=False, separators=(",", ":")).encode()
         return body, headers
