@@ -18,12 +18,12 @@ from wechatpayv3 import utils as independent
 from walletlink.accounts import LocalAccount
 from walletlink.errors import ConfigurationError, ValidationError
 from walletlink.http import PreparedRequest
-from walletlink.models import Party, TransferStatus
+from walletlink.models import Party, Transfer, TransferStatus
 from walletlink.protocols.wechatpay_v3._keys import PlatformKeys
 from walletlink.protocols.wechatpay_v3._mock_keys import role_key
 from walletlink.protocols.wechatpay_v3._sensitive import OAEP_SHA1, oaep_sha1_encrypt
 from walletlink.protocols.wechatpay_v3.adapter import WeChatPayV3Adapter
-from walletlink.protocols.wechatpay_v3.mock import PUBLIC_KEY_ID, WeChatPayV3Server
+from walletlink.protocols.wechatpay_v3.mock import DEFAULT_MCHID, PUBLIC_KEY_ID, WeChatPayV3Server
 from walletlink.testing._http import MockRequest, MockResponse
 
 from .conftest import OPENID, Harness, make_harness
@@ -156,7 +156,7 @@ def test_the_name_is_in_no_log_repr_or_body(
 
 
 def test_a_name_too_long_for_the_key_is_refused_before_journalling(rich: Harness) -> None:
-    with pytest.raises(ValidationError, match="creditor name is too long.*214 bytes"):
+    with pytest.raises(ValidationError, match=r"creditor name is too long.*214 bytes"):
         rich.client.transfer(rich.bank.bank_id, _named(rich, name="名" * 72))  # 216 bytes
     assert rich.sent == []
     rich.client.transfer(rich.bank.bank_id, _named(rich, name="名" * 71))  # 213 bytes fit
@@ -195,3 +195,37 @@ def test_no_valid_platform_key_is_a_configuration_error(rich: Harness) -> None:
     later = rich.clock.now() + timedelta(days=365 * 10)  # the pinned certificate expired
     with pytest.raises(ConfigurationError, match="no valid WeChat Pay platform key"):
         keys.encryption_key(later)
+
+
+def test_a_name_that_is_not_the_users_real_name_fails_the_bill(tmp_path: Path) -> None:
+    """实名校验: the platform opens the name and compares it with the user's real name; the
+    bill is made and fails NAME_NOT_CORRECT, with a notification."""
+    from walletlink.models import ReasonCode
+    from walletlink.money import Money
+
+    harness = make_harness(tmp_path, funds="50000.00")
+    named = LocalAccount("oUpF8uNamedUserOpenId00000", scheme="wechat_openid")
+    harness.bank.open_account(named, Money("0", "CNY"), name=NAME)
+    inbox: list[tuple[dict[str, str], bytes]] = []
+    harness.bank.webhook_target = lambda headers, body: inbox.append((dict(headers), body))
+
+    def pay(name: str, payout: str) -> Transfer:
+        creditor = Party(name=name, account=named)
+        request = harness.request("2000.00", creditor=creditor, payout_id=payout)
+        return harness.client.transfer(harness.bank.bank_id, request)
+
+    wrong = pay("韩梅梅", "P-WRONG")
+    assert wrong.status is TransferStatus.REJECTED
+    assert wrong.reason is not None
+    assert (wrong.reason.code, wrong.reason.raw_code) == (
+        ReasonCode.INVALID_CREDITOR,
+        "NAME_NOT_CORRECT",
+    )
+    harness.bank.deliver_webhooks()
+    ((headers, body),) = inbox
+    event = harness.client.handle_notification(harness.bank.bank_id, headers, body)
+    assert (event.status, event.idempotency_key) == (TransferStatus.REJECTED, wrong.idempotency_key)
+    assert harness.bank.balance(LocalAccount(DEFAULT_MCHID)) == Money("50000.00", "CNY")
+    assert pay(NAME, "P-RIGHT").status is TransferStatus.PENDING
+    harness.client.close()
+    harness.bank.close()

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from walletlink.accounts import LocalAccount
 from walletlink.config import BankConfig
 from walletlink.errors import WalletLinkError
-from walletlink.models import TransferStatus
+from walletlink.models import ReasonCode, TransferStatus
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3._mock_keys import certificate, pem, role_key, serial_of
 from walletlink.protocols.wechatpay_v3._sensitive import OAEP_SHA1
@@ -79,6 +79,17 @@ _STATES: Final[Mapping[TransferStatus, str]] = {
     TransferStatus.UNKNOWN: "PROCESSING",
 }
 _FINAL: Final = frozenset({"SUCCESS", "FAIL", "CANCELLED"})
+#: What the reply to 发起转账 carries of the bill (fail_reason and package_info when set).
+_ANSWER_FIELDS: Final = (
+    "out_bill_no",
+    "transfer_bill_no",
+    "create_time",
+    "state",
+    "fail_reason",
+    "package_info",
+)
+#: The ledger's reason for a bill whose user_name is not the user's real name.
+_NAME_MISMATCH: Final = ReasonCode.INVALID_CREDITOR
 
 
 class _Fail(Exception):
@@ -460,20 +471,26 @@ class WeChatPayV3Server:
                 on_hold=self.user_confirm,
             )
             self._bills[number] = transfer.id
-            if self.user_confirm and transfer.status is TransferStatus.PENDING:
+            real_name = ledger.account(openid).name
+            misnamed = "user_name" in bill and bool(real_name) and bill["user_name"] != real_name
+            if misnamed and transfer.status is TransferStatus.PENDING:
+                # 实名校验: the bill exists, and fails on the user's real name.
+                transfer = ledger.reject(transfer.id, self.bank.clock.now(), _NAME_MISMATCH)
+            elif self.user_confirm and transfer.status is TransferStatus.PENDING:
                 # What the app hands to wx.requestMerchantTransfer; opaque to the merchant.
                 package = base64.b64encode(
                     hashlib.sha256(f"package:{self.mchid}:{number}".encode()).digest()
                 ).decode()
                 self._waiting[number] = (package, self.bank.clock.now() + self.confirm_within)
+        if transfer.status is TransferStatus.REJECTED:
+            self.bank.notify(transfer)  # outside the lock: the notification reads the bill
         return transfer
 
     def _answer(self, transfer: BankTransferView) -> dict[str, Any]:
         """The reply to 发起转账: the query's bill cut down, with the ``package_info`` for
         the confirm page while the user has to confirm."""
         bill = self._bill(transfer)
-        fields = ("out_bill_no", "transfer_bill_no", "create_time", "state", "package_info")
-        return {k: bill[k] for k in fields if k in bill}
+        return {k: bill[k] for k in _ANSWER_FIELDS if k in bill}
 
     def _transfer_of(self, number: str) -> BankTransferView:
         with self._lock:
@@ -517,7 +534,13 @@ class WeChatPayV3Server:
             "update_time": _china_time(transfer.updated_at),
         }
         if bill["state"] == "FAIL":
-            bill["fail_reason"] = "NOT_ENOUGH" if transfer.reason else "OTHER_FAIL_REASON_TYPE"
+            bill["fail_reason"] = (
+                "NAME_NOT_CORRECT"
+                if transfer.reason is _NAME_MISMATCH
+                else "NOT_ENOUGH"
+                if transfer.reason
+                else "OTHER_FAIL_REASON_TYPE"
+            )
         if state == "WAIT_USER_CONFIRM" and waiting is not None:
             bill["package_info"] = waiting[0]  # the query carries it too
         return bill
