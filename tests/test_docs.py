@@ -31,6 +31,7 @@ import walletlink
 from tests.conftest import postgres_server
 
 ROOT = Path(__file__).parent.parent
+# docs/zh/ too: a translated page is a page, and its examples must run as the English ones do.
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 _BLOCK = re.compile(
     r"^(?P<fence>```+)(?P<info>[^\n]*)\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S

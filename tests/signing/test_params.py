@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
@@ -328,6 +328,38 @@ def test_sign_notification_is_what_verify_notification_form_accepts() -> None:
     assert signed["sign"] == _rsa2(notification_content(signed))
     body = urlencode(signed).encode()
     assert signed == verify_notification_form(body, _key().public_key())
+
+
+def test_sign_notification_verifies_with_an_independent_rsa_and_sign_string() -> None:
+    """The rsaCheckV1 string built here from the rule (every parameter but sign and
+    sign_type, sorted by name, k=v joined by &, values as they are) and checked with
+    pycryptodome's PKCS#1 v1.5, which shares no code with OpenSSL."""
+    from Cryptodome.Hash import SHA256
+    from Cryptodome.PublicKey import RSA
+    from Cryptodome.Signature import pkcs1_15
+
+    params = {
+        "notify_id": "2026010500222100000000001",
+        "msg_method": "alipay.fund.trans.order.changed",
+        "app_id": "2021000000000001",
+        "biz_content": '{"out_biz_no":"wlk-1","status":"SUCCESS","remark":"李雷 & 韩梅梅=友"}',
+        "utc_timestamp": "1767603660000",
+        "charset": "utf-8",
+        "version": "1.1",
+    }
+    signed = sign_notification(params, _key())
+    text = "&".join(f"{k}={v}" for k, v in sorted(signed.items()) if k not in ("sign", "sign_type"))
+    public = RSA.import_key(
+        _key()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    digest = SHA256.new(text.encode())
+    pkcs1_15.new(public).verify(digest, base64.b64decode(signed["sign"]))  # raises if bad
+    with pytest.raises(ValueError, match="Invalid signature"):
+        pkcs1_15.new(public).verify(
+            SHA256.new(text.encode() + b" "), base64.b64decode(signed["sign"])
+        )
 
 
 def test_sign_notification_refuses_legacy_rsa() -> None:

@@ -63,6 +63,16 @@ def test_sm4_block_vector_through_cbc_with_a_zero_iv() -> None:
     assert case["ciphertext"] == sealed[16:32].hex()
 
 
+@pytest.mark.parametrize("case", DATA["sm4_cbc"], ids=["example1", "example2"])
+def test_sm4_cbc_vectors_over_two_blocks(case: dict[str, str]) -> None:
+    """The chaining itself, not only one block: PKCS#7 adds a block after the vector's."""
+    key, iv = bytes.fromhex(case["key"]), bytes.fromhex(case["iv"])
+    plaintext = bytes.fromhex(case["plaintext"])
+    sealed = sm4_cbc_encrypt(key, plaintext, iv=iv)
+    assert (sealed[:16], sealed[16:48].hex(), len(sealed)) == (iv, case["ciphertext"], 64)
+    assert plaintext == sm4_cbc_decrypt(key, sealed)
+
+
 def test_sm4_gcm_rfc8998_vector() -> None:
     case = DATA["sm4_gcm"][0]
     key, nonce = bytes.fromhex(case["key"]), bytes.fromhex(case["nonce"])
@@ -234,6 +244,29 @@ def test_hmac_sm3_is_rfc2104_over_sm3() -> None:
     assert sm3(bytes(b ^ 0x5C for b in short) + inner) == hmac_sm3(key, message)
     assert hmac_sm3(b"a", b"m") != hmac_sm3(b"b", b"m")
     assert len(hmac_sm3(b"a", b"m")) == 32
+
+
+@pytest.mark.parametrize("key_size", [0, 1, 32, 63, 64, 65, 200])
+def test_hmac_sm3_agrees_with_two_other_implementations(key_size: int) -> None:
+    """OpenSSL's HMAC-SM3 (through cryptography's hmac) and RFC 2104 over gmssl's pure
+    Python SM3: neither shares code with ours, and the key sizes straddle the 64-byte
+    block, where a key is padded, used as it is, or hashed first."""
+    from cryptography.hazmat.primitives import hashes as crypto_hashes
+    from cryptography.hazmat.primitives import hmac as crypto_hmac
+    from gmssl import func
+    from gmssl import sm3 as gm_sm3
+
+    key, message = bytes(range(256))[:key_size], "转账通知 notify body".encode() * 5
+    openssl = crypto_hmac.HMAC(key, crypto_hashes.SM3())
+    openssl.update(message)
+
+    def gm(data: bytes) -> bytes:
+        return bytes.fromhex(gm_sm3.sm3_hash(func.bytes_to_list(data)))
+
+    block = (gm(key) if len(key) > 64 else key).ljust(64, b"\x00")
+    inner = gm(bytes(b ^ 0x36 for b in block) + message)
+    by_gmssl = gm(bytes(b ^ 0x5C for b in block) + inner)
+    assert hmac_sm3(key, message) == openssl.finalize() == by_gmssl
 
 
 def test_sm4_cbc_round_trip_and_failures() -> None:

@@ -121,6 +121,8 @@ def approve(bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
         server.authorise(data["consent_id"])
     elif "payment_id" in data and callable(getattr(server, "approve_payment", None)):
         server.approve_payment(data["payment_id"])
+    elif "package_info" in data and callable(getattr(server, "confirm_receipt", None)):
+        server.confirm_receipt(data["package_info"])  # the user confirms in WeChat
     else:
         raise LookupError(f"the {bank.protocol} mock bank has no approval step for {data}")
     return client.get_transfer(transfer.id)

@@ -312,6 +312,16 @@ class Ledger:
             self._release(transfer)
             return self._move(transfer, TransferStatus.CANCELLED, now, ReasonCode.CANCELLED_BY_USER)
 
+    def reject(self, transfer_id: str, now: datetime, reason: ReasonCode) -> BankTransferView:
+        """Fail a ``pending`` transfer for ``reason`` and release its reservation: a check
+        the bank runs after accepting it (a payee name that does not match, say)."""
+        with self._lock:
+            transfer = self.transfer(transfer_id)
+            if transfer.status is not TransferStatus.PENDING:
+                raise TransferNotCancellableError(f"transfer {transfer_id} is {transfer.status}")
+            self._release(transfer)
+            return self._move(transfer, TransferStatus.REJECTED, now, reason)
+
     def run_due(self, now: datetime) -> list[BankTransferView]:
         """Apply every status change due by ``now``; returns them in the order they happened."""
         changes: list[BankTransferView] = []
@@ -410,4 +420,5 @@ _MESSAGES: dict[ReasonCode | None, str] = {
     ReasonCode.ACCOUNT_CLOSED: "the account is closed",
     ReasonCode.INVALID_ACCOUNT: "the creditor account cannot receive this currency",
     ReasonCode.CANCELLED_BY_USER: "cancelled at the customer's request",
+    ReasonCode.INVALID_CREDITOR: "the payee's name does not match the account",
 }

@@ -73,7 +73,11 @@ class OutgoingWebhook:
 
 
 class ProtocolServer(Protocol):
-    """The protocol-specific half of a mock bank."""
+    """The protocol-specific half of a mock bank.
+
+    A server with timers of its own may also define ``run_due(now) -> list[BankTransferView]``:
+    :meth:`MockBank.settle` calls it after the ledger's, and notifies what it changed.
+    """
 
     def handle(self, request: MockRequest) -> MockResponse:
         """Answer one request (authentication, routing, validation, execution)."""
@@ -320,7 +324,12 @@ class MockBank:
 
     def settle(self) -> list[BankTransferView]:
         """Apply the status changes due on the clock now; their webhooks are queued."""
-        changes = self.ledger.run_due(self.clock.now())
+        now = self.clock.now()
+        changes = self.ledger.run_due(now)
+        # A protocol's own timers (a bill the user never confirmed expires, say) run here.
+        timers = getattr(self.server, "run_due", None)
+        if callable(timers):
+            changes += timers(now)
         for transfer in changes:
             self.notify(transfer)
         return changes

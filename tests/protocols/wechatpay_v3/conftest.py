@@ -51,15 +51,20 @@ def make_harness(
     clock: FakeClock | None = None,
     *,
     payer_balance: str = "0",
+    funds: str = "1000.00",
+    journal: Path | None = None,
+    bank: MockBank | None = None,
     **bank_options: Any,
 ) -> Harness:
-    """A client of a fresh mock platform; the user ``OPENID`` holds ``payer_balance`` CNY
-    (what they can pay top-up orders with)."""
-    clock = clock or FakeClock()
+    """A client on a fresh mock platform, or (``bank=``) a second client of one, as a
+    restarted process would be (give it the first one's ``journal`` file). On a fresh one the
+    user ``OPENID`` holds ``payer_balance`` CNY (what they can pay top-up orders with)."""
+    clock = bank.clock if bank is not None else clock or FakeClock()
     options = {k: bank_options.pop(k) for k in list(bank_options) if k.startswith("config_")}
-    bank = MockBank("wechatpay_v3", clock=clock, settle_after=60, **bank_options)
-    bank.open_account(LocalAccount(DEFAULT_MCHID), Money("1000.00", "CNY"))
-    bank.open_account(LocalAccount(OPENID, scheme="wechat_openid"), Money(payer_balance, "CNY"))
+    if bank is None:
+        bank = MockBank("wechatpay_v3", clock=clock, settle_after=60, **bank_options)
+        bank.open_account(LocalAccount(DEFAULT_MCHID), Money(funds, "CNY"))
+        bank.open_account(LocalAccount(OPENID, scheme="wechat_openid"), Money(payer_balance, "CNY"))
     sent: list[tuple[PreparedRequest, str]] = []
     replies: list[RawResponse] = []
     config = bank.config()
@@ -68,7 +73,7 @@ def make_harness(
         config = attrs.evolve(config, options={**config.options, **extra})
     client = Client(
         [config],
-        journal=SQLiteJournal(tmp_path / f"journal-{random.random()}.sqlite3"),
+        journal=SQLiteJournal(journal or tmp_path / f"journal-{random.random()}.sqlite3"),
         retry=RetryPolicy(sleep=clock.sleep, clock=clock.monotonic, rng=random.Random(1)),
         hooks=Hooks(
             on_request=lambda bank_id, request, url: sent.append((request, url)),

@@ -36,7 +36,7 @@ from walletlink.signing.webhooks import decrypt_wechatpay_resource
 from walletlink.testing._http import MockRequest, MockResponse
 from walletlink.testing.mockbank import MockBank
 
-from .conftest import Harness, make_harness
+from .conftest import OPENID, Harness, make_harness
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "wechatpay"
 DAY = 24 * 3600
@@ -291,19 +291,30 @@ def _answer_once(
     bank.handle = handle  # type: ignore[method-assign]
 
 
-def test_system_error_is_unknown_and_resolved_by_the_same_out_bill_no(harness: Harness) -> None:
+@pytest.mark.parametrize("amount", ["12.30", "2000.00"])
+def test_system_error_is_unknown_and_resolved_by_the_same_out_bill_no(
+    tmp_path: Path, amount: str
+) -> None:
+    """From 2,000 CNY the bill carries an OAEP-encrypted name, randomised in every SDK: the
+    resend must still be the very same bytes, under the same Wechatpay-Serial."""
+    harness = make_harness(tmp_path, funds="5000.00")
     harness.client.retry = harness.client.retry.__class__(
         max_attempts=1, sleep=harness.clock.sleep, clock=harness.clock.monotonic
     )
-    request = harness.request()
+    request = harness.request(amount)
     _answer_once(harness, 500, "SYSTEM_ERROR")
     with pytest.raises(UnknownOutcomeError):
         harness.client.transfer(harness.bank.bank_id, request)
     resolved = harness.client.resolve_unknown(harness.bank.bank_id)
     assert [request.idempotency_key] == [t.idempotency_key for t in resolved]
-    bills = [r.body for r, _ in harness.sent if r.method == "POST"]
-    assert len(set(bills)) == 1  # the resend after "absent" carried the very same bill
+    posts = [r for r, _ in harness.sent if r.method == "POST"]
+    assert len(posts) == 2
+    assert len({r.body for r in posts}) == 1  # the resend after "absent": the very same bill
+    assert len({r.headers.get("Wechatpay-Serial") for r in posts}) == 1
+    assert ("user_name" in json.loads(posts[0].body or b"")) is (amount == "2000.00")
     assert harness.bank.duplicates_at_bank == 0
+    harness.client.close()
+    harness.bank.close()
 
 
 def test_not_enough_is_a_rejection_value(harness: Harness) -> None:
@@ -412,7 +423,8 @@ def test_validate_refuses_what_the_platform_cannot_carry(harness: Harness) -> No
     adapter.validate(harness.request())
     refused = [
         harness.request(Money("1.00", "EUR")),
-        harness.request("2000.00"),
+        # From 2,000 CNY the name is encrypted: 420 bytes of UTF-8 exceed what OAEP fits.
+        harness.request("2000.00", creditor=Party(name="李" * 140, account=LocalAccount(OPENID))),
         harness.request(debtor_account=LocalAccount("1234567890")),
         harness.request(creditor=Party(name="x", account=LocalAccount("bad openid!"))),
         harness.request(remittance="x" * 33),

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from walletlink.accounts import AccountId, LocalAccount
-from walletlink.models import Party, TransferRequest
+from walletlink.client import Client
+from walletlink.models import Party, Transfer, TransferRequest
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3.mock import DEFAULT_MCHID
 from walletlink.testing.clock import FakeClock
 from walletlink.testing.conformance import AdapterConformance
 from walletlink.testing.faults import FaultPlan
+from walletlink.testing.kit import approve
 from walletlink.testing.ledger import TransferInstruction
 from walletlink.testing.mockbank import MockBank
 
@@ -23,6 +25,7 @@ class TestWeChatPayCertificateMode(AdapterConformance):
     payment_path = "/transfer-bills"
     request_id_header = "Request-ID"
     mode: ClassVar[str] = "certificate"
+    user_confirm: ClassVar[bool] = False
 
     def make_bank(self, clock: FakeClock, faults: FaultPlan) -> MockBank:
         return MockBank(
@@ -31,6 +34,7 @@ class TestWeChatPayCertificateMode(AdapterConformance):
             faults=faults,
             settle_after=self.settle_after,
             mode=self.mode,
+            user_confirm=self.user_confirm,
         )
 
     def accounts(self, bank: MockBank) -> tuple[AccountId, Party]:
@@ -60,8 +64,11 @@ class TestWeChatPayCertificateMode(AdapterConformance):
         merchant, party = self._accounts(bank)
         return [
             TransferRequest(amount=Money("1.00", "EUR"), debtor_account=merchant, creditor=party),
+            # From 2,000 CNY the name travels RSA-OAEP encrypted: this one does not fit.
             TransferRequest(
-                amount=Money("2000.00", "CNY"), debtor_account=merchant, creditor=party
+                amount=Money("2000.00", "CNY"),
+                debtor_account=merchant,
+                creditor=Party(name="李" * 140, account=party.account),
             ),
             TransferRequest(
                 amount=base.amount,
@@ -88,3 +95,12 @@ class TestWeChatPayPublicKeyMode(TestWeChatPayCertificateMode):
 
 class TestWeChatPayMigrating(TestWeChatPayCertificateMode):
     mode = "migrating"
+
+
+class TestWeChatPayUserConfirm(TestWeChatPayCertificateMode):
+    """Every bill waits for the user (WAIT_USER_CONFIRM) until the kit confirms it."""
+
+    user_confirm = True
+
+    def complete_action(self, bank: MockBank, client: Client, transfer: Transfer) -> Transfer:
+        return approve(bank, client, transfer)

@@ -3,16 +3,20 @@ nonces and timestamps as the platform does, deduplicates out_bill_no and signs r
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink.accounts import LocalAccount
 from walletlink.errors import KeyNotFoundError
 from walletlink.money import Money
+from walletlink.protocols.wechatpay_v3._mock_keys import role_key
+from walletlink.protocols.wechatpay_v3._sensitive import OAEP_SHA1
 from walletlink.protocols.wechatpay_v3.mock import (
     DEFAULT_MCHID,
     MERCHANT_SERIAL,
@@ -68,6 +72,7 @@ def _send(
     nonce: str = "",
     skew: float = 0,
     serial: str = MERCHANT_SERIAL,
+    headers: Mapping[str, str] | None = None,
 ) -> MockResponse:
     body = b"" if payload is None else json.dumps(payload).encode()
     signer = WeChatPaySigner(
@@ -78,7 +83,8 @@ def _send(
     )
     url = bank.base_url + path
     header = signer.authorization(method, url, body, bank.clock.now() + timedelta(seconds=skew))
-    return bank.handle(MockRequest.build(method, url, headers={"Authorization": header}, body=body))
+    headers = {"Authorization": header, **(headers or {})}
+    return bank.handle(MockRequest.build(method, url, headers=headers, body=body))
 
 
 def _verify(bank: MockBank, response: MockResponse) -> None:
@@ -202,3 +208,75 @@ def test_config_helper_and_wrong_protocol(bank: MockBank) -> None:
         WeChatPayVerifier(platform_keys={}).verify(
             dict(_send(bank, "GET", "/v3/certificates").headers), b"", bank.clock.now()
         )
+
+
+# -- user_name (from 2,000 CNY) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def rich() -> Iterator[MockBank]:
+    bank = MockBank("wechatpay_v3", clock=FakeClock())
+    bank.open_account(LocalAccount(DEFAULT_MCHID), Money("10000.00", "CNY"))
+    bank.open_account(LocalAccount(OPENID), Money("0", "CNY"))
+    yield bank
+    bank.close()
+
+
+def _sealed(key: rsa.RSAPublicKey, name: str = "李雷") -> str:
+    # The way every SDK does it: cryptography's OAEP, SHA-1, with a random seed.
+    return base64.b64encode(key.encrypt(name.encode(), OAEP_SHA1)).decode()
+
+
+def _platform_serial(bank: MockBank) -> str:
+    return format(_server(bank).platform.listed(bank.clock.now())[0].serial_number, "X")
+
+
+def test_a_named_bill_opens_with_the_key_the_serial_names(rich: MockBank) -> None:
+    serial = _platform_serial(rich)
+    key = _server(rich).platform.keys[serial].public_key()
+    bill = {**_bill(amount=200_000), "user_name": _sealed(key)}
+    response = _send(rich, "POST", BILLS, bill, headers={"Wechatpay-Serial": serial})
+    assert response.status == 200
+    assert rich.transfers()[0].instruction.creditor_name == "李雷"
+    # Another SDK call draws another seed: the same bill, so the original, not a mismatch.
+    again = {**bill, "user_name": _sealed(key)}
+    assert again["user_name"] != bill["user_name"]
+    assert _send(rich, "POST", BILLS, again, headers={"Wechatpay-Serial": serial}).status == 200
+    other = {**bill, "user_name": _sealed(key, "韩梅梅")}
+    assert _code(_send(rich, "POST", BILLS, other, headers={"Wechatpay-Serial": serial})) == (
+        400,
+        "INVALID_REQUEST",
+    )
+    assert len(rich.transfers()) == 1
+
+
+def test_2000_cny_without_a_name_is_a_param_error(rich: MockBank) -> None:
+    response = _send(rich, "POST", BILLS, _bill(amount=200_000))
+    assert _code(response) == (400, "PARAM_ERROR")
+    _verify(rich, response)  # a signed refusal: the client may journal it REJECTED
+    assert rich.transfers() == []
+    assert _send(rich, "POST", BILLS, _bill(number="PAYOUT00002", amount=199_999)).status == 200
+
+
+def test_a_name_under_the_wrong_key_is_a_param_error(rich: MockBank) -> None:
+    serial = _platform_serial(rich)
+    wrong = role_key("merchant").public_key()  # the merchant's own key, a common mix-up
+    bill = {**_bill(amount=200_000), "user_name": _sealed(wrong)}
+    response = _send(rich, "POST", BILLS, bill, headers={"Wechatpay-Serial": serial})
+    assert _code(response) == (400, "PARAM_ERROR")
+    assert "密文" in json.loads(response.body)["message"]
+    assert rich.transfers() == []
+
+
+@pytest.mark.parametrize("serial", [None, "ABCDEF0123", PUBLIC_KEY_ID])
+def test_a_name_under_a_serial_the_platform_does_not_use_is_a_param_error(
+    rich: MockBank, serial: str | None
+) -> None:
+    """No header, an unknown serial, or the public-key id of a merchant still on
+    certificates: the platform cannot tell which private key opens the name."""
+    key = _server(rich).platform.keys[_platform_serial(rich)].public_key()
+    bill = {**_bill(amount=200_000), "user_name": _sealed(key)}
+    headers = {"Wechatpay-Serial": serial} if serial else {}
+    response = _send(rich, "POST", BILLS, bill, headers=headers)
+    assert _code(response) == (400, "PARAM_ERROR")
+    assert "Wechatpay-Serial" in json.loads(response.body)["message"]

@@ -21,14 +21,19 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from walletlink.errors import KeyNotFoundError, ProtocolError, SignatureMismatchError
+from walletlink.errors import (
+    ConfigurationError,
+    KeyNotFoundError,
+    ProtocolError,
+    SignatureMismatchError,
+)
 from walletlink.http import RawResponse
 from walletlink.signing.webhooks import WeChatPayVerifier, decrypt_wechatpay_resource
 
@@ -36,6 +41,7 @@ __all__ = ["PUBLIC_KEY_PREFIX", "PlatformKeys"]
 
 PUBLIC_KEY_PREFIX: Final = "PUB_KEY_ID_"
 _WeChatKey = rsa.RSAPublicKey | x509.Certificate
+_NEVER: Final = datetime.max.replace(tzinfo=UTC)
 
 
 def _spki(key: rsa.RSAPublicKey) -> bytes:
@@ -116,6 +122,38 @@ class PlatformKeys:
         with self._lock:
             verifier = self._verifier
         verifier.verify(headers, body, now)
+
+    def encryption_key(self, now: datetime | None) -> tuple[str, rsa.RSAPublicKey]:
+        """The serial and key to encrypt a sensitive field with (for ``Wechatpay-Serial``).
+
+        The WeChat Pay public key when one is configured (it does not rotate); else the
+        pinned certificate while it is valid at ``now``; else the downloaded certificate
+        valid longest. The choice stays the same across calls as long as the keys do, so a
+        rebuilt request encrypts under the same key (see :mod:`._sensitive`). ``now`` None
+        (no call seen yet) trusts the pinned certificate's dates: the platform judges them.
+        """
+        with self._lock:
+            pinned = dict(self._pinned)
+            downloaded = dict(self._certificates)
+        for serial, key in sorted(pinned.items()):
+            if serial.startswith(PUBLIC_KEY_PREFIX) and isinstance(key, rsa.RSAPublicKey):
+                return serial, key
+        candidates: list[tuple[int, datetime, str, rsa.RSAPublicKey]] = []
+        for rank, source in ((1, pinned), (0, downloaded)):
+            for serial, key in source.items():
+                if isinstance(key, rsa.RSAPublicKey):  # a bare key pinned under a serial
+                    candidates.append((rank, _NEVER, serial, key))
+                    continue
+                public = key.public_key()
+                valid = now is None or key.not_valid_before_utc <= now <= key.not_valid_after_utc
+                if valid and isinstance(public, rsa.RSAPublicKey):
+                    candidates.append((rank, key.not_valid_after_utc, serial, public))
+        if not candidates:
+            raise ConfigurationError(
+                "no valid WeChat Pay platform key to encrypt a sensitive field with"
+            )
+        _, _, serial, chosen = max(candidates, key=lambda c: (c[0], c[1], c[2]))
+        return serial, chosen
 
     # -- the download schedule --------------------------------------------------------------
 

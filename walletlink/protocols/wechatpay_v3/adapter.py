@@ -64,18 +64,26 @@ from walletlink.protocols.wechatpay_v3._codes import (
     refusal_reason,
 )
 from walletlink.protocols.wechatpay_v3._keys import PUBLIC_KEY_PREFIX, PlatformKeys
+from walletlink.protocols.wechatpay_v3._sensitive import seal_field, seed_secret
 from walletlink.protocols.wechatpay_v3._wire import decode_out_bill_no, fen, from_fen, out_bill_no
 from walletlink.signing.webhooks import WeChatPaySigner, decrypt_wechatpay_resource
 
-__all__ = ["BILLS_PATH", "CERTIFICATES_PATH", "NOTIFY_EVENT", "WeChatPayV3Adapter"]
+__all__ = [
+    "BILLS_PATH",
+    "CERTIFICATES_PATH",
+    "NAME_REQUIRED_FEN",
+    "NOTIFY_EVENT",
+    "WeChatPayV3Adapter",
+]
 
 BILLS_PATH: Final = "/v3/fund-app/mch-transfer/transfer-bills"
 CERTIFICATES_PATH: Final = "/v3/certificates"
 #: The notification a transfer bill sends when it reaches a final state.
 NOTIFY_EVENT: Final = "MCHTRANSFER.BILL.FINISHED"
-#: Bills of 2,000 yuan and more must name the user, RSA-OAEP encrypted with the platform
-#: key; this adapter does not send names, so it refuses them before journalling.
-_NAME_REQUIRED_FEN: Final = 200_000
+#: Bills of 2,000 yuan and more must name the user (``user_name``), RSA-OAEP encrypted
+#: with the platform key that ``Wechatpay-Serial`` names. Below that the name is optional,
+#: and it is not sent: a real name travels only where the platform requires it.
+NAME_REQUIRED_FEN: Final = 200_000
 _OPENID: Final = re.compile(r"[0-9A-Za-z_\-]{1,128}")
 _MCHID: Final = re.compile(r"[0-9]{8,12}")
 _REMARK_MAX: Final = 32
@@ -219,11 +227,13 @@ class WeChatPayV3Adapter(Adapter):
         self._settings = _settings(config)
         self.keys = _keys(config)
         self._api_v3_key = config.credentials.require("api_v3_key", bank_id)
-        self._signer = WeChatPaySigner(
-            mchid=self._settings.mchid,
-            serial_no=self._settings.serial_no,
-            key=_private_key(config.credentials.require("merchant_private_key", bank_id), bank_id),
+        merchant_key = _private_key(
+            config.credentials.require("merchant_private_key", bank_id), bank_id
         )
+        self._signer = WeChatPaySigner(
+            mchid=self._settings.mchid, serial_no=self._settings.serial_no, key=merchant_key
+        )
+        self._seed_secret = seed_secret(merchant_key)
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -253,8 +263,9 @@ class WeChatPayV3Adapter(Adapter):
         return BankRejectedError(detail, raw_code=code or None, **context)
 
     def validate(self, request: TransferRequest) -> None:
-        """Yuan in whole fen below 2,000 CNY, from this merchant to an openid, keyed by an
-        ``out_bill_no``-able key: the bill body, built as a dry run. A refund (its creditor
+        """Yuan in whole fen, from this merchant to an openid, keyed by an
+        ``out_bill_no``-able key, from 2,000 CNY a creditor name that fits the platform
+        key: the bill, built (and its name encrypted) as a dry run. A refund (its creditor
         names an order, see :mod:`._refunds`): CNY, positive, at most the order's total."""
         super().validate(request)
         if _refunds.is_refund(request):
@@ -264,10 +275,13 @@ class WeChatPayV3Adapter(Adapter):
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _bill(self, request: TransferRequest) -> bytes:
+    def _bill(self, request: TransferRequest) -> tuple[bytes, dict[str, str]]:
+        """The bill's bytes and the headers they need (``Wechatpay-Serial`` with a name).
+
+        Built the same way every time from the same request and keys, name included (see
+        :mod:`._sensitive`): a resend of a journalled transfer carries identical bytes.
+        """
         amount = fen(request.amount)
-        if amount >= _NAME_REQUIRED_FEN:
-            raise ValidationError("bills of 2,000 CNY and more need the user's encrypted name")
         debtor = request.debtor_account
         if not isinstance(debtor, LocalAccount) or debtor.value != self._settings.mchid:
             raise ValidationError("WeChat Pay pays from the merchant's balance: debtor = mchid")
@@ -293,7 +307,26 @@ class WeChatPayV3Adapter(Adapter):
             bill["notify_url"] = settings.notify_url
         if settings.perception:
             bill["user_recv_perception"] = settings.perception
-        return json.dumps(bill, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = dict(_JSON)
+        if amount >= NAME_REQUIRED_FEN:
+            # The creditor's real name; it exists only as ciphertext from here on.
+            serial, key = self.keys.encryption_key(self.keys.now)
+            try:
+                bill["user_name"] = seal_field(
+                    key,
+                    serial=serial,
+                    out_bill_no=bill["out_bill_no"],
+                    text=request.creditor.name,
+                    secret=self._seed_secret,
+                )
+            except ValidationError as exc:  # its length only: the name stays out of messages
+                raise ValidationError(
+                    f"the creditor name is too long for WeChat Pay's encrypted user_name "
+                    f"({exc.message})"
+                ) from None
+            headers["Wechatpay-Serial"] = serial
+        body = json.dumps(bill, ensure_ascii=False, separators=(",", ":")).encode()
+        return body, headers
 
     def _refund_body(self, request: TransferRequest) -> bytes:
         settings = self._settings
@@ -378,11 +411,13 @@ class WeChatPayV3Adapter(Adapter):
         if _refunds.is_refund(request):
             return (yield from self._create_refund(request, transfer_id))
         yield from self._refresh()
+        # Built once per flow; the client's retries send this very request again.
+        body, headers = self._bill(request)
         response = yield PreparedRequest(
             method="POST",
             path=BILLS_PATH,
-            headers=_JSON,
-            body=self._bill(request),
+            headers=headers,
+            body=body,
             # The platform deduplicates on out_bill_no: re-sending the same bill is safe.
             idempotent=True,
             operation="create_transfer",

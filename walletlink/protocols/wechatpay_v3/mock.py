@@ -22,6 +22,7 @@ Platform key modes (``mode=``):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -37,9 +38,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from walletlink.accounts import LocalAccount
 from walletlink.config import BankConfig
 from walletlink.errors import WalletLinkError
-from walletlink.models import TransferStatus
+from walletlink.models import ReasonCode, TransferStatus
 from walletlink.money import Money
 from walletlink.protocols.wechatpay_v3._mock_keys import certificate, pem, role_key, serial_of
+from walletlink.protocols.wechatpay_v3._sensitive import OAEP_SHA1
 from walletlink.protocols.wechatpay_v3._wire import decode_out_bill_no
 from walletlink.signing.webhooks import (
     encrypt_wechatpay_resource,
@@ -77,6 +79,17 @@ _STATES: Final[Mapping[TransferStatus, str]] = {
     TransferStatus.UNKNOWN: "PROCESSING",
 }
 _FINAL: Final = frozenset({"SUCCESS", "FAIL", "CANCELLED"})
+#: What the reply to 发起转账 carries of the bill (fail_reason and package_info when set).
+_ANSWER_FIELDS: Final = (
+    "out_bill_no",
+    "transfer_bill_no",
+    "create_time",
+    "state",
+    "fail_reason",
+    "package_info",
+)
+#: The ledger's reason for a bill whose user_name is not the user's real name.
+_NAME_MISMATCH: Final = ReasonCode.INVALID_CREDITOR
 
 
 class _Fail(Exception):
@@ -143,6 +156,13 @@ class WeChatPayV3Server:
 
     ``api_v3_key`` encrypts notifications and the certificate list. ``tolerance`` is the
     platform's window for request timestamps (five minutes, as the SDKs assume).
+
+    ``user_confirm=True`` runs bills the way the platform runs them for merchants whose
+    scene needs the user's confirmation (用户确认收款): a new bill is ``WAIT_USER_CONFIRM``
+    and its reply carries a ``package_info`` for the app's confirm page. The user confirming
+    there is :meth:`confirm_receipt`; the bill then moves on and ends ``SUCCESS``. A bill not
+    confirmed within ``confirm_within`` (24 hours) is cancelled by the platform: its money
+    goes back to the merchant and it ends ``CANCELLED``, with a notification either way.
     """
 
     def __init__(
@@ -155,8 +175,13 @@ class WeChatPayV3Server:
         appid: str = DEFAULT_APPID,
         api_v3_key: str = "walletlinkMockApiV3Key0123456789",
         tolerance: timedelta = timedelta(minutes=5),
+        user_confirm: bool = False,
+        confirm_within: timedelta = timedelta(hours=24),
     ) -> None:
         self.bank = bank
+        self.user_confirm, self.confirm_within = user_confirm, confirm_within
+        # out_bill_no → (package_info, when the platform gives up waiting) while unconfirmed
+        self._waiting: dict[str, tuple[str, datetime]] = {}
         self.mchid, self.appid = mchid, appid
         self.api_v3_key = api_v3_key
         self.tolerance = tolerance
@@ -255,6 +280,30 @@ class WeChatPayV3Server:
         headers["Content-Type"] = "application/json"
         return [OutgoingWebhook(id=envelope["id"], headers=headers, body=body)]
 
+    def run_due(self, now: datetime) -> list[BankTransferView]:
+        """The platform's own timer (:meth:`MockBank.settle` calls it): bills left
+        unconfirmed past ``confirm_within`` are cancelled, their money released."""
+        with self._lock:
+            expired = [number for number, (_, until) in self._waiting.items() if until <= now]
+            for number in expired:
+                del self._waiting[number]
+        changed = []
+        for number in expired:
+            transfer = self.bank.ledger.transfer(self._bills[number])
+            if transfer.status is TransferStatus.PENDING:
+                changed.append(self.bank.ledger.cancel(transfer.id, now))
+        return changed
+
+    def confirm_receipt(self, package_info: str) -> BankTransferView:
+        """The user confirmed the receipt on the page ``package_info`` opened: the bill
+        leaves ``WAIT_USER_CONFIRM`` and runs to ``SUCCESS`` on the ledger's clock."""
+        with self._lock:
+            found = [n for n, (p, _) in self._waiting.items() if p == package_info]
+            if not found:
+                raise LookupError("no bill waits for the user under this package_info")
+            del self._waiting[found[0]]
+        return self.bank.ledger.release_hold(self._bills[found[0]], self.bank.clock.now())
+
     # -- the platform's checks ----------------------------------------------------------------
 
     def _authenticate(self, request: MockRequest) -> None:
@@ -290,7 +339,7 @@ class WeChatPayV3Server:
         if answer is not None:
             return answer
         if path == _BILLS and request.method == "POST":
-            return 200, self._create(request.body)
+            return 200, self._create(request.body, request.headers.get("Wechatpay-Serial"))
         found = _BILL_PATH.fullmatch(path)
         if found and found.group(2) and request.method == "POST":
             return 200, self._cancel(found.group(1))
@@ -346,11 +395,14 @@ class WeChatPayV3Server:
 
     # -- transfer bills -------------------------------------------------------------------------
 
-    def _create(self, body: bytes) -> dict[str, Any]:
+    def _create(self, body: bytes, serial: str | None) -> dict[str, Any]:
         bill = _object(body)
         number = _text(bill, "out_bill_no", 32)
         if not _OUT_BILL_NO.fullmatch(number):
             raise _Fail(400, "PARAM_ERROR", "out_bill_no: 5-32 of [0-9A-Za-z]")
+        if "user_name" in bill:
+            # Compared in plaintext: OAEP ciphertexts of one name differ between SDK calls.
+            bill = {**bill, "user_name": self._decrypt(bill["user_name"], serial)}
         canonical = json.dumps(bill, sort_keys=True, separators=(",", ":")).encode()
         claim = self._claims.begin(
             self.mchid, number, request_fingerprint("POST", _BILLS, canonical)
@@ -371,6 +423,28 @@ class WeChatPayV3Server:
             raise
         self._claims.complete(self.mchid, number, transfer.id)
         return self._answer(transfer)
+
+    def _decrypt(self, sealed: object, serial: str | None) -> str:
+        """A sensitive field, opened with the platform private key ``Wechatpay-Serial``
+        names (RSAES-OAEP, SHA-1, MGF1-SHA-1), as the platform does."""
+        now = self.bank.clock.now()
+        usable = {PUBLIC_KEY_ID} if self.platform.mode != "certificate" else set()
+        usable.update(serial_of(cert) for cert in self.platform.listed(now))
+        if not serial or serial.upper() not in usable:
+            raise _Fail(400, "PARAM_ERROR", "平台证书序列号Wechatpay-Serial错误")
+        try:
+            if not isinstance(sealed, str):
+                raise ValueError
+            plaintext = self.platform.keys[serial.upper()].decrypt(
+                base64.b64decode(sealed, validate=True),
+                OAEP_SHA1,
+            )
+            name = plaintext.decode()
+        except ValueError:  # also binascii.Error and UnicodeDecodeError
+            raise _Fail(400, "PARAM_ERROR", "请确认待处理的消息是否为加密后的密文") from None
+        if not name:
+            raise _Fail(400, "PARAM_ERROR", "user_name is empty")
+        return name
 
     def _submit(self, bill: Mapping[str, Any], number: str) -> BankTransferView:
         if bill.get("appid") != self.appid:
@@ -398,7 +472,8 @@ class WeChatPayV3Server:
                 TransferInstruction(
                     amount=money,
                     debtor_account=LocalAccount(self.mchid),
-                    creditor_name=openid,
+                    # The decrypted real name where the merchant sent one.
+                    creditor_name=str(bill.get("user_name") or openid),
                     creditor_account=LocalAccount(openid),
                     remittance=remark,
                     end_to_end_id=number,
@@ -407,13 +482,29 @@ class WeChatPayV3Server:
                     metadata={"out_bill_no": number},
                 ),
                 self.bank.clock.now(),
+                on_hold=self.user_confirm,
             )
             self._bills[number] = transfer.id
+            real_name = ledger.account(openid).name
+            misnamed = "user_name" in bill and bool(real_name) and bill["user_name"] != real_name
+            if misnamed and transfer.status is TransferStatus.PENDING:
+                # 实名校验: the bill exists, and fails on the user's real name.
+                transfer = ledger.reject(transfer.id, self.bank.clock.now(), _NAME_MISMATCH)
+            elif self.user_confirm and transfer.status is TransferStatus.PENDING:
+                # What the app hands to wx.requestMerchantTransfer; opaque to the merchant.
+                package = base64.b64encode(
+                    hashlib.sha256(f"package:{self.mchid}:{number}".encode()).digest()
+                ).decode()
+                self._waiting[number] = (package, self.bank.clock.now() + self.confirm_within)
+        if transfer.status is TransferStatus.REJECTED:
+            self.bank.notify(transfer)  # outside the lock: the notification reads the bill
         return transfer
 
     def _answer(self, transfer: BankTransferView) -> dict[str, Any]:
+        """The reply to 发起转账: the query's bill cut down, with the ``package_info`` for
+        the confirm page while the user has to confirm."""
         bill = self._bill(transfer)
-        return {k: bill[k] for k in ("out_bill_no", "transfer_bill_no", "create_time", "state")}
+        return {k: bill[k] for k in _ANSWER_FIELDS if k in bill}
 
     def _transfer_of(self, number: str) -> BankTransferView:
         with self._lock:
@@ -428,6 +519,8 @@ class WeChatPayV3Server:
             raise _Fail(
                 400, "INVALID_REQUEST", f"a {_STATES[transfer.status]} bill cannot be cancelled"
             )
+        with self._lock:
+            self._waiting.pop(number, None)
         cancelled = self.bank.ledger.cancel(transfer.id, self.bank.clock.now())
         self.bank.notify(cancelled)
         bill = self._bill(cancelled)
@@ -436,12 +529,18 @@ class WeChatPayV3Server:
     def _bill(self, transfer: BankTransferView) -> dict[str, Any]:
         """The bill as the query API shows it."""
         number = int(transfer.id.split("_")[1])
+        out_bill_no = transfer.instruction.metadata["out_bill_no"]
+        state = _STATES[transfer.status]
+        with self._lock:
+            waiting = self._waiting.get(out_bill_no)
+        if waiting is not None and transfer.status is TransferStatus.PENDING:
+            state = "WAIT_USER_CONFIRM"
         bill: dict[str, Any] = {
             "mch_id": self.mchid,
-            "out_bill_no": transfer.instruction.metadata["out_bill_no"],
+            "out_bill_no": out_bill_no,
             "transfer_bill_no": f"1330000071100999991182020050700019{number:06d}",
             "appid": self.appid,
-            "state": _STATES[transfer.status],
+            "state": state,
             "transfer_amount": transfer.amount.minor_units,
             "transfer_remark": transfer.instruction.remittance,
             "openid": transfer.instruction.creditor_account.value,
@@ -449,7 +548,15 @@ class WeChatPayV3Server:
             "update_time": _china_time(transfer.updated_at),
         }
         if bill["state"] == "FAIL":
-            bill["fail_reason"] = "NOT_ENOUGH" if transfer.reason else "OTHER_FAIL_REASON_TYPE"
+            bill["fail_reason"] = (
+                "NAME_NOT_CORRECT"
+                if transfer.reason is _NAME_MISMATCH
+                else "NOT_ENOUGH"
+                if transfer.reason
+                else "OTHER_FAIL_REASON_TYPE"
+            )
+        if state == "WAIT_USER_CONFIRM" and waiting is not None:
+            bill["package_info"] = waiting[0]  # the query carries it too
         return bill
 
 
