@@ -13,7 +13,10 @@ level down (:mod:`walletlink.adapters.base`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -44,7 +47,7 @@ from walletlink.http import PreparedRequest, RawResponse
 from walletlink.journal import Journal, MemoryJournal
 from walletlink.models import Capability, Transfer, TransferRequest
 
-__all__ = ["Bank", "Hooks", "Op", "ResolveReport", "Send", "Store"]
+__all__ = ["Bank", "Hooks", "Op", "ResolveReport", "Send", "SharedReplies", "Store"]
 
 T = TypeVar("T")
 
@@ -65,6 +68,88 @@ class Hooks:
     on_call: Callable[[RequestRecord], None] | None = None
 
 
+class SharedReplies:
+    """One bank's replies to :attr:`PreparedRequest.shared` requests, and the locks that send
+    them one at a time.
+
+    The race this closes: an adapter keeps a token (or certificate list) in a cache, and a
+    flow that misses the cache yields the request that fills it. Flows of threads (or tasks)
+    that start together all miss the empty cache and would all send it. So the client sends
+    a shared request under a lock per bank and name, held until the flow that sent it has
+    read the reply (the adapter's cache is filled by then), and numbers each reply it
+    publishes. Every flow step carries the number current when the step began (``mark``,
+    taken before the adapter looked at its cache): a flow whose shared request waited for
+    the lock while a reply newer than its mark came in missed the cache only because that
+    reply was not there yet, and is handed it instead of sending its own. A flow whose step
+    began after the last reply (the bank revoked the token, it expired) sends a new one.
+
+    The lock is a :class:`threading.Lock` for the blocking client and an
+    :class:`asyncio.Lock` (one per event loop) for the async one; the numbers are shared.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._count = 0
+        self._replies: dict[str, tuple[int, RawResponse]] = {}
+        self._thread_locks: dict[str, threading.Lock] = {}
+        self._task_locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+
+    def mark(self) -> int:
+        """The number of the newest reply: taken as a flow step begins."""
+        with self._guard:
+            return self._count
+
+    def newer(self, name: str, mark: int) -> RawResponse | None:
+        """The reply to ``name`` published after ``mark``, if any."""
+        with self._guard:
+            found = self._replies.get(name)
+        return found[1] if found is not None and found[0] > mark else None
+
+    def publish(self, name: str, reply: RawResponse) -> None:
+        """``reply`` to ``name`` has been read by the flow that sent it."""
+        with self._guard:
+            self._count += 1
+            self._replies[name] = (self._count, reply)
+
+    def publishing(self, name: str, reply: RawResponse) -> _Publishing:
+        """Around the flow reading ``reply``: published once the flow has read it (also when
+        that ended the flow, or raised what the reply says), not when it could not read it."""
+        return _Publishing(self, name, reply)
+
+    def thread_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._thread_locks.setdefault(name, threading.Lock())
+
+    def task_lock(self, name: str) -> asyncio.Lock:
+        # An asyncio.Lock belongs to the loop it first waits on: one set of locks per loop.
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            return self._task_locks.setdefault(loop, {}).setdefault(name, asyncio.Lock())
+
+
+@attrs.frozen
+class _Publishing:
+    shared: SharedReplies
+    name: str
+    reply: RawResponse
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        # Read: the flow went on (or ended there: StopIteration), or it raised what the reply
+        # says (an account-access consent still awaiting the PSU), which every flow handed
+        # the reply raises alike. Refused: it cannot read the reply (ProtocolError, a bug).
+        if kind is None or issubclass(kind, StopIteration) or _told(kind):
+            self.shared.publish(self.name, self.reply)
+
+
+def _told(kind: type[BaseException]) -> bool:
+    return issubclass(kind, WalletLinkError) and not issubclass(kind, ProtocolError)
+
+
 @attrs.define
 class Bank:
     config: BankConfig
@@ -73,15 +158,20 @@ class Bank:
     breaker: CircuitBreaker
     signer: RequestSigner | None
     verifier: ResponseVerifier | None
+    shared: SharedReplies = attrs.field(factory=SharedReplies)
 
 
 @attrs.frozen
 class Send:
-    """Effect: one logical request to ``bank``; its result is the accepted reply."""
+    """Effect: one logical request to ``bank``; its result is the accepted reply.
+
+    ``mark`` is ``bank.shared.mark()`` from before the flow step that yielded the request
+    (see :class:`SharedReplies`)."""
 
     bank: Bank
     request: PreparedRequest
     transfer_id: str | None = None
+    mark: int = 0
 
 
 @attrs.frozen
@@ -287,10 +377,12 @@ class Core:
         """
         seen = seen if seen is not None else Seen()
         try:
+            mark = bank.shared.mark()
             request = next(flow)
             while True:
-                response = yield Send(bank, request, seen.transfer_id)
+                response = yield Send(bank, request, seen.transfer_id, mark)
                 seen.request_id = bank.adapter.request_id(response)
+                mark = bank.shared.mark()
                 try:
                     request = flow.send(response)
                 except WalletLinkError as exc:

@@ -139,6 +139,23 @@ class AsyncClient(Operations):
         try:
             effect = next(op)
             while True:
+                if isinstance(effect, Send) and effect.request.shared:
+                    # As in Client._drive; inline, since a coroutine cannot raise the
+                    # StopIteration that ends ``op``.
+                    shared, name = effect.bank.shared, effect.request.shared
+                    async with shared.task_lock(name):
+                        reply = shared.newer(name, effect.mark)
+                        if reply is None:
+                            try:
+                                reply = await self._exchange(effect, call)
+                            except BaseException as exc:
+                                effect = op.throw(exc)
+                                continue
+                            with shared.publishing(name, reply):
+                                effect = op.send(reply)
+                        else:
+                            effect = op.send(reply)
+                    continue
                 try:
                     if isinstance(effect, Send):
                         value: Any = await self._exchange(effect, call)

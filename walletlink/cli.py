@@ -38,7 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     reconcile_arguments(reconcile)
 
-    journal = commands.add_parser("journal", help="manage a PostgreSQL journal")
+    journal = commands.add_parser("journal", help="migrate, verify, checkpoint and prune a journal")
     from walletlink.journal.cli import add_arguments as journal_arguments
 
     journal_arguments(journal)

@@ -123,6 +123,24 @@ class Client(Operations):
         try:
             effect = next(op)
             while True:
+                if isinstance(effect, Send) and effect.request.shared:
+                    # A shared request (a token): one thread at a time sends it, and keeps
+                    # the lock until its flow has read the reply; a thread that waited
+                    # meanwhile is handed that reply (walletlink._core.SharedReplies).
+                    shared, name = effect.bank.shared, effect.request.shared
+                    with shared.thread_lock(name):
+                        reply = shared.newer(name, effect.mark)
+                        if reply is None:
+                            try:
+                                reply = self._exchange(effect, call)
+                            except BaseException as exc:
+                                effect = op.throw(exc)
+                                continue
+                            with shared.publishing(name, reply):
+                                effect = op.send(reply)
+                        else:
+                            effect = op.send(reply)
+                    continue
                 try:
                     if isinstance(effect, Send):
                         value: object = self._exchange(effect, call)

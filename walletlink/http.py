@@ -65,6 +65,10 @@ class PreparedRequest:
     adapter put into ``path`` or ``params`` (account numbers, the bank's resource ids for
     accounts, consent ids): wherever the client logs the URL they show only their last four,
     whatever their shape (an 8-digit UK account number looks like nothing to a pattern).
+    ``shared`` names a request whose reply is the same for every caller (a client-credentials
+    token, a certificate list): the client sends at most one with that name per bank at a
+    time, and a flow that asked for it while another flow's was on the wire is handed that
+    reply instead of sending its own (:class:`walletlink._core.SharedReplies`).
     """
 
     method: str
@@ -77,6 +81,7 @@ class PreparedRequest:
     #: Non-2xx statuses the flow wants to see itself (e.g. 404 on a lookup means "absent").
     accept_status: frozenset[int] = frozenset()
     sensitive: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    shared: str = ""
 
     @classmethod
     def json(

@@ -100,6 +100,14 @@ class Checkpoint:
         """The journal it was taken of (a PostgreSQL schema name)."""
         return str(json.loads(self.body)["journal"])
 
+    @property
+    def taken_at(self) -> datetime:
+        """When it was taken (as signed: check :meth:`verify` before relying on it)."""
+        try:
+            return datetime.fromisoformat(str(json.loads(self.body)["taken_at"]))
+        except (ValueError, KeyError, TypeError):
+            raise JournalIntegrityError("the checkpoint has no readable taken_at") from None
+
     def to_json(self) -> str:
         """One line of JSON to keep elsewhere; :meth:`from_json` reads it back."""
         return json.dumps({"body": self.body, "signature": self.signature, "kid": self.kid})

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -543,9 +544,47 @@ def _connect(
     )
     # WAL lets readers (a reconciliation job, the sqlite3 shell) run while we write, and a
     # commit is one sequential append. Pragmas are set once per connection, never per call.
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(synchronous)
+    try:
+        _use_wal(conn, busy_timeout)
+        conn.execute(synchronous)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+# Looked up at call time, so a test can stand in for the clock and the wait.
+_sleep = time.sleep
+_monotonic = time.monotonic
+
+
+def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch the file to WAL, waiting up to ``busy_timeout`` for other connections.
+
+    Changing the journal mode needs the file to itself, and SQLite does not always consult
+    the busy handler for it: processes opening a brand-new file at the same moment (each
+    creating the schema, then switching to WAL) can get ``database is locked`` at once
+    instead of waiting. So this statement waits for itself, as the busy handler would. Once
+    one connection has switched, the mode is in the file and every later open finds it.
+    """
+    deadline = _monotonic() + busy_timeout
+    pause = 0.001
+    while True:
+        try:
+            row = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            row = None
+        mode = str(row[0]).lower() if row else ""
+        if mode in ("wal", "memory"):  # an in-memory database has no WAL to switch to
+            return
+        if _monotonic() >= deadline:
+            raise sqlite3.OperationalError(
+                f"database is locked: could not switch to WAL mode within {busy_timeout}s"
+            )
+        _sleep(pause)  # the wait SQLite's own busy handler would have done
+        pause = min(pause * 2, 0.05)
 
 
 def _check_same_transfer(row: Row, transfer: Transfer) -> None:

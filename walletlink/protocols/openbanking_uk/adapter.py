@@ -316,6 +316,8 @@ class OpenBankingUkAdapter(Adapter):
             # harmless.
             idempotent=True,
             operation=TOKEN_OPERATION,
+            # Threads that all miss the empty cache at once share one token request.
+            shared=f"token:{scope}",
         )
         body = response.json_object()
         token, expires_in = body.get("access_token"), body.get("expires_in")
@@ -532,6 +534,8 @@ class OpenBankingUkAdapter(Adapter):
                 payload,
                 headers=self._headers(token),
                 operation="create_account_access_consent",
+                # Threads making the first account read at once create one consent.
+                shared="account-access-consent",
             )
         else:
             path = self._aisp("account-access-consents", self._ais_consent_id)

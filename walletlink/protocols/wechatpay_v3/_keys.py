@@ -76,6 +76,7 @@ class PlatformKeys:
         self._attempted_at: datetime | None = None
         self._seen: datetime | None = None
         self._unknown_seen = False
+        self._downloading = False
         self._lock = threading.Lock()
         self._verifier = self._build()
 
@@ -169,6 +170,11 @@ class PlatformKeys:
         if not self.download:
             return False
         with self._lock:
+            if self._downloading:
+                # Another flow's download is on the wire: ask too, and the client hands
+                # this flow that reply (a shared request) rather than a second download,
+                # so no reply is checked before the certificates it needs are in.
+                return True
             attempted, now, unknown = self._attempted_at, self._seen, self._unknown_seen
             latest = max((c.not_valid_after_utc for c in self._certificates.values()), default=None)
         if attempted is None:
@@ -186,6 +192,12 @@ class PlatformKeys:
             self._seen = now
             self._attempted_at = now
             self._unknown_seen = False
+            self._downloading = True
+
+    def settled(self) -> None:
+        """The flow that asked for a download has its reply, or its failure."""
+        with self._lock:
+            self._downloading = False
 
     def accept(self, body: bytes) -> frozenset[str]:
         """Trust the certificates of a *verified* ``/v3/certificates`` reply; their serials.

@@ -358,17 +358,22 @@ class WeChatPayV3Adapter(Adapter):
         """Download the platform certificates first when they are due (see :mod:`._keys`)."""
         if not self.keys.due():
             return
-        response = yield PreparedRequest(
-            method="GET",
-            path=CERTIFICATES_PATH,
-            headers=_JSON,
-            operation="certificates",
-            accept_status=frozenset({403, 404}),
-        )
-        if response.status == 200:
-            # Verified with a key trusted before this download: pinned, or listed earlier.
-            self._verified(response, write=False)
-            self.keys.accept(response.body)
+        try:
+            response = yield PreparedRequest(
+                method="GET",
+                path=CERTIFICATES_PATH,
+                headers=_JSON,
+                operation="certificates",
+                accept_status=frozenset({403, 404}),
+                # Flows that start together share one download (the list is the same).
+                shared="certificates",
+            )
+            if response.status == 200:
+                # Verified with a key trusted before this download: pinned, or listed earlier.
+                self._verified(response, write=False)
+                self.keys.accept(response.body)
+        finally:
+            self.keys.settled()
 
     def _verified(self, response: RawResponse, *, write: bool) -> dict[str, Any]:
         """The reply's JSON once its signature verified with a trusted platform key.
