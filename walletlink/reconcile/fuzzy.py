@@ -262,10 +262,12 @@ def _settle_block(
         return
     col = {w: c for c, w in enumerate(wallets)}
     weights = {(r, col[w]): weight for r, b in enumerate(banks) for weight, w in edges[b]}
+    # The assignment maximises the objective; pairs keep their own score in the report.
+    objective = _second_bookings_last(state, banks, weights)
     if max(len(banks), len(wallets)) > _EXACT_BLOCK:
-        _greedy(state, banks, wallets, weights, size)
+        _greedy(state, banks, wallets, weights, objective, size)
         return
-    total, assigned = max_weight_assignment(len(banks), len(wallets), weights)
+    total, assigned = max_weight_assignment(len(banks), len(wallets), objective)
     unsure: list[int] = []
     check = max(len(banks), len(wallets)) <= _CHECKED_BLOCK
     for r, c in enumerate(assigned):
@@ -280,7 +282,7 @@ def _settle_block(
             k for k, b in enumerate(banks) if _interchangeable(state.bank[b], state.bank[banks[r]])
         ]
         if check and alternative_exists(
-            len(banks), len(wallets), weights, total, bank_twins, twins
+            len(banks), len(wallets), objective, total, bank_twins, twins
         ):
             unsure.append(r)
     for r, c in enumerate(assigned):
@@ -289,16 +291,69 @@ def _settle_block(
     _ambiguous_block(state, [banks[r] for r in unsure], edges)
 
 
+def _booking_content(record: Record) -> tuple[object, ...]:
+    """Everything a bank says about a booking except its own id for it (AcctSvcrRef, NtryRef)."""
+    return (
+        record.amount_minor,
+        record.value_date,
+        record.booking_date,
+        record.counterparty,
+        record.text,
+        record.end_to_end_id,
+        record.instruction_id,
+        record.status,
+        record.reversal,
+    )
+
+
+#: What a second booking gives up in the objective: the whole weight of the date term, so
+#: that no date gain can make it take a wallet row another bank row of the block explains.
+_SECOND_BOOKING_PENALTY: Final = round(0.2 * _SCALE)
+
+
+def _second_bookings_last(state: RunState, banks: list[int], weights: Weights) -> Weights:
+    """The block's weights with a bank row's *second booking* paired last.
+
+    Contract: a bank row whose whole content (amount, dates, counterparty, text, end-to-end
+    and instruction ids, status, storno flag) equals that of an earlier bank row of the block
+    (canonical order) is that booking sent again, as banks do, under a new id of their own.
+    Its edges lose ``_SECOND_BOOKING_PENALTY``: it still takes a wallet row no other bank row
+    of the block can take (two equal payments of one day are two bookings), but it never
+    takes one from a neighbour because its date lies a day closer. Inside a run of equal
+    payments of one customer this is what keeps a duplicate from shifting every later pair
+    by one and leaving the last booking as missing in the wallet. Left unpaired, the second
+    booking is the duplicate pass 5 reports (same amount, date and counterparty).
+    """
+    seen: set[tuple[object, ...]] = set()
+    second: set[int] = set()
+    for r, b in enumerate(banks):
+        content = _booking_content(state.bank[b])
+        if content in seen:
+            second.add(r)
+        seen.add(content)
+    if not second:
+        return weights
+    return {
+        (r, c): max(1, w - _SECOND_BOOKING_PENALTY) if r in second else w
+        for (r, c), w in weights.items()
+    }
+
+
 def _greedy(
-    state: RunState, banks: list[int], wallets: list[int], weights: Weights, size: str
+    state: RunState,
+    banks: list[int],
+    wallets: list[int],
+    weights: Weights,
+    objective: Weights,
+    size: str,
 ) -> None:
     taken_rows: set[int] = set()
     taken_cols: set[int] = set()
-    for (r, c), weight in sorted(weights.items(), key=lambda item: (-item[1], item[0])):
+    for (r, c), _ in sorted(objective.items(), key=lambda item: (-item[1], item[0])):
         if r not in taken_rows and c not in taken_cols:
             taken_rows.add(r)
             taken_cols.add(c)
-            _pair(state, banks[r], wallets[c], weight, f"best-first in a {size}")
+            _pair(state, banks[r], wallets[c], weights[(r, c)], f"best-first in a {size}")
 
 
 def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how: str) -> None:
@@ -472,11 +527,14 @@ def _batches_for(state: RunState, bank_rows: list[int]) -> None:
         rows.sort(key=lambda i: (state.wallet_day[i], i))
         by_part[key] = _WindowIndex(state, rows)
     threshold = config.batch_counterparty_similarity
+    twins = _booking_twins(state, bank_rows)
     for bank_index in sorted(bank_rows, key=lambda i: (state.bank_day[i], i)):
         bank = state.bank[bank_index]
         part = by_part.get((bank.account, bank.currency, bank.amount_minor >= 0))
         if part is None or bank.members or state.bank_used[bank_index]:
             continue
+        if any(state.bank_used[t] for t in twins.get(bank_index, ())):
+            continue  # a second booking of a settled entry: pass 5's duplicate, not a payout
         day = state.bank_day[bank_index]
         first_day = day - config.batch_window_days
         if bank.counterparty and threshold > 0 and _tokens(bank.counterparty):
@@ -486,6 +544,29 @@ def _batches_for(state: RunState, bank_rows: list[int]) -> None:
             candidates = part.window(first_day, day)
         if len(candidates) >= config.batch_min_members:
             _search_batch(state, bank_index, candidates)
+
+
+def _booking_twins(state: RunState, bank_rows: list[int]) -> dict[int, list[int]]:
+    """Per bank row to search, the other bank rows of its account with its whole content.
+
+    Contract: the batch search skips an entry whose twin (same account, currency and
+    :func:`_booking_content`, not a re-import) is already settled when its turn comes: the
+    bank sent that booking twice, and a second booking is not a payout to be explained by
+    whatever wallet rows happen to sum to it. Pass 5 then reports it as the duplicate.
+    """
+    searched = {state.bank[i].amount_minor for i in bank_rows}
+    copies = state.reimported_rows["bank"]
+    by_content: dict[tuple[object, ...], list[int]] = {}
+    for index, record in enumerate(state.bank):
+        if record.amount_minor in searched and index not in copies:
+            key = (record.account, record.currency, *_booking_content(record))
+            by_content.setdefault(key, []).append(index)
+    out: dict[int, list[int]] = {}
+    for rows in by_content.values():
+        if len(rows) > 1:
+            for index in rows:
+                out[index] = [other for other in rows if other != index]
+    return out
 
 
 def _whole_days(state: RunState, candidates: list[int], start: int, end: int) -> bool:
