@@ -54,7 +54,7 @@ def _index(report: Report) -> dict[str, list[str]]:
     for d in report.get("duplicates", []):
         note(d["record_id"], f"duplicate of {d['duplicate_of']} ({d['key']})")
     for r in report.get("reimported", []):
-        note(r["record_id"], f"reimported of {r['original_id']} ({r['source_id']})")
+        note(r["record_id"], f"reimported of {r['duplicate_of']} ({r['source_id']})")
     for a in report.get("ambiguous", []):
         note(a["record_id"], f"ambiguous p{a['pass']} {a['candidates'][:3]}")
     for u in report.get("unresolved_batches", []):

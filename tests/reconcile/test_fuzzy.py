@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from walletlink.reconcile import ReconcileConfig, reconcile
+from walletlink.reconcile import ReconcileConfig, Record, reconcile
 from walletlink.reconcile.fuzzy import counterparty_similarity
 
 from .factories import DAY0, rec
@@ -153,3 +153,26 @@ def test_a_second_booking_is_a_duplicate_not_a_one_member_payout() -> None:
     assert result.batches == ()
     assert [(d.record_id, d.duplicate_of) for d in result.duplicates] == [("b1x", "b1")]
     assert [(u.record_id, u.category) for u in result.unmatched] == [("other", "missing_in_bank")]
+
+
+def test_the_duplicate_in_a_run_is_the_one_that_breaks_the_payers_lag() -> None:
+    # Wednesday to Sunday, one payment a day, each booked two business days later: Friday,
+    # Monday, Tuesday, and Wednesday twice (Saturday's and Sunday's). The bank also sent
+    # Friday's booking twice. Either Friday row or either Wednesday row could be "the extra
+    # one" by amount and name; only the lag-regular reading pairs every row two days late.
+    wallet = [rec(f"w{day}", 11_879, day, counterparty="Müller Handel") for day in range(16, 21)]
+    bank = [
+        rec(f"b{n}", 11_879, day, counterparty="MÜLLER HANDEL", source_id=f"R{n}")
+        for n, day in enumerate((18, 18, 21, 22, 23, 23))
+    ]
+    config = ReconcileConfig(date_window_days=5, key_date_tolerance_days=5)
+    result = reconcile(wallet, bank, config, as_of=DAY0)
+    booked = {m.wallet_id: result_day(bank, m.bank_id) for m in result.matched}
+    assert booked == {"w16": 18, "w17": 21, "w18": 22, "w19": 23, "w20": 23}
+    assert [result_day(bank, d.record_id) for d in result.duplicates] == [18]
+    assert result.unmatched == ()
+
+
+def result_day(bank: list[Record], record_id: str) -> int:
+    (record,) = [r for r in bank if r.id == record_id]
+    return (record.value_date - DAY0).days

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
+from itertools import combinations
 from typing import Final
 
 from walletlink.reconcile._state import RunState
@@ -263,10 +264,12 @@ def _settle_block(
     col = {w: c for c, w in enumerate(wallets)}
     weights = {(r, col[w]): weight for r, b in enumerate(banks) for weight, w in edges[b]}
     # The assignment maximises the objective; pairs keep their own score in the report.
-    objective = _second_bookings_last(state, banks, weights)
+    objective, second = _second_bookings_last(state, banks, weights)
     if max(len(banks), len(wallets)) > _EXACT_BLOCK:
         _greedy(state, banks, wallets, weights, objective, size)
         return
+    if second and len(banks) > len(wallets) and max(len(banks), len(wallets)) <= _CHECKED_BLOCK:
+        objective = _regular_lag(state, banks, wallets, objective, second)
     total, assigned = max_weight_assignment(len(banks), len(wallets), objective)
     unsure: list[int] = []
     check = max(len(banks), len(wallets)) <= _CHECKED_BLOCK
@@ -311,7 +314,9 @@ def _booking_content(record: Record) -> tuple[object, ...]:
 _SECOND_BOOKING_PENALTY: Final = round(0.2 * _SCALE)
 
 
-def _second_bookings_last(state: RunState, banks: list[int], weights: Weights) -> Weights:
+def _second_bookings_last(
+    state: RunState, banks: list[int], weights: Weights
+) -> tuple[Weights, set[int]]:
     """The block's weights with a bank row's *second booking* paired last.
 
     Contract: a bank row whose whole content (amount, dates, counterparty, text, end-to-end
@@ -332,11 +337,59 @@ def _second_bookings_last(state: RunState, banks: list[int], weights: Weights) -
             second.add(r)
         seen.add(content)
     if not second:
-        return weights
-    return {
+        return weights, second
+    objective = {
         (r, c): max(1, w - _SECOND_BOOKING_PENALTY) if r in second else w
         for (r, c), w in weights.items()
     }
+    return objective, second
+
+
+def _business_days_before(day: int) -> int:
+    """Monday-to-Friday days before ``day`` (an ordinal; ordinal 1 is a Monday)."""
+    weeks, weekday = divmod(day - 1, 7)
+    return weeks * 5 + min(weekday, 5)
+
+
+#: At most this many ways of leaving second bookings out are compared in one block.
+_LEAVE_OUT_CHOICES: Final = 20
+
+
+def _regular_lag(
+    state: RunState, banks: list[int], wallets: list[int], objective: Weights, second: set[int]
+) -> Weights:
+    """Which second bookings a block with more bank rows than wallet rows leaves out.
+
+    Contract: with ``k = min(bank rows - wallet rows, second bookings)``, every choice of
+    ``k`` second bookings to leave out is assigned; the choice kept pairs the most wallet
+    rows, then books them with the most regular lag (the least total distance, in business
+    days, from the block's median lag: one payer's payments travel the same rails), then
+    has the highest weight, then comes first. When Saturday's and Sunday's payments both
+    land on Wednesday and the bank also sent Friday's booking twice, the lag-regular reading
+    keeps the two Wednesday rows and leaves out the second Friday row, where the objective
+    alone would shift every pair by a day. The left-out rows lose their edges.
+    """
+    surplus = min(len(banks) - len(wallets), len(second))
+    choices = list(combinations(sorted(second), surplus))
+    if len(choices) < 2 or len(choices) > _LEAVE_OUT_CHOICES:
+        return objective
+    bank_day, wallet_day = state.bank_day, state.wallet_day
+    best: tuple[tuple[int, int, int], Weights] | None = None
+    for left_out in choices:
+        gone = set(left_out)
+        reduced = {k: w for k, w in objective.items() if k[0] not in gone}
+        total, assigned = max_weight_assignment(len(banks), len(wallets), reduced)
+        lags = sorted(
+            _business_days_before(bank_day[banks[r]])
+            - _business_days_before(wallet_day[wallets[c]])
+            for r, c in enumerate(assigned)
+            if c >= 0
+        )
+        median = lags[len(lags) // 2] if lags else 0
+        rank = (-len(lags), sum(abs(lag - median) for lag in lags), -total)
+        if best is None or rank < best[0]:
+            best = (rank, reduced)
+    return best[1] if best is not None else objective
 
 
 def _greedy(
