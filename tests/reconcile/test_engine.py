@@ -503,3 +503,15 @@ def test_content_twins_in_two_deliveries_that_contradict_are_not_reimports() -> 
         rec("R3", 900, 1, counterparty="Shop", source="day.mt940#3"),
     ]
     assert reconcile([], bank).reimported == ()
+
+
+def test_reimports_by_content_follow_the_entry_order_of_each_delivery() -> None:
+    # Ids do not say where an entry stood in its file; "#n" does.
+    bank = [
+        rec("N2", 500, 0, counterparty="Shop", source="day.xml#1"),
+        rec("N1", 500, 0, counterparty="Shop", source="day.xml#2"),
+        rec("R1", 500, 0, counterparty="SHOP", source="day.mt940#1"),
+        rec("R2", 500, 0, counterparty="SHOP", source="day.mt940#2"),
+    ]
+    pairs = sorted((r.record_id, r.duplicate_of) for r in reconcile([], bank).reimported)
+    assert pairs == [("R1", "N2"), ("R2", "N1")]

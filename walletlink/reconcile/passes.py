@@ -116,6 +116,12 @@ def _shares_reference(kept: Record, other: Record) -> bool:
     return any(getattr(other, f) in mine for f in _BOOKING_REFERENCES)
 
 
+def _entry_number(record: Record) -> int:
+    """The entry's position in its delivery (``"<file>#<n>"``), 0 when it has none."""
+    number = record.source.partition("#")[2]
+    return int(number) if number.isdigit() else 0
+
+
 def _reimported_by_content(state: RunState, originals: set[int]) -> None:
     """Bank rows the source id did not tie: the same booking in two deliveries, by content.
 
@@ -126,7 +132,8 @@ def _reimported_by_content(state: RunState, originals: set[int]) -> None:
     are grouped by (account, currency, amount, value date, booking date); per group, the
     delivery whose first row comes first (canonical order) keeps its rows, and each row of
     another delivery is a re-import of one kept row it can be (:func:`_same_booking`), one
-    for one: rows sharing a reference first, then the rest in entry order. Rows left over
+    for one: rows sharing a reference first, then the rest in entry order (the ``#n`` of
+    ``source``). Rows left over
     (a delivery holding more of them) stay for the later passes.
     """
     bank, used = state.bank, state.bank_used
@@ -142,8 +149,9 @@ def _reimported_by_content(state: RunState, originals: set[int]) -> None:
         if len(deliveries) < 2:
             continue
         ordered = sorted(deliveries.values(), key=lambda rows: rows[0])
-        kept = ordered[0]
-        for rows in ordered[1:]:
+        kept = sorted(ordered[0], key=lambda i: (_entry_number(bank[i]), i))
+        for found in ordered[1:]:
+            rows = sorted(found, key=lambda i: (_entry_number(bank[i]), i))
             left = list(kept)
             pairs: dict[int, int] = {}  # re-import -> the kept row it repeats
             for evidence in (_shares_reference, None):
