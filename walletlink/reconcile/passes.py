@@ -29,6 +29,7 @@ from walletlink.reconcile.results import (
 # immutable item several times faster, which matters for a million matched pairs.
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
+_SOURCE = attrgetter("source")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
@@ -137,9 +138,9 @@ def _reimported_by_content(state: RunState, originals: set[int]) -> None:
     (a delivery holding more of them) stay for the later passes.
     """
     bank, used = state.bank, state.bank_used
+    if len({source.partition("#")[0] for source in map(_SOURCE, bank)} - {""}) < 2:
+        return  # one delivery: nothing can have come twice (the common run, kept cheap)
     free = [i for i, r in enumerate(bank) if not used[i] and r.source and i not in originals]
-    if len({_delivery(bank[i]) for i in free}) < 2:
-        return  # one delivery: nothing can have come twice
     groups: dict[tuple[str, str, int, object, object], dict[str, list[int]]] = {}
     for index in free:
         r = bank[index]
