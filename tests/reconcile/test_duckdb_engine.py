@@ -67,6 +67,21 @@ def test_a_bank_twin_of_a_key_pair_stays_a_duplicate() -> None:
     assert [d.record_id for d in duck.duplicates] == ["b2"]
 
 
+def test_a_reimport_by_content_from_another_delivery_is_left_to_hygiene() -> None:
+    """The same booking through camt and MT940 without a shared id is hygiene's, not SQL's."""
+    wallet = [rec("w1", 100, 0, end_to_end_id="E1", counterparty="Acme")]
+    bank = [
+        rec(
+            "b1", 100, 0, end_to_end_id="E1", source_id="N1", counterparty="Acme", source="d.xml#1"
+        ),
+        rec("b2", 100, 0, end_to_end_id="C9", counterparty="ACME", source="d.sta#1"),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_pairs(duck) == 0
+    assert comparable(python) == comparable(duck)
+    assert [r.record_id for r in duck.reimported] == ["b2"]
+
+
 def test_a_reimport_by_source_id_is_left_to_hygiene() -> None:
     wallet = [rec("w1", 100, 0, end_to_end_id="E1")]
     bank = [
@@ -256,7 +271,9 @@ def _days(draw: st.DrawFn) -> tuple[list[Record], list[Record]]:
             members=(),
         )
         bank.append(b)
-        extra = draw(st.sampled_from(["", "", "twin", "storno", "reimport", "keydup"]))
+        extra = draw(
+            st.sampled_from(["", "", "twin", "storno", "reimport", "keydup", "otherdelivery"])
+        )
         if extra == "twin":
             bank.append(attrs.evolve(b, id=f"b{len(bank)}", end_to_end_id="", source_id=""))
         elif extra == "storno":
@@ -272,6 +289,14 @@ def _days(draw: st.DrawFn) -> tuple[list[Record], list[Record]]:
             )
         elif extra == "reimport":
             bank.append(attrs.evolve(b, id=f"b{len(bank)}", source_id=b.source_id or "SR"))
+        elif extra == "otherdelivery":
+            # The same booking through another format: no shared id, its own customer ref,
+            # the name upper-cased (so its fingerprint is not the original's).
+            other = "b.sta#7" if b.source.startswith("a") else "a.xml#7"
+            changed = {"source_id": "", "source": other, "end_to_end_id": "C9"}
+            bank.append(
+                attrs.evolve(b, id=f"b{len(bank)}", counterparty=b.counterparty.upper(), **changed)
+            )
         elif extra == "keydup":
             bank.append(attrs.evolve(b, id=f"b{len(bank)}", amount_minor=b.amount_minor + 7))
     return wallet, [*bank, *draw(_records("x"))[:3]]

@@ -449,3 +449,69 @@ def test_batch_marker_glued_to_a_label_is_found() -> None:
     bank = [rec("b1", 10_000, 1, text="/PREF/BATCH:PO-77/")]
     (batch,) = reconcile(members, bank, as_of=DAY0).batches
     assert (batch.rule, batch.wallet_ids) == ("batch_marker", ("w0", "w1"))
+
+
+def test_one_booking_in_camt_and_mt940_without_a_shared_id_is_reimported() -> None:
+    # camt gives its NtryRef (the source id) and the EndToEndId; this MT940 bank writes no
+    # "//" bank reference and only its own customer reference, and spells the name its way.
+    camt = rec(
+        "N1",
+        12_345,
+        0,
+        source_id="NTRY-1",
+        end_to_end_id="E2E-7",
+        counterparty="Jérôme Müller GmbH",
+        source="day.xml#1",
+    )
+    mt940 = rec(
+        "mt940#1",
+        12_345,
+        0,
+        end_to_end_id="CUST-99",
+        instruction_id="CUST-99",
+        counterparty="JEROME MUELLER GMBH",
+        source="day.mt940#1",
+    )
+    wallet = [rec("w1", 12_345, 0, end_to_end_id="E2E-7")]
+    result = reconcile(wallet, [camt, mt940], as_of=DAY0)
+    assert [(r.record_id, r.duplicate_of) for r in result.reimported] == [("mt940#1", "N1")]
+    assert [(m.wallet_id, m.bank_id) for m in result.matched] == [("w1", "N1")]
+    assert result.unmatched == ()
+
+
+def test_reimports_by_content_pair_on_a_shared_reference_then_in_entry_order() -> None:
+    bank = [
+        rec("N1", 500, 0, end_to_end_id="A", counterparty="Shop", source="day.xml#1"),
+        rec("N2", 500, 0, end_to_end_id="B", counterparty="Shop", source="day.xml#2"),
+        rec("N3", 500, 0, counterparty="Shop", source="day.xml#3"),
+        rec("R1", 500, 0, end_to_end_id="B", counterparty="SHOP", source="day.mt940#1"),
+        rec("R2", 500, 0, end_to_end_id="X", counterparty="SHOP", source="day.mt940#2"),
+        rec("R3", 500, 0, end_to_end_id="Y", counterparty="SHOP", source="day.mt940#3"),
+    ]
+    result = reconcile([], bank)
+    pairs = sorted((r.record_id, r.duplicate_of) for r in result.reimported)
+    assert pairs == [("R1", "N2"), ("R2", "N1"), ("R3", "N3")]
+
+
+def test_content_twins_in_two_deliveries_that_contradict_are_not_reimports() -> None:
+    bank = [
+        rec("N1", 500, 0, bank_reference="R1", counterparty="Shop", source="day.xml#1"),
+        rec("R1", 500, 0, bank_reference="R2", counterparty="Shop", source="day.mt940#1"),
+        rec("N2", 700, 0, counterparty="Acme Trading", source="day.xml#2"),
+        rec("R2", 700, 0, counterparty="Zeta Logistics", source="day.mt940#2"),
+        rec("N3", 900, 0, counterparty="Shop", source="day.xml#3"),
+        rec("R3", 900, 1, counterparty="Shop", source="day.mt940#3"),
+    ]
+    assert reconcile([], bank).reimported == ()
+
+
+def test_reimports_by_content_follow_the_entry_order_of_each_delivery() -> None:
+    # Ids do not say where an entry stood in its file; "#n" does.
+    bank = [
+        rec("N2", 500, 0, counterparty="Shop", source="day.xml#1"),
+        rec("N1", 500, 0, counterparty="Shop", source="day.xml#2"),
+        rec("R1", 500, 0, counterparty="SHOP", source="day.mt940#1"),
+        rec("R2", 500, 0, counterparty="SHOP", source="day.mt940#2"),
+    ]
+    pairs = sorted((r.record_id, r.duplicate_of) for r in reconcile([], bank).reimported)
+    assert pairs == [("R1", "N2"), ("R2", "N1")]

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from walletlink.reconcile import ReconcileConfig, reconcile
+from walletlink.reconcile import ReconcileConfig, Record, reconcile
 from walletlink.reconcile.fuzzy import counterparty_similarity
 
 from .factories import DAY0, rec
@@ -104,3 +106,73 @@ def test_identical_bank_rows_for_one_wallet_row_pair_once_not_ambiguous() -> Non
     assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w1", "b1"), ("w2", "b3")]
     assert result.ambiguous == ()
     assert [(d.record_id, d.duplicate_of) for d in result.duplicates] == [("b2", "b1")]
+
+
+def test_a_second_booking_never_takes_a_neighbours_wallet_row() -> None:
+    # One customer pays 66.01 on two days; the bank books each a day late and sends the
+    # first booking twice (b1x: the same content, a new id). Pairing w2 with b1x would be a
+    # day closer, but it would leave b2 without its payment: b1x is the duplicate.
+    wallet = [rec("w1", 6601, 0, counterparty="Anaïs"), rec("w2", 6601, 1, counterparty="Anaïs")]
+    bank = [
+        rec("b1", 6601, 1, counterparty="Anaïs", source_id="R1"),
+        rec("b1x", 6601, 1, counterparty="Anaïs", source_id="R9"),
+        rec("b2", 6601, 2, counterparty="Anaïs", source_id="R2"),
+    ]
+    result = reconcile(wallet, bank, ReconcileConfig(date_window_days=5), as_of=DAY0)
+    assert sorted((m.wallet_id, m.bank_id) for m in result.matched) == [("w1", "b1"), ("w2", "b2")]
+    assert [(d.record_id, d.duplicate_of) for d in result.duplicates] == [("b1x", "b1")]
+    assert result.unmatched == ()
+
+
+def test_two_equal_bookings_of_one_day_both_pair_when_two_payments_exist() -> None:
+    # Saturday's and Sunday's equal payments are both booked on Monday: identical bank rows,
+    # but two wallet rows to explain, so the second booking still pairs.
+    wallet = [rec("sat", 1500, 5, counterparty="Zoë"), rec("sun", 1500, 6, counterparty="Zoë")]
+    bank = [rec("m1", 1500, 7, counterparty="ZOE"), rec("m2", 1500, 7, counterparty="ZOE")]
+    result = reconcile(wallet, bank, as_of=DAY0)
+    assert sorted(m.wallet_id for m in result.matched) == ["sat", "sun"]
+    assert result.duplicates == ()
+    assert result.ambiguous == ()
+
+
+def test_a_second_booking_is_a_duplicate_not_a_one_member_payout() -> None:
+    # b1x is b1 sent again. A wallet row of another payer sums to it with a fee of 1.51,
+    # but a second booking of a settled entry is no payout: it is b1's duplicate, and the
+    # wallet row stays missing in the bank.
+    config = ReconcileConfig(batch_min_members=1, batch_fee_max_abs_minor=300)
+    wallet = [
+        rec("w1", 4508, 0, counterparty="Müller Boulangerie 3104"),
+        rec("other", 4659, 0, counterparty="Müller Boulangerie 4903"),
+    ]
+    bank = [
+        rec("b1", 4508, 2, counterparty="MÜLLER BOULANGERIE 3104 LTD", source_id="R1"),
+        rec("b1x", 4508, 2, counterparty="MÜLLER BOULANGERIE 3104 LTD", source_id="R2"),
+    ]
+    result = reconcile(wallet, bank, config, as_of=DAY0 + timedelta(days=30))
+    assert [(m.wallet_id, m.bank_id) for m in result.matched] == [("w1", "b1")]
+    assert result.batches == ()
+    assert [(d.record_id, d.duplicate_of) for d in result.duplicates] == [("b1x", "b1")]
+    assert [(u.record_id, u.category) for u in result.unmatched] == [("other", "missing_in_bank")]
+
+
+def test_the_duplicate_in_a_run_is_the_one_that_breaks_the_payers_lag() -> None:
+    # Wednesday to Sunday, one payment a day, each booked two business days later: Friday,
+    # Monday, Tuesday, and Wednesday twice (Saturday's and Sunday's). The bank also sent
+    # Friday's booking twice. Either Friday row or either Wednesday row could be "the extra
+    # one" by amount and name; only the lag-regular reading pairs every row two days late.
+    wallet = [rec(f"w{day}", 11_879, day, counterparty="Müller Handel") for day in range(16, 21)]
+    bank = [
+        rec(f"b{n}", 11_879, day, counterparty="MÜLLER HANDEL", source_id=f"R{n}")
+        for n, day in enumerate((18, 18, 21, 22, 23, 23))
+    ]
+    config = ReconcileConfig(date_window_days=5, key_date_tolerance_days=5)
+    result = reconcile(wallet, bank, config, as_of=DAY0)
+    booked = {m.wallet_id: result_day(bank, m.bank_id) for m in result.matched}
+    assert booked == {"w16": 18, "w17": 21, "w18": 22, "w19": 23, "w20": 23}
+    assert [result_day(bank, d.record_id) for d in result.duplicates] == [18]
+    assert result.unmatched == ()
+
+
+def result_day(bank: list[Record], record_id: str) -> int:
+    (record,) = [r for r in bank if r.id == record_id]
+    return (record.value_date - DAY0).days

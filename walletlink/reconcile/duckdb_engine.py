@@ -10,11 +10,11 @@ pass 1 would settle without looking at anything else:
 * both rows are ``booked``, amounts and currencies are equal and the value dates lie within
   ``key_date_tolerance_days`` (so the pair is ``matched``, not a mismatch);
 * neither row can be claimed by an earlier pass or named by a later one: its source id is
-  unique on its account (hygiene cannot call it a re-import, or the original of one), an
-  id-less bank row's content is unique (no re-import across deliveries), the bank row is no
-  storno and no storno asks for its opposite amount (reversals), and its fingerprint
-  (account, currency, amount, value date, counterparty) is unique on its side (pass 5 cannot
-  call a leftover a duplicate of it).
+  unique on its account (hygiene cannot call it a re-import, or the original of one), no
+  other delivery has a bank row of its amount and value date (no re-import by content), the
+  bank row is no storno and no storno asks for its opposite amount (reversals), and its
+  fingerprint (account, currency, amount, value date, counterparty) is unique on its side
+  (pass 5 cannot call a leftover a duplicate of it).
 
 Everything else (key conflicts and mismatches, duplicates, re-imports, reversals, batches,
 fuzzy blocks, leftovers) is fetched back as :class:`Record`\\ s and run through the Python
@@ -374,9 +374,11 @@ def _eligible(table: str, key: str) -> str:
     """
     if table == "b":
         sql += """
-        ANTI JOIN (SELECT account, currency, amount_minor, value_date, end_to_end_id FROM b
-                   WHERE source_id = '' GROUP BY ALL HAVING count(*) > 1)
-                  USING (account, currency, amount_minor, value_date, end_to_end_id)
+        -- hygiene's re-import by content: the amount and date come in two deliveries
+        ANTI JOIN (SELECT account, currency, amount_minor, value_date FROM b
+                   WHERE source <> '' GROUP BY ALL
+                   HAVING count(DISTINCT split_part(source, '#', 1)) > 1)
+                  USING (account, currency, amount_minor, value_date)
         ANTI JOIN (SELECT DISTINCT account, currency, -amount_minor AS amount_minor FROM b
                    WHERE reversal) USING (account, currency, amount_minor)
         WHERE status = 'booked' AND NOT reversal

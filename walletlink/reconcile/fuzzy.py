@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
+from itertools import combinations
 from typing import Final
 
 from walletlink.reconcile._state import RunState
@@ -262,10 +263,14 @@ def _settle_block(
         return
     col = {w: c for c, w in enumerate(wallets)}
     weights = {(r, col[w]): weight for r, b in enumerate(banks) for weight, w in edges[b]}
+    # The assignment maximises the objective; pairs keep their own score in the report.
+    objective, second = _second_bookings_last(state, banks, weights)
     if max(len(banks), len(wallets)) > _EXACT_BLOCK:
-        _greedy(state, banks, wallets, weights, size)
+        _greedy(state, banks, wallets, weights, objective, size)
         return
-    total, assigned = max_weight_assignment(len(banks), len(wallets), weights)
+    if second and len(banks) > len(wallets) and max(len(banks), len(wallets)) <= _CHECKED_BLOCK:
+        objective = _regular_lag(state, banks, wallets, objective, second)
+    total, assigned = max_weight_assignment(len(banks), len(wallets), objective)
     unsure: list[int] = []
     check = max(len(banks), len(wallets)) <= _CHECKED_BLOCK
     for r, c in enumerate(assigned):
@@ -280,7 +285,7 @@ def _settle_block(
             k for k, b in enumerate(banks) if _interchangeable(state.bank[b], state.bank[banks[r]])
         ]
         if check and alternative_exists(
-            len(banks), len(wallets), weights, total, bank_twins, twins
+            len(banks), len(wallets), objective, total, bank_twins, twins
         ):
             unsure.append(r)
     for r, c in enumerate(assigned):
@@ -289,16 +294,119 @@ def _settle_block(
     _ambiguous_block(state, [banks[r] for r in unsure], edges)
 
 
+def _booking_content(record: Record) -> tuple[object, ...]:
+    """Everything a bank says about a booking except its own id for it (AcctSvcrRef, NtryRef)."""
+    return (
+        record.amount_minor,
+        record.value_date,
+        record.booking_date,
+        record.counterparty,
+        record.text,
+        record.end_to_end_id,
+        record.instruction_id,
+        record.status,
+        record.reversal,
+    )
+
+
+#: What a second booking gives up in the objective: the whole weight of the date term, so
+#: that no date gain can make it take a wallet row another bank row of the block explains.
+_SECOND_BOOKING_PENALTY: Final = round(0.2 * _SCALE)
+
+
+def _second_bookings_last(
+    state: RunState, banks: list[int], weights: Weights
+) -> tuple[Weights, set[int]]:
+    """The block's weights with a bank row's *second booking* paired last.
+
+    Contract: a bank row whose whole content (amount, dates, counterparty, text, end-to-end
+    and instruction ids, status, storno flag) equals that of an earlier bank row of the block
+    (canonical order) is that booking sent again, as banks do, under a new id of their own.
+    Its edges lose ``_SECOND_BOOKING_PENALTY``: it still takes a wallet row no other bank row
+    of the block can take (two equal payments of one day are two bookings), but it never
+    takes one from a neighbour because its date lies a day closer. Inside a run of equal
+    payments of one customer this is what keeps a duplicate from shifting every later pair
+    by one and leaving the last booking as missing in the wallet. Left unpaired, the second
+    booking is the duplicate pass 5 reports (same amount, date and counterparty).
+    """
+    seen: set[tuple[object, ...]] = set()
+    second: set[int] = set()
+    for r, b in enumerate(banks):
+        content = _booking_content(state.bank[b])
+        if content in seen:
+            second.add(r)
+        seen.add(content)
+    if not second:
+        return weights, second
+    objective = {
+        (r, c): max(1, w - _SECOND_BOOKING_PENALTY) if r in second else w
+        for (r, c), w in weights.items()
+    }
+    return objective, second
+
+
+def _business_days_before(day: int) -> int:
+    """Monday-to-Friday days before ``day`` (an ordinal; ordinal 1 is a Monday)."""
+    weeks, weekday = divmod(day - 1, 7)
+    return weeks * 5 + min(weekday, 5)
+
+
+#: At most this many ways of leaving second bookings out are compared in one block.
+_LEAVE_OUT_CHOICES: Final = 20
+
+
+def _regular_lag(
+    state: RunState, banks: list[int], wallets: list[int], objective: Weights, second: set[int]
+) -> Weights:
+    """Which second bookings a block with more bank rows than wallet rows leaves out.
+
+    Contract: with ``k = min(bank rows - wallet rows, second bookings)``, every choice of
+    ``k`` second bookings to leave out is assigned; the choice kept pairs the most wallet
+    rows, then books them with the most regular lag (the least total distance, in business
+    days, from the block's median lag: one payer's payments travel the same rails), then
+    has the highest weight, then comes first. When Saturday's and Sunday's payments both
+    land on Wednesday and the bank also sent Friday's booking twice, the lag-regular reading
+    keeps the two Wednesday rows and leaves out the second Friday row, where the objective
+    alone would shift every pair by a day. The left-out rows lose their edges.
+    """
+    surplus = min(len(banks) - len(wallets), len(second))
+    choices = list(combinations(sorted(second), surplus))
+    if len(choices) < 2 or len(choices) > _LEAVE_OUT_CHOICES:
+        return objective
+    bank_day, wallet_day = state.bank_day, state.wallet_day
+    best: tuple[tuple[int, int, int], Weights] | None = None
+    for left_out in choices:
+        gone = set(left_out)
+        reduced = {k: w for k, w in objective.items() if k[0] not in gone}
+        total, assigned = max_weight_assignment(len(banks), len(wallets), reduced)
+        lags = sorted(
+            _business_days_before(bank_day[banks[r]])
+            - _business_days_before(wallet_day[wallets[c]])
+            for r, c in enumerate(assigned)
+            if c >= 0
+        )
+        median = lags[len(lags) // 2] if lags else 0
+        rank = (-len(lags), sum(abs(lag - median) for lag in lags), -total)
+        if best is None or rank < best[0]:
+            best = (rank, reduced)
+    return best[1] if best is not None else objective
+
+
 def _greedy(
-    state: RunState, banks: list[int], wallets: list[int], weights: Weights, size: str
+    state: RunState,
+    banks: list[int],
+    wallets: list[int],
+    weights: Weights,
+    objective: Weights,
+    size: str,
 ) -> None:
     taken_rows: set[int] = set()
     taken_cols: set[int] = set()
-    for (r, c), weight in sorted(weights.items(), key=lambda item: (-item[1], item[0])):
+    for (r, c), _ in sorted(objective.items(), key=lambda item: (-item[1], item[0])):
         if r not in taken_rows and c not in taken_cols:
             taken_rows.add(r)
             taken_cols.add(c)
-            _pair(state, banks[r], wallets[c], weight, f"best-first in a {size}")
+            _pair(state, banks[r], wallets[c], weights[(r, c)], f"best-first in a {size}")
 
 
 def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how: str) -> None:
@@ -472,11 +580,14 @@ def _batches_for(state: RunState, bank_rows: list[int]) -> None:
         rows.sort(key=lambda i: (state.wallet_day[i], i))
         by_part[key] = _WindowIndex(state, rows)
     threshold = config.batch_counterparty_similarity
+    twins = _booking_twins(state, bank_rows)
     for bank_index in sorted(bank_rows, key=lambda i: (state.bank_day[i], i)):
         bank = state.bank[bank_index]
         part = by_part.get((bank.account, bank.currency, bank.amount_minor >= 0))
         if part is None or bank.members or state.bank_used[bank_index]:
             continue
+        if any(state.bank_used[t] for t in twins.get(bank_index, ())):
+            continue  # a second booking of a settled entry: pass 5's duplicate, not a payout
         day = state.bank_day[bank_index]
         first_day = day - config.batch_window_days
         if bank.counterparty and threshold > 0 and _tokens(bank.counterparty):
@@ -486,6 +597,29 @@ def _batches_for(state: RunState, bank_rows: list[int]) -> None:
             candidates = part.window(first_day, day)
         if len(candidates) >= config.batch_min_members:
             _search_batch(state, bank_index, candidates)
+
+
+def _booking_twins(state: RunState, bank_rows: list[int]) -> dict[int, list[int]]:
+    """Per bank row to search, the other bank rows of its account with its whole content.
+
+    Contract: the batch search skips an entry whose twin (same account, currency and
+    :func:`_booking_content`, not a re-import) is already settled when its turn comes: the
+    bank sent that booking twice, and a second booking is not a payout to be explained by
+    whatever wallet rows happen to sum to it. Pass 5 then reports it as the duplicate.
+    """
+    searched = {state.bank[i].amount_minor for i in bank_rows}
+    copies = state.reimported_rows["bank"]
+    by_content: dict[tuple[object, ...], list[int]] = {}
+    for index, record in enumerate(state.bank):
+        if record.amount_minor in searched and index not in copies:
+            key = (record.account, record.currency, *_booking_content(record))
+            by_content.setdefault(key, []).append(index)
+    out: dict[int, list[int]] = {}
+    for rows in by_content.values():
+        if len(rows) > 1:
+            for index in rows:
+                out[index] = [other for other in rows if other != index]
+    return out
 
 
 def _whole_days(state: RunState, candidates: list[int], start: int, end: int) -> bool:

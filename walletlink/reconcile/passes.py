@@ -29,6 +29,7 @@ from walletlink.reconcile.results import (
 # immutable item several times faster, which matters for a million matched pairs.
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
+_SOURCE = attrgetter("source")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
@@ -49,10 +50,11 @@ def hygiene(state: RunState) -> None:
     Contract: on each side, a row whose ``source_id`` an earlier row (canonical order) of the
     same account already has is ``reimported``: the same booking delivered again, in another
     file or another format (camt.053 and MT940 of one day share the account servicer's
-    reference). Bank rows without a source id are compared by content across deliveries
-    (see :func:`_reimported_without_id`). A repeat *within* one delivery is never a re-import:
-    it is left to the key and leftover passes, which call it a duplicate.
+    reference). Bank rows the source id did not tie are then compared by content across
+    deliveries (see :func:`_reimported_by_content`). A repeat *within* one delivery is never
+    a re-import: it is left to the key and leftover passes, which call it a duplicate.
     """
+    originals: set[int] = set()  # bank rows a re-import by source id was tied to
     for side, records, take in (
         ("wallet", state.wallet, state.take_wallet),
         ("bank", state.bank, state.take_bank),
@@ -68,13 +70,14 @@ def hygiene(state: RunState) -> None:
             if first != index:
                 take(index)
                 state.reimported_rows[side].add(index)
+                if side == "bank":
+                    originals.add(first)
                 state.reimported.append(
                     ReimportedRow(side, record.id, records[first].id, record.source_id)
                 )
+    _reimported_by_content(state, originals)
     bank = state.bank
     idless = [i for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
-    if idless:
-        _reimported_without_id(state, idless)
     # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
     # they stay in the run and are only counted, so a reviewer sees the number.
     content = Counter(
@@ -88,42 +91,86 @@ def _delivery(record: Record) -> str:
     return record.source.partition("#")[0]
 
 
-def _reimported_without_id(state: RunState, idless: list[int]) -> None:
-    """Id-less bank rows: the same content in two deliveries is one booking imported twice.
+#: The references two deliveries of one booking may each carry; a shared one pairs first.
+_BOOKING_REFERENCES: Final = ("end_to_end_id", "instruction_id", "bank_reference")
 
-    Content is (account, currency, amount, value date, end-to-end id). Per content, the
-    delivery whose first row comes first keeps its rows; another delivery's rows of that
-    content are re-imports of them, one for one; any surplus is left for the later passes.
+
+def _same_booking(kept: Record, other: Record) -> bool:
+    """Whether two bank rows of equal account, currency, amount and dates can be one booking.
+
+    Nothing may contradict it: both account servicer references, when both are given, agree;
+    status and storno flag agree; the counterparty names are not different parties (at least
+    half-similar as :func:`~walletlink.reconcile.fuzzy.counterparty_similarity` compares
+    them, so MT940's upper-cased, transliterated, cut names still agree with camt's).
+    """
+    from walletlink.reconcile.fuzzy import counterparty_similarity  # fuzzy imports this module
+
+    if kept.bank_reference and other.bank_reference and kept.bank_reference != other.bank_reference:
+        return False
+    if kept.status is not other.status or kept.reversal is not other.reversal:
+        return False
+    return counterparty_similarity(kept.counterparty, other.counterparty) >= 0.5
+
+
+def _shares_reference(kept: Record, other: Record) -> bool:
+    mine = {getattr(kept, f) for f in _BOOKING_REFERENCES} - {""}
+    return any(getattr(other, f) in mine for f in _BOOKING_REFERENCES)
+
+
+def _entry_number(record: Record) -> int:
+    """The entry's position in its delivery (``"<file>#<n>"``), 0 when it has none."""
+    number = record.source.partition("#")[2]
+    return int(number) if number.isdigit() else 0
+
+
+def _reimported_by_content(state: RunState, originals: set[int]) -> None:
+    """Bank rows the source id did not tie: the same booking in two deliveries, by content.
+
+    Contract: two deliveries (files) that both report an account's booking day report the
+    same bookings, whatever references each format kept (an MT940 ``:61:`` customer
+    reference is often not the camt ``EndToEndId``, and one format may lack the account
+    servicer's reference). Free bank rows that are no original of a re-import by source id
+    are grouped by (account, currency, amount, value date, booking date); per group, the
+    delivery whose first row comes first (canonical order) keeps its rows, and each row of
+    another delivery is a re-import of one kept row it can be (:func:`_same_booking`), one
+    for one: rows sharing a reference first, then the rest in entry order (the ``#n`` of
+    ``source``). Rows left over
+    (a delivery holding more of them) stay for the later passes.
     """
     bank, used = state.bank, state.bank_used
-    groups: dict[tuple[str, str, int, object, str], dict[str, list[int]]] = {}
-    for index in idless:
-        record = bank[index]
-        if used[index] or not record.source:
-            continue
-        key = (
-            record.account,
-            record.currency,
-            record.amount_minor,
-            record.value_date,
-            record.end_to_end_id,
-        )
-        groups.setdefault(key, {}).setdefault(_delivery(record), []).append(index)
+    if len({source.partition("#")[0] for source in map(_SOURCE, bank)} - {""}) < 2:
+        return  # one delivery: nothing can have come twice (the common run, kept cheap)
+    free = [i for i, r in enumerate(bank) if not used[i] and r.source and i not in originals]
+    groups: dict[tuple[str, str, int, object, object], dict[str, list[int]]] = {}
+    for index in free:
+        r = bank[index]
+        key = (r.account, r.currency, r.amount_minor, r.value_date, r.booking_date)
+        groups.setdefault(key, {}).setdefault(_delivery(r), []).append(index)
     for deliveries in groups.values():
         if len(deliveries) < 2:
             continue
         ordered = sorted(deliveries.values(), key=lambda rows: rows[0])
-        kept = ordered[0]
-        for rows in ordered[1:]:
-            for original, index in zip(kept, rows, strict=False):
-                if not used[index]:
-                    record = state.take_bank(index)
-                    state.reimported_rows["bank"].add(index)
-                    state.reimported.append(
-                        ReimportedRow(
-                            "bank", record.id, bank[original].id, "same content, other delivery"
-                        )
-                    )
+        kept = sorted(ordered[0], key=lambda i: (_entry_number(bank[i]), i))
+        for found in ordered[1:]:
+            rows = sorted(found, key=lambda i: (_entry_number(bank[i]), i))
+            left = list(kept)
+            pairs: dict[int, int] = {}  # re-import -> the kept row it repeats
+            for evidence in (_shares_reference, None):
+                for index in [i for i in rows if i not in pairs]:
+                    record = bank[index]
+                    for original in left:
+                        candidate = bank[original]
+                        if (evidence is None or evidence(candidate, record)) and _same_booking(
+                            candidate, record
+                        ):
+                            left.remove(original)
+                            pairs[index] = original
+                            break
+            for index, original in sorted(pairs.items()):
+                record = state.take_bank(index)
+                state.reimported_rows["bank"].add(index)
+                how = "same booking in another delivery (amount, dates, counterparty)"
+                state.reimported.append(ReimportedRow("bank", record.id, bank[original].id, how))
 
 
 def field_diffs(
