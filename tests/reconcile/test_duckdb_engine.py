@@ -430,3 +430,23 @@ def test_duckdb_fuzzy_pass_gives_the_python_categories_and_pairs(
     wallet, bank, rules = day
     python, duck = both(wallet, bank, **rules)
     assert comparable(python) == comparable(duck)
+
+
+def test_files_written_by_write_parquet_are_read_as_they_are(tmp_path: Path) -> None:
+    """A marked file skips normalising and validating again; the result is the same."""
+    from walletlink.reconcile.duckdb_engine import _written_by_us, write_parquet
+
+    wallet = [rec("w1", 10_000, 0, counterparty="Acme", end_to_end_id="E1"), rec("w2", 500, 1)]
+    bank = [rec("b1", 10_000, 0, counterparty="ACME", end_to_end_id="E1"), rec("b2", 500, 2)]
+    write_parquet(wallet, tmp_path / "wallet.parquet")
+    write_parquet(bank, tmp_path / "bank.parquet")
+    _write_parquet(bank, tmp_path / "unmarked.parquet")
+    con = duckdb.connect()
+    assert _written_by_us(con, str(tmp_path / "wallet.parquet"))
+    assert not _written_by_us(con, str(tmp_path / "unmarked.parquet"))
+    assert not _written_by_us(con, str(tmp_path / "*.parquet"))  # one file is not marked
+    con.close()
+    python = reconcile(wallet, bank, ReconcileConfig())
+    for side in ("bank.parquet", "unmarked.parquet"):
+        duck = reconcile_duckdb(tmp_path / "wallet.parquet", tmp_path / side, DUCK)
+        assert comparable(python) == comparable(duck)

@@ -46,11 +46,19 @@ from walletlink.reconcile.fuzzy import _LEGAL_FORMS, _SCALE, _SCAN_FACTOR, count
 from walletlink.reconcile.passes import day_phrase
 from walletlink.reconcile.results import MatchedPair
 
-__all__ = ["fuzzy_pairs", "stage_rest"]
+__all__ = ["Shared", "fuzzy_pairs", "stage_rest"]
 
 _FETCH: Final = 100_000
 _FINGERPRINT: Final = "account, currency, amount_minor, value_date, counterparty"
 _MARKER_FIELDS: Final = ("end_to_end_id", "instruction_id", "bank_reference", "text")
+
+
+class Shared(dict[str, str]):
+    """One string object per distinct value: every fetched row brings its own copy of the
+    account and currency, which for ten million pairs is a gigabyte of duplicates."""
+
+    def __call__(self, value: str) -> str:
+        return self.setdefault(value, value)
 
 
 def _float(value: float) -> str:
@@ -98,10 +106,16 @@ def stage_rest(con: Any, config: ReconcileConfig, key_pairs: bool) -> None:
                        reversal, rid) AS pos,
                    amount_minor >= 0 AS dir, abs(CAST(amount_minor AS HUGEINT)) AS a,
                    value_date - DATE '2000-01-01' AS day,
-                   wl_tokens(counterparty) AS toks,
                    true AS inert
             FROM {side} {left}
         """)
+    # A run has few distinct names: tokenise each once.
+    con.execute("""
+        CREATE TEMP TABLE names AS
+        SELECT name, wl_tokens(name) AS toks FROM (
+            SELECT DISTINCT counterparty AS name FROM wp
+            UNION SELECT DISTINCT counterparty FROM bq)
+    """)
     _mark_busy(con, config)
 
 
@@ -182,7 +196,7 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
         SELECT rid, id, account, currency, dir, a, day, value_date, amount_minor, status,
                counterparty AS cp, toks, inert,
                row_number() OVER (PARTITION BY account, currency, dir ORDER BY a, pos) - 1 AS k
-        FROM wp
+        FROM wp JOIN names ON names.name = wp.counterparty
     """)
     # Bank rows pass 3 scores: the key pass's leftovers without a member list.
     con.execute(f"""
@@ -191,7 +205,7 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
                counterparty AS cp, toks, inert,
                {int(config.amount_tolerance_abs_minor)}
                  + a * {int(config.amount_tolerance_bps)} // 10000 AS tol
-        FROM bq WHERE members = ''
+        FROM bq JOIN names ON names.name = bq.counterparty WHERE members = ''
     """)
     # bisect over each partition's wallet amounts: < t - tol, < t, <= t + tol.
     con.execute("""
@@ -272,38 +286,54 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
         else "false"
     )
     con.execute(f"""
+        CREATE TEMP TABLE pick AS
+        SELECT s.brid, s.wrid, s.weight, s.sim, w.account, w.currency, w.dir, w.day, w.k,
+               w.cp AS wcp, w.toks AS wtoks
+        FROM bstat s JOIN bp b ON b.rid = s.brid JOIN wk w ON w.rid = s.wrid
+        WHERE s.inert AND s.certain AND s.edges = 1 AND w.inert
+          AND w.status = b.status AND w.amount_minor = b.amount_minor
+          AND abs(b.day - w.day) <= {int(config.key_date_tolerance_days)}
+    """)
+    # Pass 5 must not find a twin of either row: its fingerprint is unique on its side.
+    for table, column, alias in (("wp", "wrid", "wk"), ("bq", "brid", "bp")):
+        con.execute(f"""
+            DELETE FROM pick WHERE {column} IN (
+                SELECT x.rid FROM {alias} x
+                SEMI JOIN pick ON pick.{column} = x.rid
+                JOIN (SELECT {_FINGERPRINT} FROM {table} GROUP BY ALL HAVING count(*) > 1) t
+                  ON t.account = x.account AND t.currency = x.currency
+                 AND t.amount_minor = x.amount_minor AND t.value_date = x.value_date
+                 AND t.counterparty = x.cp)
+        """)
+    # Another bank row scores the wallet row, or cut its scan short within reach of it.
+    con.execute("""
+        CREATE TEMP TABLE seen AS
+        SELECT p.wrid FROM pick p JOIN edges e ON e.wrid = p.wrid
+        WHERE e.brid <> p.brid AND (e.edge OR e.unsure)
+    """)
+    con.execute("""
+        INSERT INTO seen
+        SELECT p.wrid FROM pick p
+        JOIN (SELECT o.account, o.currency, o.dir, s.brid, s.lo, s.hi
+              FROM bstat s JOIN bp o ON o.rid = s.brid WHERE s.truncated) t
+          ON t.account = p.account AND t.currency = p.currency AND t.dir = p.dir
+        WHERE t.brid <> p.brid AND p.k >= t.lo AND p.k < t.hi
+    """)
+    # A bank row that may be left without candidates has the wallet row in its batch window.
+    con.execute(f"""
+        INSERT INTO seen
+        SELECT p.wrid FROM pick p
+        JOIN (SELECT l.rid, l.account, l.currency, l.dir, l.day, l.cp, l.toks
+              FROM bp l JOIN bstat s ON s.brid = l.rid
+              WHERE NOT (s.certain AND s.edges > 0)) l
+          ON l.account = p.account AND l.currency = p.currency AND l.dir = p.dir
+        WHERE l.day >= p.day AND l.day - {bank_window} <= p.day AND l.rid <> p.brid
+          AND (NOT ({named}) OR coalesce(
+               wl_similarity(p.wcp, l.cp, p.wtoks, l.toks) >= {threshold}, true))
+    """)
+    con.execute("""
         CREATE TEMP TABLE fpairs AS
-        WITH pick AS (
-            SELECT s.brid, s.wrid, s.weight, s.sim, w.account, w.currency, w.dir, w.day, w.k,
-                   w.cp AS wcp, w.toks AS wtoks
-            FROM bstat s JOIN bp b ON b.rid = s.brid JOIN wk w ON w.rid = s.wrid
-            WHERE s.inert AND s.certain AND s.edges = 1 AND w.inert
-              AND w.status = b.status AND w.amount_minor = b.amount_minor
-              AND abs(b.day - w.day) <= {int(config.key_date_tolerance_days)}
-              AND (w.account, w.currency, w.amount_minor, w.value_date, w.cp) NOT IN
-                  (SELECT {_FINGERPRINT} FROM wp GROUP BY ALL HAVING count(*) > 1)
-              AND (b.account, b.currency, b.amount_minor, b.value_date, b.cp) NOT IN
-                  (SELECT {_FINGERPRINT} FROM bq GROUP BY ALL HAVING count(*) > 1)
-        ),
-        seen AS (  -- another bank row scores it, or cut its scan short within reach of it
-            SELECT p.wrid FROM pick p JOIN edges e ON e.wrid = p.wrid
-            WHERE e.brid <> p.brid AND (e.edge OR e.unsure)
-            UNION ALL
-            SELECT p.wrid FROM pick p JOIN bstat s ON s.truncated AND s.brid <> p.brid
-            JOIN bp o ON o.rid = s.brid
-            WHERE o.account = p.account AND o.currency = p.currency AND o.dir = p.dir
-              AND p.k >= s.lo AND p.k < s.hi
-            UNION ALL  -- a bank row that may be lonely has it in its batch window
-            SELECT p.wrid FROM pick p JOIN bp l ON l.account = p.account
-                AND l.currency = p.currency AND l.dir = p.dir
-                AND l.day >= p.day AND l.day - {bank_window} <= p.day
-            JOIN bstat s ON s.brid = l.rid
-            WHERE l.rid <> p.brid AND NOT (s.certain AND s.edges > 0)
-              AND (NOT ({named}) OR coalesce(
-                   wl_similarity(p.wcp, l.cp, p.wtoks, l.toks) >= {threshold}, true))
-        )
-        SELECT p.brid, p.wrid, p.weight, p.sim FROM pick p
-        WHERE p.wrid NOT IN (SELECT wrid FROM seen)
+        SELECT brid, wrid, weight, sim FROM pick ANTI JOIN seen USING (wrid)
     """)
     return _fetch(con)
 
@@ -320,6 +350,7 @@ def _fetch(con: Any) -> list[MatchedPair]:
     reasons: dict[tuple[int, str], str] = {}
     scores: dict[int, float] = {}
     checked: set[tuple[str, str]] = set()
+    shared = Shared()
     while batch := cursor.fetchmany(_FETCH):
         for wid, bid, account, currency, amount, day, weight, sim, wcp, bcp in batch:
             names = (wcp, bcp)
@@ -345,6 +376,20 @@ def _fetch(con: Any) -> list[MatchedPair]:
             if score is None:
                 score = scores[weight] = weight / _SCALE
             out.append(
-                new(MatchedPair, (wid, bid, 3, "fuzzy", score, account, currency, amount, day, why))
+                new(
+                    MatchedPair,
+                    (
+                        wid,
+                        bid,
+                        3,
+                        "fuzzy",
+                        score,
+                        shared(account),
+                        shared(currency),
+                        amount,
+                        day,
+                        why,
+                    ),
+                )
             )
     return out

@@ -40,7 +40,7 @@ import attrs
 
 from walletlink.errors import ConfigurationError, ValidationError
 from walletlink.money import exponent_of
-from walletlink.reconcile._duckdb_fuzzy import fuzzy_pairs, stage_rest
+from walletlink.reconcile._duckdb_fuzzy import Shared, fuzzy_pairs, stage_rest
 from walletlink.reconcile._state import canonical_order
 from walletlink.reconcile.anomalies import find_anomalies
 from walletlink.reconcile.config import ReconcileConfig
@@ -96,6 +96,8 @@ WHITESPACE: Final = (
     "\\x{202f}\\x{205f}\\x{3000}]"
 )
 _INT64: Final = 2**63
+#: The key/value :func:`write_parquet` stamps on its files: normalised, validated, typed.
+_MARK: Final = ("walletlink", "normalised-1")
 _FETCH: Final = 100_000
 
 #: A side: records (streamed to a staging file in batches), or a Parquet / CSV file path.
@@ -222,13 +224,21 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
         write_csv_side(source, path)
         relation = "read_csv(?, header = true, all_varchar = true, quote = '\"', escape = '\"')"
         parameters = [path]
+    _normalising_macros(con)
+    if relation == "read_parquet(?)" and _written_by_us(con, path):
+        # write_parquet normalised and validated these rows already: read them as they are.
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT row_number() OVER () AS rid, {', '.join(COLUMNS)} "
+            "FROM read_parquet(?)",
+            parameters,
+        )
+        return
     present = {
         row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}", parameters).fetchall()
     }
     missing = [c for c in _REQUIRED if c not in present]
     if missing:
         raise ValidationError(f"{path}: missing column(s) {', '.join(missing)}")
-    _normalising_macros(con)
     select = ", ".join(_normalised(column, column in present) for column in COLUMNS)
     con.execute(
         f"CREATE TABLE {table} AS SELECT row_number() OVER () AS rid, * FROM "
@@ -236,6 +246,17 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
         parameters,
     )
     _validate(con, table, path)
+
+
+def _written_by_us(con: Any, path: str) -> bool:
+    """Whether every file of ``path`` (a glob) carries :func:`write_parquet`'s mark."""
+    files = con.execute("SELECT count(*) FROM glob(?)", [path]).fetchone()[0]
+    marked = con.execute(
+        "SELECT count(DISTINCT file_name) FROM parquet_kv_metadata(?) "
+        "WHERE decode(key) = ? AND decode(value) = ?",
+        [path, *_MARK],
+    ).fetchone()[0]
+    return bool(files) and marked == files
 
 
 def _normalised(column: str, present: bool) -> str:
@@ -337,7 +358,7 @@ def write_parquet(source: Source, path: str | Path, *, temp_directory: str | Non
             columns = ", ".join(COLUMNS)
             con.execute(
                 f"COPY (SELECT {columns} FROM side ORDER BY rid) TO '{_setting(str(path))}' "
-                "(FORMAT parquet)"
+                f"(FORMAT parquet, KV_METADATA {{{_MARK[0]}: '{_MARK[1]}'}})"
             )
         finally:
             con.close()
@@ -426,22 +447,19 @@ def _fast_pairs(con: Any, key: str, tolerance: int) -> list[MatchedPair]:
           AND abs(b.value_date - w.value_date) <= {int(tolerance)}
     """)
     rule = f"exact:{key}"
-    reasons: dict[int, str] = {}
+    deltas = [row[0] for row in con.execute("SELECT DISTINCT delta FROM pairs").fetchall()]
+    reasons = {d: f"{reference_label(key)} equal; amount equal; {day_phrase(d)}" for d in deltas}
     out: list[MatchedPair] = []
     new = tuple.__new__
+    shared = Shared()
     cursor = con.execute(
         "SELECT wid, bid, account, currency, amount_minor, delta FROM pairs ORDER BY wid, bid"
     )
     while batch := cursor.fetchmany(_FETCH):
-        for wid, bid, account, currency, amount, delta in batch:
-            why = reasons.get(delta)
-            if why is None:
-                why = reasons[delta] = (
-                    f"{reference_label(key)} equal; amount equal; {day_phrase(delta)}"
-                )
-            out.append(
-                new(MatchedPair, (wid, bid, 1, rule, 1.0, account, currency, amount, delta, why))
-            )
+        out += [
+            new(MatchedPair, (w, b, 1, rule, 1.0, shared(a), shared(c), m, d, reasons[d]))
+            for w, b, a, c, m, d in batch
+        ]
     return out
 
 
