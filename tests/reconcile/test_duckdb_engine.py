@@ -403,7 +403,7 @@ def _fuzzy_days(draw: st.DrawFn) -> tuple[list[Record], list[Record], dict[str, 
         bank.append(b)
         if kind == "twin":
             bank.append(attrs.evolve(b, id=f"b{i}t", source_id=""))
-            wallet.append(attrs.evolve(w, id=f"w{i}t"))
+            wallet.append(attrs.evolve(w, id=draw(st.sampled_from([f"w{i}t", w.id]))))
     for j in range(draw(st.integers(0, 2))):  # payouts of the day's small rows
         bank.append(
             rec(

@@ -50,6 +50,10 @@ __all__ = ["Shared", "fuzzy_pairs", "stage_rest"]
 
 _FETCH: Final = 100_000
 _FINGERPRINT: Final = "account, currency, amount_minor, value_date, counterparty"
+_FULL_KEY: Final = (
+    "account, currency, amount_minor, value_date, status, end_to_end_id, instruction_id, "
+    "bank_reference, idempotency_key, source_id, batch_id, counterparty, text, source, reversal"
+)
 _MARKER_FIELDS: Final = ("end_to_end_id", "instruction_id", "bank_reference", "text")
 
 
@@ -97,13 +101,13 @@ def stage_rest(con: Any, config: ReconcileConfig, key_pairs: bool) -> None:
     _macros(con)
     for side, table, column in (("w", "wp", "wrid"), ("b", "bq", "brid")):
         left = f"WHERE rid NOT IN (SELECT {column} FROM pairs)" if key_pairs else ""
-        # The canonical order of walletlink.reconcile._state, ties by input order.
+        unique = con.execute(f"SELECT count(DISTINCT id) = count(*) FROM {side}").fetchone()[0]
+        # The canonical order of walletlink.reconcile._state: by id, and only when ids repeat
+        # by the whole content, then input order (sorting on one key is much cheaper).
+        order = "id" if unique else f"id, {_FULL_KEY}, rid"
         con.execute(f"""
             CREATE TEMP TABLE {table} AS
-            SELECT *, row_number() OVER (ORDER BY id, account, currency, amount_minor,
-                       value_date, status, end_to_end_id, instruction_id, bank_reference,
-                       idempotency_key, source_id, batch_id, counterparty, text, source,
-                       reversal, rid) AS pos,
+            SELECT *, row_number() OVER (ORDER BY {order}) AS pos,
                    amount_minor >= 0 AS dir, abs(CAST(amount_minor AS HUGEINT)) AS a,
                    value_date - DATE '2000-01-01' AS day,
                    true AS inert

@@ -406,34 +406,43 @@ def _latest_day(con: Any) -> date:
     return found if found is not None else date.fromordinal(1)
 
 
+def _repeated(table: str, columns: str, where: str = "true") -> str:
+    """``hash(columns) NOT IN`` the hashes held by several rows: the row's value is unique.
+
+    Grouping one 64-bit hash is several times cheaper than grouping the strings, and a
+    collision can only call a unique value repeated, which sends the row to Python: safe.
+    """
+    return (
+        f"hash({columns}) NOT IN (SELECT h FROM (SELECT hash({columns}) AS h FROM {table} "
+        f"WHERE {where}) GROUP BY h HAVING count(*) > 1)"
+    )
+
+
 def _eligible(table: str, key: str) -> str:
     """Rows of one side whose pairing on ``key`` no other pass could see or change."""
     fingerprint = "account, currency, amount_minor, value_date, counterparty"
-    sql = f"""
-        SELECT rid, id, account, {key} AS key, currency, amount_minor, value_date
-        FROM {table}
-        SEMI JOIN (SELECT account, {key} FROM {table} WHERE {key} <> ''
-                   GROUP BY ALL HAVING count(*) = 1) USING (account, {key})
-        ANTI JOIN (SELECT account, source_id FROM {table} WHERE source_id <> ''
-                   GROUP BY ALL HAVING count(*) > 1) USING (account, source_id)
-        ANTI JOIN (SELECT {fingerprint} FROM {table}
-                   GROUP BY ALL HAVING count(*) > 1) USING ({fingerprint})
-    """
+    content = "account, currency, amount_minor, value_date, end_to_end_id"
+    conditions = [
+        f"{key} <> ''",
+        _repeated(table, f"account, {key}", f"{key} <> ''"),
+        "(source_id = '' OR " + _repeated(table, "account, source_id", "source_id <> ''") + ")",
+        _repeated(table, fingerprint),
+        "status = 'booked'",
+        "batch_id = ''",  # a wallet row of a batch may be a member of the bank's entry
+    ]
     if table == "b":
-        sql += """
-        ANTI JOIN (SELECT account, currency, amount_minor, value_date, end_to_end_id FROM b
-                   WHERE source_id = '' GROUP BY ALL HAVING count(*) > 1)
-                  USING (account, currency, amount_minor, value_date, end_to_end_id)
-        ANTI JOIN (SELECT DISTINCT account, currency, -amount_minor AS amount_minor FROM b
-                   WHERE reversal) USING (account, currency, amount_minor)
-        WHERE status = 'booked' AND NOT reversal
-          -- a batch entry (members, a count, a payment-information id) is pass 2's
-          AND members = '' AND member_count IS NULL AND batch_id = ''
-        """
-    else:
-        # A wallet row of a batch may be taken as a member of the bank's entry (pass 2).
-        sql += " WHERE status = 'booked' AND batch_id = ''"
-    return sql
+        conditions += [
+            _repeated("b", content, "source_id = ''"),
+            "NOT reversal",
+            "(account, currency, amount_minor) NOT IN "
+            "(SELECT DISTINCT account, currency, -amount_minor FROM b WHERE reversal)",
+            # a batch entry (members, a count, a payment-information id) is pass 2's
+            "members = '' AND member_count IS NULL",
+        ]
+    return (
+        f"SELECT rid, id, account, {key} AS key, currency, amount_minor, value_date "
+        f"FROM {table} WHERE " + " AND ".join(conditions)
+    )
 
 
 def _fast_pairs(con: Any, key: str, tolerance: int) -> list[MatchedPair]:
