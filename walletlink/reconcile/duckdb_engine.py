@@ -131,6 +131,8 @@ def reconcile_duckdb(
     the staged tables are a database file in it, and joins spill to it past the limit (fewer
     threads, less memory at once). Only the rows the SQL pass cannot settle come back.
     """
+    from walletlink.reconcile.engine import _cyclic_gc_paused
+
     config = config or ReconcileConfig()
     duckdb = _duckdb()
     with tempfile.TemporaryDirectory(dir=temp_directory) as work:
@@ -145,7 +147,10 @@ def reconcile_duckdb(
             con.execute("SET enable_progress_bar = false")
             if threads is not None:
                 con.execute(f"SET threads = {int(threads)}")
-            return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
+            # As in the Python engine: millions of small tuples, no cycles, nothing for the
+            # cyclic collector to find, and in a large process it would walk the heap often.
+            with _cyclic_gc_paused():
+                return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
         finally:
             con.close()
 
