@@ -195,21 +195,30 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
     budget = cap * _SCAN_FACTOR
     window = config.date_window_days
     floor = round(config.min_score * _SCALE)
+    # One integer per (account, currency, direction): windows and joins on it, not strings.
+    con.execute("""
+        CREATE TEMP TABLE parts AS
+        SELECT row_number() OVER () AS pid, * FROM (
+            SELECT DISTINCT account, currency, dir FROM wp
+            UNION SELECT DISTINCT account, currency, dir FROM bq)
+    """)
     con.execute("""
         CREATE TEMP TABLE wk AS
-        SELECT rid, id, account, currency, dir, a, day, value_date, amount_minor, status,
+        SELECT rid, id, pid, account, currency, dir, a, day, value_date, amount_minor, status,
                counterparty AS cp, toks, inert,
-               row_number() OVER (PARTITION BY account, currency, dir ORDER BY a, pos) - 1 AS k
+               row_number() OVER (PARTITION BY pid ORDER BY a, pos) - 1 AS k
         FROM wp JOIN names ON names.name = wp.counterparty
+        JOIN parts USING (account, currency, dir)
     """)
     # Bank rows pass 3 scores: the key pass's leftovers without a member list.
     con.execute(f"""
         CREATE TEMP TABLE bp AS
-        SELECT rid, id, account, currency, dir, a, day, value_date, amount_minor, status,
+        SELECT rid, id, pid, account, currency, dir, a, day, value_date, amount_minor, status,
                counterparty AS cp, toks, inert,
                {int(config.amount_tolerance_abs_minor)}
                  + a * {int(config.amount_tolerance_bps)} // 10000 AS tol
-        FROM bq JOIN names ON names.name = bq.counterparty WHERE members = ''
+        FROM bq JOIN names ON names.name = bq.counterparty
+        JOIN parts USING (account, currency, dir) WHERE members = ''
     """)
     # bisect over each partition's wallet amounts: < t - tol, < t, <= t + tol.
     con.execute("""
@@ -219,14 +228,13 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
                CAST(max(c) FILTER (WHERE probe = 3) AS BIGINT) AS hi
         FROM (
             SELECT brid, probe, sum(CASE WHEN ord = 1 THEN 1 ELSE 0 END) OVER (
-                       PARTITION BY account, currency, dir ORDER BY amt, ord
+                       PARTITION BY pid ORDER BY amt, ord
                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c
             FROM (
-                SELECT account, currency, dir, a AS amt, 1 AS ord, NULL AS brid, 0 AS probe
-                FROM wk
-                UNION ALL SELECT account, currency, dir, a - tol, 0, rid, 1 FROM bp
-                UNION ALL SELECT account, currency, dir, a, 0, rid, 2 FROM bp
-                UNION ALL SELECT account, currency, dir, a + tol, 2, rid, 3 FROM bp
+                SELECT pid, a AS amt, 1 AS ord, NULL AS brid, 0 AS probe FROM wk
+                UNION ALL SELECT pid, a - tol, 0, rid, 1 FROM bp
+                UNION ALL SELECT pid, a, 0, rid, 2 FROM bp
+                UNION ALL SELECT pid, a + tol, 2, rid, 3 FROM bp
             )
         ) WHERE probe > 0 GROUP BY brid
     """)
@@ -256,8 +264,7 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
                 FROM (SELECT bp.*, unnest(range(greatest(lo, r - {budget}),
                                                 least(hi, r + {budget}))) AS k
                       FROM bp JOIN bounds ON bp.rid = bounds.brid) b
-                JOIN wk w ON w.account = b.account AND w.currency = b.currency
-                         AND w.dir = b.dir AND w.k = b.k
+                JOIN wk w ON w.pid = b.pid AND w.k = b.k
             ) WHERE seq <= {budget}
         )
     """)
@@ -291,7 +298,7 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
     )
     con.execute(f"""
         CREATE TEMP TABLE pick AS
-        SELECT s.brid, s.wrid, s.weight, s.sim, w.account, w.currency, w.dir, w.day, w.k,
+        SELECT s.brid, s.wrid, s.weight, s.sim, w.pid, w.day, w.k,
                w.cp AS wcp, w.toks AS wtoks
         FROM bstat s JOIN bp b ON b.rid = s.brid JOIN wk w ON w.rid = s.wrid
         WHERE s.inert AND s.certain AND s.edges = 1 AND w.inert
@@ -318,19 +325,17 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
     con.execute("""
         INSERT INTO seen
         SELECT p.wrid FROM pick p
-        JOIN (SELECT o.account, o.currency, o.dir, s.brid, s.lo, s.hi
-              FROM bstat s JOIN bp o ON o.rid = s.brid WHERE s.truncated) t
-          ON t.account = p.account AND t.currency = p.currency AND t.dir = p.dir
+        JOIN (SELECT o.pid, s.brid, s.lo, s.hi
+              FROM bstat s JOIN bp o ON o.rid = s.brid WHERE s.truncated) t ON t.pid = p.pid
         WHERE t.brid <> p.brid AND p.k >= t.lo AND p.k < t.hi
     """)
     # A bank row that may be left without candidates has the wallet row in its batch window.
     con.execute(f"""
         INSERT INTO seen
         SELECT p.wrid FROM pick p
-        JOIN (SELECT l.rid, l.account, l.currency, l.dir, l.day, l.cp, l.toks
+        JOIN (SELECT l.rid, l.pid, l.day, l.cp, l.toks
               FROM bp l JOIN bstat s ON s.brid = l.rid
-              WHERE NOT (s.certain AND s.edges > 0)) l
-          ON l.account = p.account AND l.currency = p.currency AND l.dir = p.dir
+              WHERE NOT (s.certain AND s.edges > 0)) l ON l.pid = p.pid
         WHERE l.day >= p.day AND l.day - {bank_window} <= p.day AND l.rid <> p.brid
           AND (NOT ({named}) OR coalesce(
                wl_similarity(p.wcp, l.cp, p.wtoks, l.toks) >= {threshold}, true))
