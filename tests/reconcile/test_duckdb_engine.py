@@ -309,3 +309,169 @@ def test_duckdb_gives_the_python_categories_and_pairs(
 ) -> None:
     python, duck = both(*day, anomalies=anomalies)
     assert comparable(python) == comparable(duck)
+
+
+# -- the SQL fuzzy pass ------------------------------------------------------------------------
+
+
+def sql_fuzzy(result: Any) -> int:
+    label = next(name for name, _ in result.pass_seconds if name.startswith("duckdb 3"))
+    return int(label.split("(")[1].split()[0])
+
+
+def test_a_lone_reference_less_pair_is_settled_in_sql_with_the_python_score() -> None:
+    wallet = [rec("w1", 10_000, 0, counterparty="Acme Ltd"), rec("w2", 77_000, 5)]
+    bank = [
+        rec("b1", 10_000, 1, counterparty="ACME", source_id="S1"),
+        rec("b2", 77_000, 5, counterparty="Bob"),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_fuzzy(duck) == 2
+    assert comparable(python) == comparable(duck)
+    assert {p.reasons for p in duck.matched} == {
+        "amount equal; booked +1 day; counterparty equal; only candidate",
+        "amount equal; booked same day; counterparty not named on both sides; only candidate",
+    }
+
+
+def test_a_wallet_row_another_bank_row_scores_stays_in_python() -> None:
+    """Two bank rows want one wallet row: a block of two, Python's assignment decides."""
+    wallet = [rec("w1", 10_000, 0, counterparty="Acme")]
+    bank = [rec("b1", 10_000, 0, counterparty="Acme"), rec("b2", 10_010, 1, counterparty="Acme")]
+    python, duck = both(wallet, bank)
+    assert sql_fuzzy(duck) == 0
+    assert comparable(python) == comparable(duck)
+
+
+def test_a_row_a_lonely_payout_may_take_stays_in_python() -> None:
+    """A bank row without a 1:1 candidate is searched for a batch first; its window's rows
+    that name a similar party may be its members, so none of them is settled in SQL."""
+    wallet = [
+        rec("w1", 3_000, 0, counterparty="Acquirer 1"),
+        rec("w2", 4_000, 0, counterparty="Acquirer 1"),
+        rec("w3", 9_000, 0, counterparty="Other Party"),
+    ]
+    bank = [
+        rec("b1", 3_000, 1, counterparty="ACQUIRER 1"),
+        rec("p1", 7_000, 1, counterparty="ACQUIRER 1"),
+        rec("b3", 9_000, 1, counterparty="OTHER PARTY"),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_fuzzy(duck) == 1  # only w3/b3: "other party" is not similar to the payer
+    assert comparable(python) == comparable(duck)
+
+
+def test_names_sql_cannot_compare_are_left_to_python() -> None:
+    wallet = [
+        rec("w1", 10_000, 0, counterparty="Müller GmbH"),
+        rec("w2", 20_000, 0, counterparty="Bob"),
+    ]
+    bank = [
+        rec("b1", 10_000, 0, counterparty="MUELLER"),
+        rec("b2", 20_000, 0, counterparty="BOB", text="Müller"),
+    ]
+    python, duck = both(wallet, bank)
+    assert sql_fuzzy(duck) == 1
+    assert comparable(python) == comparable(duck)
+
+
+def test_sql_similarity_is_the_python_one() -> None:
+    from walletlink.reconcile._duckdb_fuzzy import _macros
+    from walletlink.reconcile.fuzzy import counterparty_similarity
+
+    names = [
+        "", "Acme", "ACME", "Acme Ltd", "acme limited", "Goethe Haus", "Gothe haus", "Co-op",
+        "Customer 12", "CUSTOMER 12", "Customer 123", "a b c d", "b c d e", "ltd", "-",
+        "Quo Vadis AG", "quoe vadis", "A very long company name here", "A very long company n",
+    ]  # fmt: skip
+    con = duckdb.connect()
+    _macros(con)
+    for left in names:
+        for right in names:
+            (sql,) = con.execute(
+                "SELECT wl_similarity(?, ?, wl_tokens(?), wl_tokens(?))", [left, right, left, right]
+            ).fetchone()
+            if sql is not None:  # None: "let Python decide" (a name possibly cut short)
+                assert sql == counterparty_similarity(left, right), (left, right)
+    con.close()
+
+
+_NAMES = ("", "Acme", "ACME LTD", "Acme", "Bob", "Customer 1", "CUSTOMER 2", "Acquirer 1")
+_names = st.sampled_from([*_NAMES, "ACQUIRER 1", "Zoë", "A very long company name cut"])
+
+
+@st.composite
+def _fuzzy_days(draw: st.DrawFn) -> tuple[list[Record], list[Record], dict[str, Any]]:
+    """Reference-less sides with close amounts and dates: blocks, ties, payouts, twins."""
+    wallet: list[Record] = []
+    bank: list[Record] = []
+    for i in range(draw(st.integers(0, 16))):
+        amount = draw(st.sampled_from([10_000, 10_020, 10_040, 9_990, 20_000, -10_000, 3_000]))
+        day = draw(st.integers(0, 8))
+        name = draw(_names)
+        account = draw(st.sampled_from(["ACC", "ACC", "ACC", "OTHER"]))
+        status = draw(st.sampled_from([RecordStatus.BOOKED] * 6 + [RecordStatus.PENDING]))
+        w = rec(f"w{i}", amount, day, account=account, counterparty=name, status=status)
+        wallet.append(w)
+        kind = draw(st.sampled_from(["copy", "copy", "copy", "drift", "none", "twin"]))
+        if kind == "none":
+            continue
+        b = attrs.evolve(
+            w,
+            id=f"b{i}",
+            value_date=w.value_date + timedelta(days=draw(st.integers(0, 4))),
+            amount_minor=w.amount_minor + (draw(st.integers(-60, 60)) if kind == "drift" else 0),
+            counterparty=draw(st.sampled_from([name, name.upper(), ""])),
+            source_id=draw(st.sampled_from(["", f"S{i}", "S1"])),
+            end_to_end_id=draw(st.sampled_from(["", "", "", f"E{i}"])),
+        )
+        bank.append(b)
+        if kind == "twin":
+            bank.append(attrs.evolve(b, id=f"b{i}t", source_id=""))
+            wallet.append(attrs.evolve(w, id=draw(st.sampled_from([f"w{i}t", w.id]))))
+    for j in range(draw(st.integers(0, 2))):  # payouts of the day's small rows
+        bank.append(
+            rec(
+                f"p{j}",
+                draw(st.sampled_from([6_000, 13_000, 30_000])),
+                draw(st.integers(0, 8)),
+                counterparty=draw(_names),
+            )
+        )
+    rules = {
+        "max_candidates": draw(st.sampled_from([1, 2, 32])),
+        "date_window_days": draw(st.sampled_from([1, 3])),
+        "batch_counterparty_similarity": draw(st.sampled_from([0.0, 0.5])),
+        "amount_tolerance_abs_minor": draw(st.sampled_from([0, 30])),
+    }
+    return wallet, bank, rules
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_fuzzy_days())
+def test_duckdb_fuzzy_pass_gives_the_python_categories_and_pairs(
+    day: tuple[list[Record], list[Record], dict[str, Any]],
+) -> None:
+    wallet, bank, rules = day
+    python, duck = both(wallet, bank, **rules)
+    assert comparable(python) == comparable(duck)
+
+
+def test_files_written_by_write_parquet_are_read_as_they_are(tmp_path: Path) -> None:
+    """A marked file skips normalising and validating again; the result is the same."""
+    from walletlink.reconcile.duckdb_engine import _written_by_us, write_parquet
+
+    wallet = [rec("w1", 10_000, 0, counterparty="Acme", end_to_end_id="E1"), rec("w2", 500, 1)]
+    bank = [rec("b1", 10_000, 0, counterparty="ACME", end_to_end_id="E1"), rec("b2", 500, 2)]
+    write_parquet(wallet, tmp_path / "wallet.parquet")
+    write_parquet(bank, tmp_path / "bank.parquet")
+    _write_parquet(bank, tmp_path / "unmarked.parquet")
+    con = duckdb.connect()
+    assert _written_by_us(con, str(tmp_path / "wallet.parquet"))
+    assert not _written_by_us(con, str(tmp_path / "unmarked.parquet"))
+    assert not _written_by_us(con, str(tmp_path / "*.parquet"))  # one file is not marked
+    con.close()
+    python = reconcile(wallet, bank, ReconcileConfig())
+    for side in ("bank.parquet", "unmarked.parquet"):
+        duck = reconcile_duckdb(tmp_path / "wallet.parquet", tmp_path / side, DUCK)
+        assert comparable(python) == comparable(duck)

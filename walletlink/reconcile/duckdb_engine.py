@@ -40,6 +40,7 @@ import attrs
 
 from walletlink.errors import ConfigurationError, ValidationError
 from walletlink.money import exponent_of
+from walletlink.reconcile._duckdb_fuzzy import TWO_DELIVERIES, Shared, fuzzy_pairs, stage_rest
 from walletlink.reconcile._state import canonical_order
 from walletlink.reconcile.anomalies import find_anomalies
 from walletlink.reconcile.config import ReconcileConfig
@@ -89,7 +90,14 @@ _REFERENCES: Final = (
     "batch_id",
 )
 _TEXTS: Final = ("account", "counterparty", "text")
+#: ``str.isspace``'s characters as an RE2 class: what ``str.split`` and ``str.strip`` drop.
+WHITESPACE: Final = (
+    "[\\t-\\r\\x1c-\\x20\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}"
+    "\\x{202f}\\x{205f}\\x{3000}]"
+)
 _INT64: Final = 2**63
+#: The key/value :func:`write_parquet` stamps on its files: normalised, validated, typed.
+_MARK: Final = ("walletlink", "normalised-1")
 _FETCH: Final = 100_000
 
 #: A side: records (streamed to a staging file in batches), or a Parquet / CSV file path.
@@ -123,6 +131,8 @@ def reconcile_duckdb(
     the staged tables are a database file in it, and joins spill to it past the limit (fewer
     threads, less memory at once). Only the rows the SQL pass cannot settle come back.
     """
+    from walletlink.reconcile.engine import _cyclic_gc_paused
+
     config = config or ReconcileConfig()
     duckdb = _duckdb()
     with tempfile.TemporaryDirectory(dir=temp_directory) as work:
@@ -137,7 +147,10 @@ def reconcile_duckdb(
             con.execute("SET enable_progress_bar = false")
             if threads is not None:
                 con.execute(f"SET threads = {int(threads)}")
-            return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
+            # As in the Python engine: millions of small tuples, no cycles, nothing for the
+            # cyclic collector to find, and in a large process it would walk the heap often.
+            with _cyclic_gc_paused():
+                return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
         finally:
             con.close()
 
@@ -168,6 +181,10 @@ def _run(
     field = config.strong_references[0] if config.strong_references else ""
     pairs = _fast_pairs(con, field, config.key_date_tolerance_days) if field else []
     fast_s = time.perf_counter() - started
+    started = time.perf_counter()
+    stage_rest(con, config, key_pairs=bool(field))
+    fuzzy = fuzzy_pairs(con, config)
+    fuzzy_s = time.perf_counter() - started
     rest = reconcile(
         _rest(con, "w"),
         _rest(con, "b"),
@@ -184,12 +201,13 @@ def _run(
     return attrs.evolve(
         rest,
         config=config,
-        matched=(*pairs, *rest.matched),
+        matched=(*pairs, *fuzzy, *rest.matched),
         anomalies=anomalies,
         totals=_merge_totals(rest.totals, _fast_totals(con)),
         pass_seconds=(
             ("duckdb staging", staged),
             (f"duckdb 1 exact keys ({len(pairs)} pairs)", fast_s),
+            (f"duckdb 3 fuzzy 1:1 ({len(fuzzy)} pairs)", fuzzy_s),
             *rest.pass_seconds,
         ),
     )
@@ -211,6 +229,15 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
         write_csv_side(source, path)
         relation = "read_csv(?, header = true, all_varchar = true, quote = '\"', escape = '\"')"
         parameters = [path]
+    _normalising_macros(con)
+    if relation == "read_parquet(?)" and _written_by_us(con, path):
+        # write_parquet normalised and validated these rows already: read them as they are.
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT row_number() OVER () AS rid, {', '.join(COLUMNS)} "
+            "FROM read_parquet(?)",
+            parameters,
+        )
+        return
     present = {
         row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}", parameters).fetchall()
     }
@@ -224,6 +251,17 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
         parameters,
     )
     _validate(con, table, path)
+
+
+def _written_by_us(con: Any, path: str) -> bool:
+    """Whether every file of ``path`` (a glob) carries :func:`write_parquet`'s mark."""
+    files = con.execute("SELECT count(*) FROM glob(?)", [path]).fetchone()[0]
+    marked = con.execute(
+        "SELECT count(DISTINCT file_name) FROM parquet_kv_metadata(?) "
+        "WHERE decode(key) = ? AND decode(value) = ?",
+        [path, *_MARK],
+    ).fetchone()[0]
+    return bool(files) and marked == files
 
 
 def _normalised(column: str, present: bool) -> str:
@@ -240,15 +278,11 @@ def _normalised(column: str, present: bool) -> str:
         return f"{default} AS {column}"
     raw = f"CAST({column} AS VARCHAR)"
     if column in _REFERENCES:
-        placeholders = ", ".join(f"'{p}'" for p in sorted(PLACEHOLDER_REFERENCES))
-        trimmed = f"trim(coalesce({raw}, ''))"
-        return (
-            f"CASE WHEN upper({trimmed}) IN ({placeholders}) THEN '' ELSE {trimmed} END AS {column}"
-        )
+        return f"wl_reference({raw}) AS {column}"
     if column in _TEXTS:
-        return f"regexp_replace(trim(coalesce({raw}, '')), '\\s+', ' ', 'g') AS {column}"
+        return f"wl_text({raw}) AS {column}"
     if column == "currency":
-        return f"upper(trim({raw})) AS currency"
+        return f"upper(wl_strip({raw})) AS currency"
     if column == "amount_minor":
         return "CAST(amount_minor AS BIGINT) AS amount_minor"
     if column in ("fee_minor", "member_count"):
@@ -260,6 +294,24 @@ def _normalised(column: str, present: bool) -> str:
     if column == "reversal":
         return "coalesce(CAST(NULLIF(CAST(reversal AS VARCHAR), '') AS BOOLEAN), false) AS reversal"
     return f"coalesce({raw}, '') AS {column}"
+
+
+def _normalising_macros(con: Any) -> None:
+    """:class:`Record`'s converters in SQL: ``str.strip``/``split`` whitespace, placeholders."""
+    placeholders = ", ".join(f"'{p}'" for p in sorted(PLACEHOLDER_REFERENCES))
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO wl_strip(x) AS "
+        f"regexp_replace(x, '^{WHITESPACE}+|{WHITESPACE}+$', '', 'g')"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO wl_text(x) AS "
+        f"trim(regexp_replace(coalesce(x, ''), '{WHITESPACE}+', ' ', 'g'))"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO wl_reference(x) AS CASE WHEN "
+        f"upper(wl_strip(coalesce(x, ''))) IN ({placeholders}) THEN '' "
+        "ELSE wl_strip(coalesce(x, '')) END"
+    )
 
 
 def _validate(con: Any, table: str, path: str) -> None:
@@ -311,7 +363,7 @@ def write_parquet(source: Source, path: str | Path, *, temp_directory: str | Non
             columns = ", ".join(COLUMNS)
             con.execute(
                 f"COPY (SELECT {columns} FROM side ORDER BY rid) TO '{_setting(str(path))}' "
-                "(FORMAT parquet)"
+                f"(FORMAT parquet, KV_METADATA {{{_MARK[0]}: '{_MARK[1]}'}})"
             )
         finally:
             con.close()
@@ -359,36 +411,45 @@ def _latest_day(con: Any) -> date:
     return found if found is not None else date.fromordinal(1)
 
 
+def _repeated(table: str, columns: str, where: str = "true") -> str:
+    """``hash(columns) NOT IN`` the hashes held by several rows: the row's value is unique.
+
+    Grouping one 64-bit hash is several times cheaper than grouping the strings, and a
+    collision can only call a unique value repeated, which sends the row to Python: safe.
+    """
+    return (
+        f"hash({columns}) NOT IN (SELECT h FROM (SELECT hash({columns}) AS h FROM {table} "
+        f"WHERE {where}) GROUP BY h HAVING count(*) > 1)"
+    )
+
+
 def _eligible(table: str, key: str) -> str:
     """Rows of one side whose pairing on ``key`` no other pass could see or change."""
     fingerprint = "account, currency, amount_minor, value_date, counterparty"
-    sql = f"""
-        SELECT rid, id, account, {key} AS key, currency, amount_minor, value_date
-        FROM {table}
-        SEMI JOIN (SELECT account, {key} FROM {table} WHERE {key} <> ''
-                   GROUP BY ALL HAVING count(*) = 1) USING (account, {key})
-        ANTI JOIN (SELECT account, source_id FROM {table} WHERE source_id <> ''
-                   GROUP BY ALL HAVING count(*) > 1) USING (account, source_id)
-        ANTI JOIN (SELECT {fingerprint} FROM {table}
-                   GROUP BY ALL HAVING count(*) > 1) USING ({fingerprint})
-    """
+    conditions = [
+        f"{key} <> ''",
+        _repeated(table, f"account, {key}", f"{key} <> ''"),
+        "(source_id = '' OR " + _repeated(table, "account, source_id", "source_id <> ''") + ")",
+        _repeated(table, fingerprint),
+        "status = 'booked'",
+        "batch_id = ''",  # a wallet row of a batch may be a member of the bank's entry
+    ]
     if table == "b":
-        sql += """
-        -- hygiene's re-import by content: the amount and date come in two deliveries
-        ANTI JOIN (SELECT account, currency, amount_minor, value_date FROM b
-                   WHERE source <> '' GROUP BY ALL
-                   HAVING count(DISTINCT split_part(source, '#', 1)) > 1)
-                  USING (account, currency, amount_minor, value_date)
-        ANTI JOIN (SELECT DISTINCT account, currency, -amount_minor AS amount_minor FROM b
-                   WHERE reversal) USING (account, currency, amount_minor)
-        WHERE status = 'booked' AND NOT reversal
-          -- a batch entry (members, a count, a payment-information id) is pass 2's
-          AND members = '' AND member_count IS NULL AND batch_id = ''
-        """
-    else:
-        # A wallet row of a batch may be taken as a member of the bank's entry (pass 2).
-        sql += " WHERE status = 'booked' AND batch_id = ''"
-    return sql
+        conditions += [
+            # hygiene's re-import by content: the amount and date come in two deliveries
+            "(account, currency, amount_minor, value_date) NOT IN ("
+            + TWO_DELIVERIES.format(table="b")
+            + ")",
+            "NOT reversal",
+            "(account, currency, amount_minor) NOT IN "
+            "(SELECT DISTINCT account, currency, -amount_minor FROM b WHERE reversal)",
+            # a batch entry (members, a count, a payment-information id) is pass 2's
+            "members = '' AND member_count IS NULL",
+        ]
+    return (
+        f"SELECT rid, id, account, {key} AS key, currency, amount_minor, value_date "
+        f"FROM {table} WHERE " + " AND ".join(conditions)
+    )
 
 
 def _fast_pairs(con: Any, key: str, tolerance: int) -> list[MatchedPair]:
@@ -402,22 +463,19 @@ def _fast_pairs(con: Any, key: str, tolerance: int) -> list[MatchedPair]:
           AND abs(b.value_date - w.value_date) <= {int(tolerance)}
     """)
     rule = f"exact:{key}"
-    reasons: dict[int, str] = {}
+    deltas = [row[0] for row in con.execute("SELECT DISTINCT delta FROM pairs").fetchall()]
+    reasons = {d: f"{reference_label(key)} equal; amount equal; {day_phrase(d)}" for d in deltas}
     out: list[MatchedPair] = []
     new = tuple.__new__
+    shared = Shared()
     cursor = con.execute(
         "SELECT wid, bid, account, currency, amount_minor, delta FROM pairs ORDER BY wid, bid"
     )
     while batch := cursor.fetchmany(_FETCH):
-        for wid, bid, account, currency, amount, delta in batch:
-            why = reasons.get(delta)
-            if why is None:
-                why = reasons[delta] = (
-                    f"{reference_label(key)} equal; amount equal; {day_phrase(delta)}"
-                )
-            out.append(
-                new(MatchedPair, (wid, bid, 1, rule, 1.0, account, currency, amount, delta, why))
-            )
+        out += [
+            new(MatchedPair, (w, b, 1, rule, 1.0, shared(a), shared(c), m, d, reasons[d]))
+            for w, b, a, c, m, d in batch
+        ]
     return out
 
 
@@ -431,31 +489,45 @@ def _select_records(con: Any, sql: str) -> Iterator[Record]:
             yield _record(row)
 
 
+_STATUSES: Final = {status.value: status for status in RecordStatus}
+_SET = object.__setattr__
+
+
 def _record(row: Sequence[Any]) -> Record:
-    fields = dict(zip(COLUMNS, row[1:], strict=True))
-    members = fields.pop("members")
-    fields["members"] = (
+    """A :class:`Record` from a staged row, which SQL already normalised as its converters do.
+
+    Building through ``__init__`` would run every converter again: at a million rows that
+    was 40 % of a run. The values are set directly instead; the members, rare, still go
+    through :class:`BatchMember`.
+    """
+    record = object.__new__(Record)
+    for name, value in zip(COLUMNS, row[1:], strict=True):
+        _SET(record, name, value)
+    _SET(record, "status", _STATUSES[row[7]])
+    members = row[14]
+    _SET(
+        record,
+        "members",
         tuple(
             BatchMember(reference=ref, amount_minor=amount) for ref, amount in json.loads(members)
         )
         if members
-        else ()
+        else (),
     )
-    return Record(**fields)
+    return record
 
 
 def _rest(con: Any, table: str) -> Iterator[Record]:
+    """The rows neither SQL pass settled, in input order (ties of the canonical order)."""
     column = "wrid" if table == "w" else "brid"
-    if not _has_pairs(con):
-        return _select_records(con, f"SELECT * FROM {table}")
-    return _select_records(
-        con, f"SELECT * FROM {table} WHERE rid NOT IN (SELECT {column} FROM pairs)"
-    )
+    settled = [f"SELECT {column} FROM {name}" for name in ("pairs", "fpairs") if _has(con, name)]
+    where = f"WHERE rid NOT IN ({' UNION ALL '.join(settled)})" if settled else ""
+    return _select_records(con, f"SELECT * FROM {table} {where} ORDER BY rid")
 
 
-def _has_pairs(con: Any) -> bool:
+def _has(con: Any, table: str) -> bool:
     found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'pairs'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
     ).fetchone()[0]
     return bool(found)
 
@@ -467,10 +539,18 @@ def _all_records(con: Any, table: str) -> list[Record]:
 def _fast_totals(con: Any) -> dict[str, list[int]]:
     """Per currency: the SQL pairs' share of the totals (counts, sums, matches)."""
     stats: dict[str, list[int]] = {}
-    if not _has_pairs(con):
+    settled = []
+    if _has(con, "pairs"):
+        settled.append("SELECT currency, amount_minor FROM pairs")
+    if _has(con, "fpairs"):
+        settled.append(
+            "SELECT b.currency, b.amount_minor FROM fpairs JOIN bq b ON b.rid = fpairs.brid"
+        )
+    if not settled:
         return stats
     rows = con.execute(
-        "SELECT currency, count(*), sum(CAST(amount_minor AS HUGEINT)) FROM pairs GROUP BY ALL"
+        "SELECT currency, count(*), sum(CAST(amount_minor AS HUGEINT)) "
+        f"FROM ({' UNION ALL '.join(settled)}) GROUP BY ALL"
     ).fetchall()
     for currency, count, total in rows:
         # A SQL pair has equal amounts on both sides and is one match.
