@@ -101,6 +101,14 @@ def _cyclic_gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            # Everything the run allocated sits in the youngest generation, so the first
+            # collection after it would walk millions of result tuples at once (seconds at
+            # 1M rows). Freezing and unfreezing files them with the old objects, where only a
+            # full collection looks, without walking them; skipped when the host has frozen
+            # objects of its own (a pre-fork server), which ``unfreeze`` would release.
+            gc.freeze()
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 

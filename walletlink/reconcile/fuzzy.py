@@ -17,7 +17,12 @@ from functools import lru_cache
 from typing import Final
 
 from walletlink.reconcile._state import RunState
-from walletlink.reconcile.assignment import Weights, alternative_exists, max_weight_assignment
+from walletlink.reconcile.assignment import (
+    Weights,
+    alternative_exists,
+    max_weight_assignment,
+    unique_row_maxima,
+)
 from walletlink.reconcile.passes import batch_match, day_phrase, settle_pair
 from walletlink.reconcile.records import Record, format_minor
 from walletlink.reconcile.results import AmbiguousRow, Candidate, UnresolvedBatch
@@ -264,6 +269,12 @@ def _settle_block(
     weights = {(r, col[w]): weight for r, b in enumerate(banks) for weight, w in edges[b]}
     if max(len(banks), len(wallets)) > _EXACT_BLOCK:
         _greedy(state, banks, wallets, weights, size)
+        return
+    best = unique_row_maxima(len(banks), weights)
+    if best is not None:
+        # The one optimum, and no equally good alternative: what the method below would find.
+        for r, c in enumerate(best):
+            _pair(state, banks[r], wallets[c], weights[(r, c)], f"optimal assignment in a {size}")
         return
     total, assigned = max_weight_assignment(len(banks), len(wallets), weights)
     unsure: list[int] = []
