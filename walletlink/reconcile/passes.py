@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Final
 
 from walletlink.errors import WalletLinkError
@@ -29,6 +30,7 @@ from walletlink.reconcile.results import (
 # immutable item several times faster, which matters for a million matched pairs.
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
+_ACCOUNT_AND_SOURCE = attrgetter("account", "source_id")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
@@ -53,26 +55,32 @@ def hygiene(state: RunState) -> None:
     (see :func:`_reimported_without_id`). A repeat *within* one delivery is never a re-import:
     it is left to the key and leftover passes, which call it a duplicate.
     """
+    bank_sources: list[str] = []
     for side, records, take in (
         ("wallet", state.wallet, state.take_wallet),
         ("bank", state.bank, state.take_bank),
     ):
-        first_seen: dict[str, dict[str, int]] = {}
+        # Whole-list steps (map, compress, dict(zip)) rather than a loop per row: a million
+        # rows, and usually not one repeat among them.
         sources = list(map(_SOURCE_ID, records))
-        for index in [i for i, source in enumerate(sources) if source]:
-            record = records[index]
-            per_account = first_seen.get(record.account)
-            if per_account is None:
-                per_account = first_seen[record.account] = {}
-            first = per_account.setdefault(record.source_id, index)
+        if side == "bank":
+            bank_sources = sources  # the id-less rows are looked at below
+        indices = list(compress(range(len(sources)), sources))
+        keys = list(map(_ACCOUNT_AND_SOURCE, map(records.__getitem__, indices)))
+        # Filled from the end, so each key keeps its earliest position.
+        first_seen = dict(zip(reversed(keys), reversed(indices), strict=True))
+        if len(first_seen) == len(keys):
+            continue  # no source id repeats on an account: nothing re-imported
+        for key, index in zip(keys, indices, strict=True):
+            first = first_seen[key]
             if first != index:
-                take(index)
+                record = take(index)
                 state.reimported_rows[side].add(index)
                 state.reimported.append(
                     ReimportedRow(side, record.id, records[first].id, record.source_id)
                 )
     bank = state.bank
-    idless = [i for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
+    idless = list(compress(range(len(bank_sources)), map(not_, bank_sources)))
     if idless:
         _reimported_without_id(state, idless)
     # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
