@@ -270,10 +270,10 @@ def _settle_block(
     if max(len(banks), len(wallets)) > _EXACT_BLOCK:
         _greedy(state, banks, wallets, weights, size)
         return
-    best = unique_row_maxima(len(banks), weights)
-    if best is not None:
+    maxima = unique_row_maxima(len(banks), weights)
+    if maxima is not None:
         # The one optimum, and no equally good alternative: what the method below would find.
-        for r, c in enumerate(best):
+        for r, c in enumerate(maxima):
             _pair(state, banks[r], wallets[c], weights[(r, c)], f"optimal assignment in a {size}")
         return
     total, assigned = max_weight_assignment(len(banks), len(wallets), weights)
