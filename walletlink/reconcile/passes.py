@@ -31,6 +31,7 @@ from walletlink.reconcile.results import (
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
 _ACCOUNT_AND_SOURCE = attrgetter("account", "source_id")
+_ACCOUNT = attrgetter("account")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
@@ -280,23 +281,25 @@ _Index = dict[str, dict[str, "int | list[int]"]]
 
 
 def _index_by(records: list[Record], positions: list[int], field: str) -> _Index:
-    get = attrgetter(field)
+    rows = list(map(records.__getitem__, positions))
+    values = list(map(attrgetter(field), rows))
     index: _Index = {}
-    for position in positions:
-        record = records[position]
-        value = get(record)
-        if not value:
-            continue  # most fields are empty on most rows
-        per_account = index.get(record.account)
+    # Most fields are empty on most rows: ``compress`` skips those in C.
+    for account, value, position in zip(
+        map(_ACCOUNT, compress(rows, values)),
+        compress(values, values),
+        compress(positions, values),
+        strict=True,
+    ):
+        per_account = index.get(account)
         if per_account is None:
-            per_account = index[record.account] = {}
-        hit = per_account.get(value)
-        if hit is None:
-            per_account[value] = position
-        elif isinstance(hit, int):
-            per_account[value] = [hit, position]
-        else:
-            hit.append(position)
+            per_account = index[account] = {}
+        hit = per_account.setdefault(value, position)
+        if hit != position:  # the reference repeats (rare)
+            if isinstance(hit, int):
+                per_account[value] = [hit, position]
+            else:
+                hit.append(position)
     return index
 
 
@@ -319,21 +322,74 @@ def exact_keys(state: RunState) -> None:
         bank_index = _index_by(state.bank, free_bank, field)
         wallet_index = _index_by(state.wallet, free_wallet, field)
         rule = f"exact:{field}"
-        for account, wallet_refs in wallet_index.items():
-            bank_refs = bank_index.get(account, {})
-            for value, wallet_hit in wallet_refs.items():
-                bank_hit = bank_refs.get(value)
-                if type(wallet_hit) is int and type(bank_hit) is int:
-                    settle_pair(state, wallet_hit, bank_hit, 1, rule, 1.0)  # the common case
-                elif bank_hit is not None:
-                    _pair_on_key(state, field, value, _rows(wallet_hit), _rows(bank_hit))
-                elif type(wallet_hit) is list:
-                    _surplus(state, "wallet", wallet_hit[1:], wallet_hit[0], f"{field}={value}")
+        _settle_unique_keys(state, field, rule, wallet_index, bank_index)
         for account, bank_refs in bank_index.items():
             wallet_refs = wallet_index.get(account, {})
             for value, bank_hit in bank_refs.items():
                 if type(bank_hit) is list and value not in wallet_refs:
                     _surplus(state, "bank", bank_hit[1:], bank_hit[0], f"{field}={value}")
+
+
+def _settle_unique_keys(
+    state: RunState, field: str, rule: str, wallet_index: _Index, bank_index: _Index
+) -> None:
+    """The wallet side of one field's key pass, in index order.
+
+    A key held once on each side is by far the common case (a million times in a large
+    run): :func:`settle_pair`'s agreeing case is inlined for it, with the same checks and the
+    same item; everything else goes through :func:`settle_pair` and friends as before.
+    """
+    wallet, bank = state.wallet, state.bank
+    wallet_used, bank_used = state.wallet_used, state.bank_used
+    wallet_day, bank_day = state.wallet_day, state.bank_day
+    tolerance = state.config.key_date_tolerance_days
+    matched = state.matched.append
+    reasons: dict[int, str] = {}
+    no_refs: dict[str, int | list[int]] = {}
+    for account, wallet_refs in wallet_index.items():
+        bank_refs = bank_index.get(account, no_refs)
+        for value, wallet_hit in wallet_refs.items():
+            bank_hit = bank_refs.get(value)
+            if type(wallet_hit) is int and type(bank_hit) is int:
+                if wallet_used[wallet_hit] or bank_used[bank_hit]:
+                    raise WalletLinkError(
+                        f"internal error: pair {wallet_hit}/{bank_hit} used twice"
+                    )
+                w, b = wallet[wallet_hit], bank[bank_hit]
+                delta = bank_day[bank_hit] - wallet_day[wallet_hit]
+                if not (
+                    w.amount_minor == b.amount_minor
+                    and w.currency == b.currency
+                    and w.status is b.status
+                    and -tolerance <= delta <= tolerance
+                ):
+                    settle_pair(state, wallet_hit, bank_hit, 1, rule, 1.0)  # a mismatch
+                    continue
+                wallet_used[wallet_hit] = bank_used[bank_hit] = 1
+                reason = reasons.get(delta)
+                if reason is None:
+                    reason = reasons[delta] = _key_reasons(rule, delta)
+                matched(
+                    _new(
+                        MatchedPair,
+                        (
+                            w.id,
+                            b.id,
+                            1,
+                            rule,
+                            1.0,
+                            b.account,
+                            b.currency,
+                            b.amount_minor,
+                            delta,
+                            reason,
+                        ),
+                    )
+                )
+            elif bank_hit is not None:
+                _pair_on_key(state, field, value, _rows(wallet_hit), _rows(bank_hit))
+            elif type(wallet_hit) is list:
+                _surplus(state, "wallet", wallet_hit[1:], wallet_hit[0], f"{field}={value}")
 
 
 def _pair_on_key(
