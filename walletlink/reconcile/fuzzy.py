@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
+from operator import attrgetter
 from typing import Final
 
 from walletlink.reconcile._state import RunState
@@ -41,6 +42,8 @@ _SCALE: Final = 1_000_000
 _EXACT_BLOCK: Final = 40
 _CHECKED_BLOCK: Final = 12
 _USUAL_REASONS: dict[tuple[int, str], str] = {}
+_AMOUNT: Final = attrgetter("amount_minor")
+_SIMILARITY_MEMO: Final = 65_536
 
 
 #: Legal-form words a bank adds, drops or swaps ("Acme Ltd" / "ACME LIMITED" / "Acme"):
@@ -159,10 +162,18 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
     """
     config = state.config
     window, floor = config.date_window_days, round(config.min_score * _SCALE)
+    wallet_records = state.wallet
     sorted_parts: dict[_Partition, tuple[list[int], list[int]]] = {}
     for key, rows in _partitions(state).items():
-        rows.sort(key=lambda i: (abs(state.wallet[i].amount_minor), i))
-        sorted_parts[key] = ([abs(state.wallet[i].amount_minor) for i in rows], rows)
+        # Sorting (|amount|, position) pairs orders exactly as the key would, with each
+        # record read once instead of once for the key and once for the amounts.
+        amounts = map(abs, map(_AMOUNT, map(wallet_records.__getitem__, rows)))
+        pairs = sorted(zip(amounts, rows, strict=True))
+        sorted_parts[key] = ([a for a, _ in pairs], [i for _, i in pairs])
+    # The same products as computing them per pair (one date term per gap inside the window,
+    # one similarity per pair of names), so every score is the same float as before.
+    date_term = {gap: 0.2 * _closeness(gap, window + 1) for gap in range(-window, window + 1)}
+    similarity: dict[tuple[str, str], float] = {}
     edges: dict[int, list[tuple[int, int]]] = {}
     for bank_index in state.free_bank():
         bank = state.bank[bank_index]
@@ -172,19 +183,22 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
         amount = abs(bank.amount_minor)
         tolerance = config.amount_tolerance(amount)
         day = state.bank_day[bank_index]
+        name = bank.counterparty
         found = []
         for wallet_index in _nearest(*part, state, amount, tolerance, day):
-            wallet = state.wallet[wallet_index]
+            wallet = wallet_records[wallet_index]
             gap = state.wallet_day[wallet_index] - day
             difference = abs(wallet.amount_minor) - amount
             # An equal amount is strong evidence, any difference halves it: a bank rarely
             # changes an amount, while a day or two of lag is the norm.
             closeness = 1.0 if not difference else 0.5 * _closeness(difference, tolerance + 1)
-            score = (
-                0.4 * closeness
-                + 0.2 * _closeness(gap, window + 1)
-                + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
-            )
+            names = (wallet.counterparty, name)
+            party = similarity.get(names)
+            if party is None:
+                if len(similarity) >= _SIMILARITY_MEMO:
+                    similarity.clear()  # bounded: a run can hold millions of name pairs
+                party = similarity[names] = counterparty_similarity(*names)
+            score = 0.4 * closeness + date_term[gap] + 0.4 * party
             weight = round(score * _SCALE)
             if weight >= floor:
                 found.append((weight, wallet_index))
