@@ -32,6 +32,7 @@ _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
 _ACCOUNT_AND_SOURCE = attrgetter("account", "source_id")
 _ACCOUNT = attrgetter("account")
+_AMOUNT = attrgetter("amount_minor")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
@@ -700,7 +701,9 @@ def _used_fingerprints(
     """Fingerprints of used rows that a leftover shares; the amount prefilter keeps it cheap."""
     amounts = {records[i].amount_minor for i in free}
     found: dict[tuple[str, str, int, object, str], int] = {}
-    for index, record in enumerate(records):
-        if used[index] and record.amount_minor in amounts and index not in copies:
-            found.setdefault(_fingerprint(record), index)
+    # The amount test runs over every record, in C; the loop only sees the rows that pass it.
+    sharing = compress(range(len(records)), map(amounts.__contains__, map(_AMOUNT, records)))
+    for index in sharing:
+        if used[index] and index not in copies:
+            found.setdefault(_fingerprint(records[index]), index)
     return found
