@@ -110,8 +110,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
             # Everything the run allocated sits in the youngest generation, so the first
             # collection after it would walk millions of result tuples at once (seconds at
             # 1M rows). Freezing and unfreezing files them with the old objects, where only a
-            # full collection looks, without walking them; skipped when the host has frozen
-            # objects of its own (a pre-fork server), which ``unfreeze`` would release.
+            # full collection looks, without walking them. The host's own young objects go
+            # there too, so its cyclic garbage from before the run waits for the next full
+            # collection. Skipped when the host has frozen objects of its own (a pre-fork
+            # server), which ``unfreeze`` would release.
             gc.freeze()
             gc.unfreeze()
         if was_enabled:
