@@ -218,6 +218,12 @@ def _blocks(edges: dict[int, list[tuple[int, int]]]) -> list[tuple[list[int], li
         if start in seen or not edges[start]:
             continue
         seen.add(start)
+        found = edges[start]
+        if len(found) == 1 and len(by_wallet[found[0][1]]) == 1:
+            # One bank row and one wallet row with no other edge: most blocks, and what the
+            # walk below would return for them.
+            blocks.append(([start], [found[0][1]]))
+            continue
         banks, wallets, queue = [start], set(), [start]
         while queue:
             for _, wallet_index in edges[queue.pop()]:
