@@ -330,6 +330,23 @@ def test_the_collector_state_is_restored_after_a_run() -> None:
         gc.enable()
 
 
+def test_a_run_leaves_nothing_frozen_and_keeps_the_hosts_frozen_objects_frozen() -> None:
+    # The run files its objects with the old generation through freeze/unfreeze; that must
+    # neither leave anything in the permanent generation nor release what the host froze.
+    import gc
+
+    reconcile([rec("w", 1)], [rec("b", 1)])
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        reconcile([rec("w", 1)], [rec("b", 1)])
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_named_and_different_counterparties_never_pair_on_amount_alone() -> None:
     wallet = [rec("w1", 10000, 0, counterparty="John Smith")]
     bank = [rec("b1", 10000, 0, counterparty="PAYPAL EUROPE")]

@@ -50,3 +50,55 @@ def test_utc_is_kept() -> None:
     assert Record(
         id="r", account="A", currency="EUR", amount_minor=1, value_date=stamp
     ).value_date == date(2026, 3, 1)
+
+
+def test_records_share_one_object_per_account_counterparty_currency_and_day() -> None:
+    # A million records hold a few hundred distinct values of these; each parsed copy
+    # would cost its own object. Equal values, same objects; the values themselves unchanged.
+    def build(n: int) -> Record:
+        return Record(
+            id=f"r{n}",
+            account="".join(["DE89", "3704"]),  # a fresh string object each time
+            currency="".join(["e", "ur"]),
+            amount_minor=1,
+            value_date=date(2026, 3, 1 + n - n),
+            booking_date=datetime(2026, 3, 1, 12, n),
+            counterparty=" ".join(["Acme", " Ltd"]),
+        )
+
+    first, second = build(1), build(2)
+    assert (first.account, first.currency, first.counterparty) == ("DE893704", "EUR", "Acme Ltd")
+    assert first.account is second.account
+    assert first.currency is second.currency
+    assert first.counterparty is second.counterparty
+    assert first.value_date is second.value_date
+    assert first.booking_date is second.booking_date == date(2026, 3, 1)
+
+
+def test_a_remembered_currency_spelling_still_checks_every_other_one() -> None:
+    assert (
+        Record(id="a", account="A", currency=" gbp ", amount_minor=1, value_date=DAY).currency
+        == "GBP"
+    )
+    assert (
+        Record(id="b", account="A", currency=" gbp ", amount_minor=1, value_date=DAY).currency
+        == "GBP"
+    )
+    with pytest.raises(CurrencyError):
+        Record(id="c", account="A", currency="gbq", amount_minor=1, value_date=DAY)
+    with pytest.raises(ValidationError):
+        Record(id="d", account="A", currency=826, amount_minor=1, value_date=DAY)  # type: ignore[arg-type]
+
+
+def test_a_date_subclass_is_kept_as_given() -> None:
+    class Day(date):
+        pass
+
+    day = Day(2026, 3, 1)
+    assert (
+        Record(id="r", account="A", currency="EUR", amount_minor=1, value_date=day).value_date
+        is day
+    )
+
+
+DAY = date(2026, 3, 1)

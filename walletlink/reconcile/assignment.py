@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["alternative_exists", "max_weight_assignment"]
+__all__ = ["alternative_exists", "max_weight_assignment", "unique_row_maxima"]
 
 Weights = dict[tuple[int, int], int]
 
@@ -47,6 +47,40 @@ def max_weight_assignment(rows: int, cols: int, weights: Weights) -> tuple[int, 
             out[r] = c
             total += weight
     return total, out
+
+
+def unique_row_maxima(rows: int, weights: Weights) -> list[int] | None:
+    """Per row its best column, when that alone decides the matching; else ``None``.
+
+    When every row has one strictly heaviest pair and those columns are all different, taking
+    them is the one maximum-weight matching (any other matching gives some row less, or
+    nothing), so :func:`max_weight_assignment` returns exactly it, and no alternative as heavy
+    exists whatever :func:`alternative_exists` bans. The fuzzy pass's blocks are mostly like
+    this (each bank row's own amount scores far above its neighbours'), and this check is
+    linear where the assignment is cubic and the alternative check runs it once per row.
+    """
+    best = [-1] * rows
+    top = [0] * rows
+    for (r, c), weight in weights.items():
+        if weight > top[r]:
+            top[r], best[r] = weight, c
+        elif weight == top[r]:
+            return None  # a tie (or a zero weight): the general method decides
+    if -1 in best or len(set(best)) < rows:
+        return None
+    return best
+
+
+def _upper_bound(weights: Weights) -> int:
+    """No matching weighs more than the heaviest pair of each row summed, nor of each column."""
+    by_row: dict[int, int] = {}
+    by_col: dict[int, int] = {}
+    for (r, c), weight in weights.items():
+        if weight > by_row.get(r, 0):
+            by_row[r] = weight
+        if weight > by_col.get(c, 0):
+            by_col[c] = weight
+    return min(sum(by_row.values()), sum(by_col.values()))
 
 
 def _hungarian(cost: list[list[int]], n: int, m: int) -> list[int]:
@@ -118,4 +152,6 @@ def alternative_exists(
     reduced = {
         (r, c): w for (r, c), w in weights.items() if r not in banned_rows or c not in banned_cols
     }
+    if _upper_bound(reduced) < total:
+        return False  # usually so: banning the chosen pair costs more than any swap gains
     return max_weight_assignment(rows, cols, reduced)[0] == total

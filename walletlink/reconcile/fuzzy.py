@@ -15,10 +15,16 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from itertools import combinations
+from operator import attrgetter
 from typing import Final
 
 from walletlink.reconcile._state import RunState
-from walletlink.reconcile.assignment import Weights, alternative_exists, max_weight_assignment
+from walletlink.reconcile.assignment import (
+    Weights,
+    alternative_exists,
+    max_weight_assignment,
+    unique_row_maxima,
+)
 from walletlink.reconcile.passes import batch_match, day_phrase, settle_pair
 from walletlink.reconcile.records import Record, format_minor
 from walletlink.reconcile.results import AmbiguousRow, Candidate, UnresolvedBatch
@@ -37,6 +43,8 @@ _SCALE: Final = 1_000_000
 _EXACT_BLOCK: Final = 40
 _CHECKED_BLOCK: Final = 12
 _USUAL_REASONS: dict[tuple[int, str], str] = {}
+_AMOUNT: Final = attrgetter("amount_minor")
+_SIMILARITY_MEMO: Final = 65_536
 
 
 #: Legal-form words a bank adds, drops or swaps ("Acme Ltd" / "ACME LIMITED" / "Acme"):
@@ -155,10 +163,18 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
     """
     config = state.config
     window, floor = config.date_window_days, round(config.min_score * _SCALE)
+    wallet_records = state.wallet
     sorted_parts: dict[_Partition, tuple[list[int], list[int]]] = {}
     for key, rows in _partitions(state).items():
-        rows.sort(key=lambda i: (abs(state.wallet[i].amount_minor), i))
-        sorted_parts[key] = ([abs(state.wallet[i].amount_minor) for i in rows], rows)
+        # Sorting (|amount|, position) pairs orders exactly as the key would, with each
+        # record read once instead of once for the key and once for the amounts.
+        amounts = map(abs, map(_AMOUNT, map(wallet_records.__getitem__, rows)))
+        pairs = sorted(zip(amounts, rows, strict=True))
+        sorted_parts[key] = ([a for a, _ in pairs], [i for _, i in pairs])
+    # The same products as computing them per pair (one date term per gap inside the window,
+    # one similarity per pair of names), so every score is the same float as before.
+    date_term = {gap: 0.2 * _closeness(gap, window + 1) for gap in range(-window, window + 1)}
+    similarity: dict[tuple[str, str], float] = {}
     edges: dict[int, list[tuple[int, int]]] = {}
     for bank_index in state.free_bank():
         bank = state.bank[bank_index]
@@ -168,19 +184,22 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
         amount = abs(bank.amount_minor)
         tolerance = config.amount_tolerance(amount)
         day = state.bank_day[bank_index]
+        name = bank.counterparty
         found = []
         for wallet_index in _nearest(*part, state, amount, tolerance, day):
-            wallet = state.wallet[wallet_index]
+            wallet = wallet_records[wallet_index]
             gap = state.wallet_day[wallet_index] - day
             difference = abs(wallet.amount_minor) - amount
             # An equal amount is strong evidence, any difference halves it: a bank rarely
             # changes an amount, while a day or two of lag is the norm.
             closeness = 1.0 if not difference else 0.5 * _closeness(difference, tolerance + 1)
-            score = (
-                0.4 * closeness
-                + 0.2 * _closeness(gap, window + 1)
-                + 0.4 * counterparty_similarity(wallet.counterparty, bank.counterparty)
-            )
+            names = (wallet.counterparty, name)
+            party = similarity.get(names)
+            if party is None:
+                if len(similarity) >= _SIMILARITY_MEMO:
+                    similarity.clear()  # bounded: a run can hold millions of name pairs
+                party = similarity[names] = counterparty_similarity(*names)
+            score = 0.4 * closeness + date_term[gap] + 0.4 * party
             weight = round(score * _SCALE)
             if weight >= floor:
                 found.append((weight, wallet_index))
@@ -200,6 +219,12 @@ def _blocks(edges: dict[int, list[tuple[int, int]]]) -> list[tuple[list[int], li
         if start in seen or not edges[start]:
             continue
         seen.add(start)
+        found = edges[start]
+        if len(found) == 1 and len(by_wallet[found[0][1]]) == 1:
+            # One bank row and one wallet row with no other edge: most blocks, and what the
+            # walk below would return for them.
+            blocks.append(([start], [found[0][1]]))
+            continue
         banks, wallets, queue = [start], set(), [start]
         while queue:
             for _, wallet_index in edges[queue.pop()]:
@@ -270,6 +295,12 @@ def _settle_block(
         return
     if second and len(banks) > len(wallets) and max(len(banks), len(wallets)) <= _CHECKED_BLOCK:
         objective = _regular_lag(state, banks, wallets, objective, second)
+    maxima = unique_row_maxima(len(banks), objective)
+    if maxima is not None:
+        # The one optimum, and no equally good alternative: what the method below would find.
+        for r, c in enumerate(maxima):
+            _pair(state, banks[r], wallets[c], weights[(r, c)], f"optimal assignment in a {size}")
+        return
     total, assigned = max_weight_assignment(len(banks), len(wallets), objective)
     unsure: list[int] = []
     check = max(len(banks), len(wallets)) <= _CHECKED_BLOCK

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Final
 
 from walletlink.errors import WalletLinkError
@@ -30,6 +31,9 @@ from walletlink.reconcile.results import (
 _new = tuple.__new__
 _SOURCE_ID = attrgetter("source_id")
 _SOURCE = attrgetter("source")
+_ACCOUNT_AND_SOURCE = attrgetter("account", "source_id")
+_ACCOUNT = attrgetter("account")
+_AMOUNT = attrgetter("amount_minor")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
 __all__ = [
@@ -55,20 +59,26 @@ def hygiene(state: RunState) -> None:
     a re-import: it is left to the key and leftover passes, which call it a duplicate.
     """
     originals: set[int] = set()  # bank rows a re-import by source id was tied to
+    bank_sources: list[str] = []
     for side, records, take in (
         ("wallet", state.wallet, state.take_wallet),
         ("bank", state.bank, state.take_bank),
     ):
-        first_seen: dict[str, dict[str, int]] = {}
+        # Whole-list steps (map, compress, dict(zip)) rather than a loop per row: a million
+        # rows, and usually not one repeat among them.
         sources = list(map(_SOURCE_ID, records))
-        for index in [i for i, source in enumerate(sources) if source]:
-            record = records[index]
-            per_account = first_seen.get(record.account)
-            if per_account is None:
-                per_account = first_seen[record.account] = {}
-            first = per_account.setdefault(record.source_id, index)
+        if side == "bank":
+            bank_sources = sources  # the id-less rows are looked at below
+        indices = list(compress(range(len(sources)), sources))
+        keys = list(map(_ACCOUNT_AND_SOURCE, map(records.__getitem__, indices)))
+        # Filled from the end, so each key keeps its earliest position.
+        first_seen = dict(zip(reversed(keys), reversed(indices), strict=True))
+        if len(first_seen) == len(keys):
+            continue  # no source id repeats on an account: nothing re-imported
+        for key, index in zip(keys, indices, strict=True):
+            first = first_seen[key]
             if first != index:
-                take(index)
+                record = take(index)
                 state.reimported_rows[side].add(index)
                 if side == "bank":
                     originals.add(first)
@@ -77,7 +87,7 @@ def hygiene(state: RunState) -> None:
                 )
     _reimported_by_content(state, originals)
     bank = state.bank
-    idless = [i for i, source in enumerate(map(_SOURCE_ID, bank)) if not source]
+    idless = list(compress(range(len(bank_sources)), map(not_, bank_sources)))
     # Identical id-less rows are legitimate until proven otherwise (two coffees, one day):
     # they stay in the run and are only counted, so a reviewer sees the number.
     content = Counter(
@@ -319,23 +329,25 @@ _Index = dict[str, dict[str, "int | list[int]"]]
 
 
 def _index_by(records: list[Record], positions: list[int], field: str) -> _Index:
-    get = attrgetter(field)
+    rows = list(map(records.__getitem__, positions))
+    values = list(map(attrgetter(field), rows))
     index: _Index = {}
-    for position in positions:
-        record = records[position]
-        value = get(record)
-        if not value:
-            continue  # most fields are empty on most rows
-        per_account = index.get(record.account)
+    # Most fields are empty on most rows: ``compress`` skips those in C.
+    for account, value, position in zip(
+        map(_ACCOUNT, compress(rows, values)),
+        compress(values, values),
+        compress(positions, values),
+        strict=True,
+    ):
+        per_account = index.get(account)
         if per_account is None:
-            per_account = index[record.account] = {}
-        hit = per_account.get(value)
-        if hit is None:
-            per_account[value] = position
-        elif isinstance(hit, int):
-            per_account[value] = [hit, position]
-        else:
-            hit.append(position)
+            per_account = index[account] = {}
+        hit = per_account.setdefault(value, position)
+        if hit != position:  # the reference repeats (rare)
+            if isinstance(hit, int):
+                per_account[value] = [hit, position]
+            else:
+                hit.append(position)
     return index
 
 
@@ -358,21 +370,74 @@ def exact_keys(state: RunState) -> None:
         bank_index = _index_by(state.bank, free_bank, field)
         wallet_index = _index_by(state.wallet, free_wallet, field)
         rule = f"exact:{field}"
-        for account, wallet_refs in wallet_index.items():
-            bank_refs = bank_index.get(account, {})
-            for value, wallet_hit in wallet_refs.items():
-                bank_hit = bank_refs.get(value)
-                if type(wallet_hit) is int and type(bank_hit) is int:
-                    settle_pair(state, wallet_hit, bank_hit, 1, rule, 1.0)  # the common case
-                elif bank_hit is not None:
-                    _pair_on_key(state, field, value, _rows(wallet_hit), _rows(bank_hit))
-                elif type(wallet_hit) is list:
-                    _surplus(state, "wallet", wallet_hit[1:], wallet_hit[0], f"{field}={value}")
+        _settle_unique_keys(state, field, rule, wallet_index, bank_index)
         for account, bank_refs in bank_index.items():
             wallet_refs = wallet_index.get(account, {})
             for value, bank_hit in bank_refs.items():
                 if type(bank_hit) is list and value not in wallet_refs:
                     _surplus(state, "bank", bank_hit[1:], bank_hit[0], f"{field}={value}")
+
+
+def _settle_unique_keys(
+    state: RunState, field: str, rule: str, wallet_index: _Index, bank_index: _Index
+) -> None:
+    """The wallet side of one field's key pass, in index order.
+
+    A key held once on each side is by far the common case (a million times in a large
+    run): :func:`settle_pair`'s agreeing case is inlined for it, with the same checks and the
+    same item; everything else goes through :func:`settle_pair` and friends as before.
+    """
+    wallet, bank = state.wallet, state.bank
+    wallet_used, bank_used = state.wallet_used, state.bank_used
+    wallet_day, bank_day = state.wallet_day, state.bank_day
+    tolerance = state.config.key_date_tolerance_days
+    matched = state.matched.append
+    reasons: dict[int, str] = {}
+    no_refs: dict[str, int | list[int]] = {}
+    for account, wallet_refs in wallet_index.items():
+        bank_refs = bank_index.get(account, no_refs)
+        for value, wallet_hit in wallet_refs.items():
+            bank_hit = bank_refs.get(value)
+            if type(wallet_hit) is int and type(bank_hit) is int:
+                if wallet_used[wallet_hit] or bank_used[bank_hit]:
+                    raise WalletLinkError(
+                        f"internal error: pair {wallet_hit}/{bank_hit} used twice"
+                    )
+                w, b = wallet[wallet_hit], bank[bank_hit]
+                delta = bank_day[bank_hit] - wallet_day[wallet_hit]
+                if not (
+                    w.amount_minor == b.amount_minor
+                    and w.currency == b.currency
+                    and w.status is b.status
+                    and -tolerance <= delta <= tolerance
+                ):
+                    settle_pair(state, wallet_hit, bank_hit, 1, rule, 1.0)  # a mismatch
+                    continue
+                wallet_used[wallet_hit] = bank_used[bank_hit] = 1
+                reason = reasons.get(delta)
+                if reason is None:
+                    reason = reasons[delta] = _key_reasons(rule, delta)
+                matched(
+                    _new(
+                        MatchedPair,
+                        (
+                            w.id,
+                            b.id,
+                            1,
+                            rule,
+                            1.0,
+                            b.account,
+                            b.currency,
+                            b.amount_minor,
+                            delta,
+                            reason,
+                        ),
+                    )
+                )
+            elif bank_hit is not None:
+                _pair_on_key(state, field, value, _rows(wallet_hit), _rows(bank_hit))
+            elif type(wallet_hit) is list:
+                _surplus(state, "wallet", wallet_hit[1:], wallet_hit[0], f"{field}={value}")
 
 
 def _pair_on_key(
@@ -683,7 +748,9 @@ def _used_fingerprints(
     """Fingerprints of used rows that a leftover shares; the amount prefilter keeps it cheap."""
     amounts = {records[i].amount_minor for i in free}
     found: dict[tuple[str, str, int, object, str], int] = {}
-    for index, record in enumerate(records):
-        if used[index] and record.amount_minor in amounts and index not in copies:
-            found.setdefault(_fingerprint(record), index)
+    # The amount test runs over every record, in C; the loop only sees the rows that pass it.
+    sharing = compress(range(len(records)), map(amounts.__contains__, map(_AMOUNT, records)))
+    for index in sharing:
+        if used[index] and index not in copies:
+            found.setdefault(_fingerprint(records[index]), index)
     return found

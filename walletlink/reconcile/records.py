@@ -10,6 +10,7 @@ no pass ever matches two records on a word that means "no reference".
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -53,12 +54,32 @@ def clean_reference(value: object) -> str:
     return "" if text.upper() in PLACEHOLDER_REFERENCES else text
 
 
+# A million records span a few hundred distinct days and a handful of currencies, but every
+# parsed date and every ``upper()`` is a new object (32 and 52 bytes): records share one
+# instance per value instead. Bounded, so that a long-lived process cannot grow them forever.
+_SHARED_LIMIT: Final = 65_536
+_DATES: dict[date, date] = {}
+_CURRENCIES: dict[str, str] = {}
+
+
+def _shared_date(day: date) -> date:
+    shared = _DATES.get(day)
+    if shared is None:
+        if len(_DATES) >= _SHARED_LIMIT:
+            _DATES.clear()
+        shared = _DATES[day] = day
+    return shared
+
+
 def to_utc_date(value: object) -> date:
     """A ``date`` as is; an aware ``datetime`` as its UTC date; a naive one is taken as UTC."""
+    if type(value) is date:
+        return _shared_date(value)
     if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
+        day = value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
+        return _shared_date(day)
     if isinstance(value, date):
-        return value
+        return value  # a subclass of date: kept as given
     raise ValidationError(f"a record date must be a date or datetime, got {value!r}")
 
 
@@ -67,10 +88,18 @@ def _optional_date(value: object) -> date | None:
 
 
 def _currency(value: object) -> str:
+    # Only codes that passed the check are remembered, keyed by what the caller wrote.
+    code = _CURRENCIES.get(value) if type(value) is str else None
+    if code is not None:
+        return code
     if not isinstance(value, str):
         raise ValidationError(f"a currency is an ISO 4217 code, got {value!r}")
     code = value.strip().upper()
     exponent_of(code)  # raises CurrencyError for an unknown code
+    if len(_CURRENCIES) >= _SHARED_LIMIT:
+        _CURRENCIES.clear()
+    code = _CURRENCIES.setdefault(code, code)
+    _CURRENCIES[str(value)] = code
     return code
 
 
@@ -88,6 +117,12 @@ def _optional_minor(instance: object, attribute: attrs.Attribute[Any], value: ob
 
 def _text(value: object) -> str:
     return "" if value is None else " ".join(str(value).split())
+
+
+def _name(value: object) -> str:
+    """``_text``, one shared string per distinct value: accounts and counterparties repeat
+    across a run's records (one payer, a few hundred accounts), and ``join`` copies them."""
+    return sys.intern(_text(value))
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +150,7 @@ class Record:
     """
 
     id: str = attrs.field(converter=str)
-    account: str = attrs.field(converter=_text)
+    account: str = attrs.field(converter=_name)
     currency: str = attrs.field(converter=_currency)
     amount_minor: int = attrs.field(validator=_minor)
     value_date: date = attrs.field(converter=to_utc_date)
@@ -131,7 +166,7 @@ class Record:
     #: How many members the bank says the batch holds (camt ``Btch/NbOfTxs``), when it says.
     member_count: int | None = attrs.field(default=None, validator=_optional_minor)
     fee_minor: int | None = attrs.field(default=None, validator=_optional_minor)
-    counterparty: str = attrs.field(default="", converter=_text)
+    counterparty: str = attrs.field(default="", converter=_name)
     text: str = attrs.field(default="", converter=_text)
     source: str = ""
     #: A storno (camt ``RvslInd``, MT940 ``RC``/``RD``): ``amount_minor`` is already the
