@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from walletlink.errors import ProtocolError, WalletLinkError
-from walletlink.models import TransferStatus
+from walletlink.models import Reason, Transfer, TransferRequest, TransferStatus
 from walletlink.money import Money
 
 __all__ = [
+    "declined",
     "field",
     "list_of",
     "mapped_status",
@@ -110,3 +111,23 @@ def money(amount: object, currency: object, where: str = "reply") -> Money:
         return Money(str(amount), str(currency))
     except WalletLinkError as exc:
         raise ProtocolError(f"malformed amount in {where}: {exc.message}") from None
+
+
+def declined(
+    request: TransferRequest, *, transfer_id: str, bank_id: str, reason: Reason
+) -> Transfer:
+    """A transfer the bank verifiably refused, as a value: REJECTED, nothing moved.
+
+    For replies whose business code says "not done" (insufficient funds, a closed account):
+    the journal records the rejection, so the wallet refunds its user instead of retrying.
+    """
+    return Transfer(
+        id=transfer_id,
+        bank_id=bank_id,
+        bank_transfer_id=None,
+        end_to_end_id=request.end_to_end_id,
+        idempotency_key=request.idempotency_key,
+        amount=request.amount,
+        status=TransferStatus.REJECTED,
+        reason=reason,
+    )

@@ -21,7 +21,13 @@ import attrs
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, LocalAccount
-from walletlink.adapters._wire import mapped_status, parse_time, retry_after_seconds, text_field
+from walletlink.adapters._wire import (
+    declined,
+    mapped_status,
+    parse_time,
+    retry_after_seconds,
+    text_field,
+)
 from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -352,14 +358,10 @@ class CnBankSmAdapter(Adapter):
         )
         if reply.code in REASON_MAP:
             # The gateway refused this transfer: a value, not an exception.
-            return Transfer(
-                id=transfer_id,
+            return declined(
+                request,
+                transfer_id=transfer_id,
                 bank_id=self.config.bank_id,
-                bank_transfer_id=None,
-                end_to_end_id=request.end_to_end_id,
-                idempotency_key=request.idempotency_key,
-                amount=request.amount,
-                status=TransferStatus.REJECTED,
                 reason=map_reason(reply.code, reply.message),
             )
         return self._transfer(reply.biz, request, transfer_id)

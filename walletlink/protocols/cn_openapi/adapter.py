@@ -25,7 +25,7 @@ import attrs
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import AccountId, LocalAccount
-from walletlink.adapters._wire import mapped_status, retry_after_seconds, text_field
+from walletlink.adapters._wire import declined, mapped_status, retry_after_seconds, text_field
 from walletlink.adapters.base import Adapter, Flow, Page, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -525,14 +525,10 @@ class CnOpenApiAdapter(Adapter):
         if reply.sub_code in _UNKNOWN_SUB_CODES or reply.sub_code in _MISMATCH_SUB_CODES:
             raise self._gateway_error(reply)
         # A business failure: the gateway refused this transfer. A value, not an exception.
-        return Transfer(
-            id=transfer_id,
+        return declined(
+            request,
+            transfer_id=transfer_id,
             bank_id=self.config.bank_id,
-            bank_transfer_id=None,
-            end_to_end_id=request.end_to_end_id,
-            idempotency_key=request.idempotency_key,
-            amount=request.amount,
-            status=TransferStatus.REJECTED,
             reason=map_reason(reply.sub_code, reply.message),
         )
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from walletlink._crosscheck import check_echo
 from walletlink.accounts import LocalAccount
-from walletlink.adapters._wire import parse_time, text_field
+from walletlink.adapters._wire import declined, parse_time, text_field
 from walletlink.adapters.base import Adapter, Flow, TransferRef
 from walletlink.config import BankConfig
 from walletlink.errors import (
@@ -433,14 +433,10 @@ class WeChatPayV3Adapter(Adapter):
             if code != "NOT_ENOUGH":
                 raise self._refusal(response, code, message)
             # The merchant's balance is short: a declined transfer, a value.
-            return Transfer(
-                id=transfer_id,
+            return declined(
+                request,
+                transfer_id=transfer_id,
                 bank_id=self.config.bank_id,
-                bank_transfer_id=None,
-                end_to_end_id=request.end_to_end_id,
-                idempotency_key=request.idempotency_key,
-                amount=request.amount,
-                status=TransferStatus.REJECTED,
                 reason=map_reason(code, message),
             )
         return self._transfer(self._verified(response, write=True), request, transfer_id)
@@ -557,14 +553,10 @@ class WeChatPayV3Adapter(Adapter):
         if code not in ("NOT_ENOUGH", "USER_ACCOUNT_ABNORMAL"):
             raise self._refusal(response, code, message)
         # Nothing was refunded, for a reason of the merchant's or payer's account: a value.
-        return Transfer(
-            id=transfer_id,
+        return declined(
+            request,
+            transfer_id=transfer_id,
             bank_id=self.config.bank_id,
-            bank_transfer_id=None,
-            end_to_end_id=request.end_to_end_id,
-            idempotency_key=request.idempotency_key,
-            amount=request.amount,
-            status=TransferStatus.REJECTED,
             reason=Reason(code=refusal_reason(code), raw_code=code, message=message),
         )
 
