@@ -557,37 +557,55 @@ class _WindowIndex:
 
     A payout names its payer; only rows sharing a token with that name can be similar enough,
     so the token lists narrow a window of hundreds of rows to the payer's own before any
-    similarity is computed. Built lazily: most partitions never see a named entry.
+    similarity is computed. The lists are kept per token *and* per number of tokens of the
+    row's name, so that a query can skip the lists no similar row needs (see
+    :func:`_tokens_to_search`). Built lazily: most partitions never see a named entry.
     """
 
     def __init__(self, state: RunState, rows: list[int]) -> None:
         self.state = state
         self.rows = rows
         self.days = [state.wallet_day[i] for i in rows]
-        self._tokens: dict[str, tuple[list[int], list[int]]] | None = None
+        # (token, how many tokens the row's name has) -> (days, rows), both in window order.
+        self._tokens: dict[tuple[str, int], tuple[list[int], list[int]]] | None = None
+        self._sizes: set[int] = set()
 
     def window(self, first_day: int, last_day: int) -> list[int]:
         first, last = bisect_left(self.days, first_day), bisect_right(self.days, last_day)
         used = self.state.wallet_used
         return [i for i in self.rows[first:last] if not used[i]]
 
+    def _build(self) -> dict[tuple[str, int], tuple[list[int], list[int]]]:
+        index: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
+        wallet, days = self.state.wallet, self.state.wallet_day
+        for i in self.rows:
+            tokens = _tokens(wallet[i].counterparty)
+            size = len(tokens)
+            self._sizes.add(size)
+            # ("", 0) files the rows without a usable name: similarity 0.5, "no evidence".
+            for token in tokens or ("",):
+                found = index.get((token, size))
+                if found is None:
+                    found = index[(token, size)] = ([], [])
+                found[0].append(days[i])
+                found[1].append(i)
+        return index
+
     def named(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
         if self._tokens is None:
-            self._tokens = {}
-            wallet, days = self.state.wallet, self.state.wallet_day
-            for i in self.rows:
-                # "" files the rows without a usable name: similarity 0.5, "no evidence".
-                for token in _tokens(wallet[i].counterparty) or ("",):
-                    found = self._tokens.get(token)
-                    if found is None:
-                        found = self._tokens[token] = ([], [])
-                    found[0].append(days[i])
-                    found[1].append(i)
+            self._tokens = self._build()
+        index = self._tokens
         used, wallet = self.state.wallet_used, self.state.wallet
         hits: set[int] = set()
-        unnamed = ("",) if threshold <= counterparty_similarity("", name) else ()
-        for token in (*_tokens(name), *unnamed):
-            found = self._tokens.get(token)
+        keys = [
+            (token, size)
+            for size in sorted(self._sizes - {0})
+            for token in _tokens_to_search(name, size, threshold, index)
+        ]
+        if threshold <= counterparty_similarity("", name):
+            keys.append(("", 0))
+        for key in keys:
+            found = index.get(key)
             if found is not None:
                 first = bisect_left(found[0], first_day)
                 last = bisect_right(found[0], last_day)
@@ -602,6 +620,43 @@ class _WindowIndex:
             if ok:
                 kept.append(i)
         return kept
+
+
+def _tokens_to_search(
+    name: str,
+    size: int,
+    threshold: float,
+    index: dict[tuple[str, int], tuple[list[int], list[int]]],
+) -> list[str]:
+    """The tokens of ``name`` whose lists of ``size``-token names hold every similar row.
+
+    Contract (a prefix filter, exact): a row whose name has ``size`` tokens, ``shared`` of
+    them in ``name``'s ``n``, scores ``shared / (n + size - shared)`` (the Jaccard of
+    :func:`counterparty_similarity`, the same float), which grows with ``shared``; with
+    ``least`` the smallest ``shared`` reaching ``threshold``, a similar row misses at most
+    ``n - least`` of the tokens, so any ``n - least + 1`` of them find it: the ones with the
+    shortest lists are searched. "Customer 1234" then looks in the list of "1234" and not
+    in the one of "customer", which every row of the partition shares. A name that may be
+    cut short (:data:`_CUT_LENGTH`) is similar beyond the Jaccard: all its tokens are
+    searched. When no ``shared`` reaches the threshold, no row of this size is searched.
+    """
+    tokens = sorted(_tokens(name))
+    n = len(tokens)
+    if len(name) >= _CUT_LENGTH:
+        return tokens
+    least = next(
+        (
+            shared
+            for shared in range(1, min(n, size) + 1)
+            if shared / (n + size - shared) >= threshold
+        ),
+        None,
+    )
+    if least is None:
+        return []  # no row of this size can be similar enough by the Jaccard alone
+    no_list: tuple[list[int], list[int]] = ([], [])
+    tokens.sort(key=lambda token: len(index.get((token, size), no_list)[1]))
+    return tokens[: n - least + 1]
 
 
 def _batches_for(state: RunState, bank_rows: list[int]) -> None:
