@@ -14,7 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
-from itertools import combinations
+from itertools import combinations, compress
 from operator import attrgetter
 from typing import Final
 
@@ -42,7 +42,7 @@ _SCALE: Final = 1_000_000
 # check that no equally good alternative exists; blocks are a few rows in practice.
 _EXACT_BLOCK: Final = 40
 _CHECKED_BLOCK: Final = 12
-_USUAL_REASONS: dict[tuple[int, str], str] = {}
+_USUAL_REASONS: dict[tuple[int, str, str], str] = {}
 _AMOUNT: Final = attrgetter("amount_minor")
 _SIMILARITY_MEMO: Final = 65_536
 
@@ -124,8 +124,33 @@ def _nearest(
 ) -> list[int]:
     """Up to ``max_candidates`` free rows within the amount tolerance and the date window,
     nearest amount first; rows skipped (used, out of window) count against a scan budget."""
-    used, days = state.wallet_used, state.wallet_day
-    window, cap = state.config.date_window_days, state.config.max_candidates
+    config = state.config
+    return _scan_nearest(
+        amounts,
+        rows,
+        target,
+        tolerance,
+        day,
+        state.wallet_used,
+        state.wallet_day,
+        config.date_window_days,
+        config.max_candidates,
+    )
+
+
+def _scan_nearest(
+    amounts: list[int],
+    rows: list[int],
+    target: int,
+    tolerance: int,
+    day: int,
+    used: bytearray,
+    days: list[int],
+    window: int,
+    cap: int,
+) -> list[int]:
+    """:func:`_nearest` with the run's lists and settings passed in: it runs once per free
+    bank row, and looking them up on the state each time is a good part of its cost."""
     right = bisect_left(amounts, target)
     left = right - 1
     out: list[int] = []
@@ -176,19 +201,27 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
     date_term = {gap: 0.2 * _closeness(gap, window + 1) for gap in range(-window, window + 1)}
     similarity: dict[tuple[str, str], float] = {}
     edges: dict[int, list[tuple[int, int]]] = {}
+    # Once per free bank row: what the loop reads is looked up once, here.
+    bank_records, bank_day, wallet_day = state.bank, state.bank_day, state.wallet_day
+    used, cap = state.wallet_used, config.max_candidates
+    # config.amount_tolerance, inlined with its two settings (integer arithmetic).
+    tolerance_abs, tolerance_bps = config.amount_tolerance_abs_minor, config.amount_tolerance_bps
     for bank_index in state.free_bank():
-        bank = state.bank[bank_index]
-        part = sorted_parts.get((bank.account, bank.currency, bank.amount_minor >= 0))
+        bank = bank_records[bank_index]
+        signed = bank.amount_minor
+        part = sorted_parts.get((bank.account, bank.currency, signed >= 0))
         if part is None or bank.members:
             continue  # an itemised batch entry is never explained by a single row
-        amount = abs(bank.amount_minor)
-        tolerance = config.amount_tolerance(amount)
-        day = state.bank_day[bank_index]
+        amount = abs(signed)
+        tolerance = tolerance_abs + amount * tolerance_bps // 10_000
+        day = bank_day[bank_index]
         name = bank.counterparty
         found = []
-        for wallet_index in _nearest(*part, state, amount, tolerance, day):
+        for wallet_index in _scan_nearest(
+            *part, amount, tolerance, day, used, wallet_day, window, cap
+        ):
             wallet = wallet_records[wallet_index]
-            gap = state.wallet_day[wallet_index] - day
+            gap = wallet_day[wallet_index] - day
             difference = abs(wallet.amount_minor) - amount
             # An equal amount is strong evidence, any difference halves it: a bank rarely
             # changes an amount, while a day or two of lag is the norm.
@@ -444,25 +477,27 @@ def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how:
     wallet, bank = state.wallet[wallet_index], state.bank[bank_index]
     delta = bank.amount_minor - wallet.amount_minor
     day = state.bank_day[bank_index] - state.wallet_day[wallet_index]
-    if not delta and wallet.counterparty and wallet.counterparty == bank.counterparty:
-        # The usual fuzzy pair: equal amount and name; a handful of distinct reasons a run.
-        reasons = _USUAL_REASONS.get((day, how))
-        if reasons is None:
-            reasons = f"amount equal; {day_phrase(day)}; counterparty equal; {how}"
-            _USUAL_REASONS[(day, how)] = reasons
-        settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
-        return
-    amount = (
-        "amount equal" if not delta else f"amount differs by {format_minor(delta, bank.currency)}"
-    )
-    similarity = counterparty_similarity(wallet.counterparty, bank.counterparty)
     if not wallet.counterparty or not bank.counterparty:
         party = "counterparty not named on both sides"
-    elif similarity == 1:
-        party = "counterparty equal"
+    elif wallet.counterparty == bank.counterparty:
+        party = "counterparty equal"  # the usual fuzzy pair, decided without tokenising
     else:
-        party = f"counterparty similar ({similarity:.2f})"
-    reasons = f"{amount}; {day_phrase(day)}; {party}; {how}"
+        similarity = counterparty_similarity(wallet.counterparty, bank.counterparty)
+        party = (
+            "counterparty equal" if similarity == 1 else f"counterparty similar ({similarity:.2f})"
+        )
+    if not delta:
+        # Equal amounts: a handful of distinct reasons a run, each built once.
+        key = (day, party, how)
+        reasons = _USUAL_REASONS.get(key)
+        if reasons is None:
+            if len(_USUAL_REASONS) >= _SIMILARITY_MEMO:
+                _USUAL_REASONS.clear()  # bounded, like the other memos
+            reasons = f"amount equal; {day_phrase(day)}; {party}; {how}"
+            _USUAL_REASONS[key] = reasons
+    else:
+        amount = f"amount differs by {format_minor(delta, bank.currency)}"
+        reasons = f"{amount}; {day_phrase(day)}; {party}; {how}"
     settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
 
 
@@ -569,11 +604,43 @@ class _WindowIndex:
         # (token, how many tokens the row's name has) -> (days, rows), both in window order.
         self._tokens: dict[tuple[str, int], tuple[list[int], list[int]]] | None = None
         self._sizes: set[int] = set()
+        self._scanned = 0  # rows looked at by :meth:`_scan` so far
 
     def window(self, first_day: int, last_day: int) -> list[int]:
         first, last = bisect_left(self.days, first_day), bisect_right(self.days, last_day)
         used = self.state.wallet_used
         return [i for i in self.rows[first:last] if not used[i]]
+
+    def _scan(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
+        """What :meth:`named` finds, by looking at every free row of the window."""
+        window = self.window(first_day, last_day)
+        self._scanned += len(window)
+        tokens, wallet = _tokens(name), self.state.wallet
+        unnamed = threshold <= counterparty_similarity("", name)
+        # Below the cut length, a named row's similarity is the Jaccard of the token sets
+        # (the same float :func:`counterparty_similarity` returns), computed here at once.
+        jaccard = len(name) < _CUT_LENGTH
+        similar: dict[str, bool] = {}
+        kept = []
+        for i in window:
+            other = wallet[i].counterparty
+            ok = similar.get(other)
+            if ok is None:
+                theirs = _tokens(other)
+                # A row is looked at when it shares a token of the name, or has none and
+                # "no evidence" is enough: the rows the token lists hold for the name.
+                if not theirs:
+                    ok = unnamed and counterparty_similarity(other, name) >= threshold
+                elif tokens.isdisjoint(theirs):
+                    ok = False
+                elif jaccard:
+                    ok = len(tokens & theirs) / len(tokens | theirs) >= threshold
+                else:
+                    ok = counterparty_similarity(other, name) >= threshold
+                similar[other] = ok
+            if ok:
+                kept.append(i)
+        return kept
 
     def _build(self) -> dict[tuple[str, int], tuple[list[int], list[int]]]:
         index: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
@@ -593,6 +660,11 @@ class _WindowIndex:
 
     def named(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
         if self._tokens is None:
+            if self._scanned < len(self.rows):
+                # Until the windows scanned add up to the partition, scanning the window
+                # costs less than building the lists (most partitions see one or two
+                # payouts); the rows kept are the same either way.
+                return self._scan(name, first_day, last_day, threshold)
             self._tokens = self._build()
         index = self._tokens
         used, wallet = self.state.wallet_used, self.state.wallet
@@ -693,11 +765,15 @@ def _booking_twins(state: RunState, bank_rows: list[int]) -> dict[int, list[int]
     bank sent that booking twice, and a second booking is not a payout to be explained by
     whatever wallet rows happen to sum to it. Pass 5 then reports it as the duplicate.
     """
-    searched = {state.bank[i].amount_minor for i in bank_rows}
+    bank = state.bank
+    searched = {bank[i].amount_minor for i in bank_rows}
     copies = state.reimported_rows["bank"]
     by_content: dict[tuple[object, ...], list[int]] = {}
-    for index, record in enumerate(state.bank):
-        if record.amount_minor in searched and index not in copies:
+    # The amount test runs over every bank row in C; the loop only sees the rows passing it.
+    sharing = compress(range(len(bank)), map(searched.__contains__, map(_AMOUNT, bank)))
+    for index in sharing:
+        if index not in copies:
+            record = bank[index]
             key = (record.account, record.currency, *_booking_content(record))
             by_content.setdefault(key, []).append(index)
     out: dict[int, list[int]] = {}
