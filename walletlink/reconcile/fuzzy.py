@@ -303,11 +303,11 @@ def fuzzy_one_to_one(state: RunState) -> None:
 def _settle_block(
     state: RunState, banks: list[int], wallets: list[int], edges: dict[int, list[tuple[int, int]]]
 ) -> None:
-    size = f"block of {len(banks)} bank × {len(wallets)} wallet rows"
     if len(banks) == 1 and len(wallets) == 1:
         weight, wallet_index = edges[banks[0]][0]
         _pair(state, banks[0], wallet_index, weight, "only candidate")
         return
+    size = f"block of {len(banks)} bank × {len(wallets)} wallet rows"  # not for most blocks
     if len(banks) == 1:
         # One bank row, several wallet rows: the optimum is its best edge, and it is unique
         # unless a non-twin wallet row scores exactly as well.
