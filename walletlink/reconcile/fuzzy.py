@@ -95,6 +95,22 @@ def counterparty_similarity(left: str, right: str) -> float:
     return len(a & b) / len(a | b)
 
 
+#: Similarities of (wallet name, bank name) pairs: the candidate graph computes each pair's
+#: once, and the pair it settles asks again for its reasons (190k times at 1M rows).
+_NAME_PAIRS: dict[tuple[str, str], float] = {}
+
+
+def _name_pair_similarity(wallet_name: str, bank_name: str) -> float:
+    """:func:`counterparty_similarity`, remembered (bounded) in :data:`_NAME_PAIRS`."""
+    names = (wallet_name, bank_name)
+    found = _NAME_PAIRS.get(names)
+    if found is None:
+        if len(_NAME_PAIRS) >= _SIMILARITY_MEMO:
+            _NAME_PAIRS.clear()  # bounded: a run can hold millions of name pairs
+        found = _NAME_PAIRS[names] = counterparty_similarity(wallet_name, bank_name)
+    return found
+
+
 def _cut_short(left: str, right: str) -> bool:
     """The shorter name is the longer one's words, the last of them possibly cut."""
     cut, full = (left, right) if len(left) <= len(right) else (right, left)
@@ -199,7 +215,7 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
     # The same products as computing them per pair (one date term per gap inside the window,
     # one similarity per pair of names), so every score is the same float as before.
     date_term = {gap: 0.2 * _closeness(gap, window + 1) for gap in range(-window, window + 1)}
-    similarity: dict[tuple[str, str], float] = {}
+    similarity = _NAME_PAIRS
     edges: dict[int, list[tuple[int, int]]] = {}
     # Once per free bank row: what the loop reads is looked up once, here.
     bank_records, bank_day, wallet_day = state.bank, state.bank_day, state.wallet_day
@@ -482,7 +498,7 @@ def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how:
     elif wallet.counterparty == bank.counterparty:
         party = "counterparty equal"  # the usual fuzzy pair, decided without tokenising
     else:
-        similarity = counterparty_similarity(wallet.counterparty, bank.counterparty)
+        similarity = _name_pair_similarity(wallet.counterparty, bank.counterparty)
         party = (
             "counterparty equal" if similarity == 1 else f"counterparty similar ({similarity:.2f})"
         )

@@ -631,11 +631,13 @@ def known_batches(state: RunState) -> None:
         (account, currency, batch_id.casefold()): batch_id
         for account, currency, batch_id in by_batch
     }
+    # Where a marker can be found at all: most entries' account and currency have no batch.
+    marked = {(account, currency) for account, currency, _ in markers}
     for bank_index in state.free_bank():
         bank = state.bank[bank_index]
         if bank.members or bank.batch_id:
             _known_batch(state, bank_index, by_batch, by_ref, bank.batch_id, "")
-        elif markers:
+        elif (bank.account, bank.currency) in marked:
             marker = _batch_marker(bank, markers)
             if marker is not None:
                 _known_batch(state, bank_index, by_batch, by_ref, *marker)
