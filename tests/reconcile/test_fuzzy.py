@@ -3,8 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from walletlink.reconcile import ReconcileConfig, Record, reconcile
+from walletlink.reconcile import ReconcileConfig, Record, fuzzy, reconcile
+from walletlink.reconcile._state import RunState
 from walletlink.reconcile.fuzzy import counterparty_similarity
 
 from .factories import DAY0, rec
@@ -176,3 +179,50 @@ def test_the_duplicate_in_a_run_is_the_one_that_breaks_the_payers_lag() -> None:
 def result_day(bank: list[Record], record_id: str) -> int:
     (record,) = [r for r in bank if r.id == record_id]
     return (record.value_date - DAY0).days
+
+
+_WORDS = ["acme", "Customer", "12", "1234", "GmbH", "Ltd", "Müller", "mueller", "Zoë", "--"]
+_LONG = "Zoe Consulting International Holding"  # long enough to be cut short by a bank
+_NAMES = st.one_of(
+    st.lists(st.sampled_from(_WORDS), max_size=4).map(" ".join),
+    st.sampled_from([_LONG, _LONG[:30], _LONG[:27].upper(), ""]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(_NAMES, st.integers(0, 6), st.booleans()), min_size=1, max_size=30),
+    _NAMES.filter(lambda name: bool(fuzzy._tokens(name))),
+    st.sampled_from([0.05, 0.3, 1 / 3, 0.5, 0.6, 2 / 3, 0.75, 1.0]),
+    st.integers(0, 6),
+)
+def test_named_window_finds_what_a_scan_of_every_shared_token_finds(
+    rows: list[tuple[str, int, bool]], name: str, threshold: float, last_day: int
+) -> None:
+    # The token lists skip what no similar row needs (a prefix filter on the Jaccard), and
+    # small partitions are scanned instead: either way the rows found are exactly those of
+    # the plain scan (any shared token, then the similarity).
+    wallet = [rec(f"w{i}", 100, day, counterparty=party) for i, (party, day, _) in enumerate(rows)]
+    state = RunState(wallet, [], ReconcileConfig())
+    for i, (_, _, used) in enumerate(rows):
+        state.wallet_used[i] = used
+    order = sorted(range(len(wallet)), key=lambda i: (state.wallet_day[i], i))
+    first_day = state.wallet_day[0] - rows[0][1] + last_day - 3
+    last = first_day + 3
+    tokens = fuzzy._tokens(name)
+    expected = [
+        i
+        for i in order
+        if not state.wallet_used[i]
+        and first_day <= state.wallet_day[i] <= last
+        and (
+            tokens & fuzzy._tokens(wallet[i].counterparty)
+            or (not fuzzy._tokens(wallet[i].counterparty) and threshold <= 0.5)
+        )
+        and counterparty_similarity(wallet[i].counterparty, name) >= threshold
+    ]
+    index = fuzzy._WindowIndex(state, order)
+    assert index.named(name, first_day, last, threshold) == expected  # a scan of the window
+    index._scanned = len(order)  # as if the windows had added up: the token lists are built
+    assert index.named(name, first_day, last, threshold) == expected
+    assert index._tokens is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from itertools import compress, islice
-from operator import attrgetter, eq
+from operator import attrgetter, eq, le
 from typing import Final
 
 from walletlink.errors import WalletLinkError
@@ -61,8 +61,12 @@ def canonical_order(records: list[Record]) -> list[Record]:
     This is what makes the result independent of the input order. Sorting a million records by
     id alone is cheap; the full key is only built for the rare runs of equal ids.
     """
-    records = sorted(records, key=_ID)
     ids = list(map(_ID, records))
+    if all(map(le, ids, islice(ids, 1, None))):
+        records = list(records)  # already in id order (generators and exports often are)
+    else:
+        records = sorted(records, key=_ID)
+        ids = list(map(_ID, records))
     # Sorted, equal ids are neighbours: comparing each with the next (in C) needs no set of
     # a million strings.
     if not any(map(eq, ids, islice(ids, 1, None))):

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
-from itertools import combinations
+from itertools import combinations, compress
 from operator import attrgetter
 from typing import Final
 
@@ -42,7 +42,7 @@ _SCALE: Final = 1_000_000
 # check that no equally good alternative exists; blocks are a few rows in practice.
 _EXACT_BLOCK: Final = 40
 _CHECKED_BLOCK: Final = 12
-_USUAL_REASONS: dict[tuple[int, str], str] = {}
+_USUAL_REASONS: dict[tuple[int, str, str], str] = {}
 _AMOUNT: Final = attrgetter("amount_minor")
 _SIMILARITY_MEMO: Final = 65_536
 
@@ -95,6 +95,22 @@ def counterparty_similarity(left: str, right: str) -> float:
     return len(a & b) / len(a | b)
 
 
+#: Similarities of (wallet name, bank name) pairs: the candidate graph computes each pair's
+#: once, and the pair it settles asks again for its reasons (190k times at 1M rows).
+_NAME_PAIRS: dict[tuple[str, str], float] = {}
+
+
+def _name_pair_similarity(wallet_name: str, bank_name: str) -> float:
+    """:func:`counterparty_similarity`, remembered (bounded) in :data:`_NAME_PAIRS`."""
+    names = (wallet_name, bank_name)
+    found = _NAME_PAIRS.get(names)
+    if found is None:
+        if len(_NAME_PAIRS) >= _SIMILARITY_MEMO:
+            _NAME_PAIRS.clear()  # bounded: a run can hold millions of name pairs
+        found = _NAME_PAIRS[names] = counterparty_similarity(wallet_name, bank_name)
+    return found
+
+
 def _cut_short(left: str, right: str) -> bool:
     """The shorter name is the longer one's words, the last of them possibly cut."""
     cut, full = (left, right) if len(left) <= len(right) else (right, left)
@@ -124,8 +140,33 @@ def _nearest(
 ) -> list[int]:
     """Up to ``max_candidates`` free rows within the amount tolerance and the date window,
     nearest amount first; rows skipped (used, out of window) count against a scan budget."""
-    used, days = state.wallet_used, state.wallet_day
-    window, cap = state.config.date_window_days, state.config.max_candidates
+    config = state.config
+    return _scan_nearest(
+        amounts,
+        rows,
+        target,
+        tolerance,
+        day,
+        state.wallet_used,
+        state.wallet_day,
+        config.date_window_days,
+        config.max_candidates,
+    )
+
+
+def _scan_nearest(
+    amounts: list[int],
+    rows: list[int],
+    target: int,
+    tolerance: int,
+    day: int,
+    used: bytearray,
+    days: list[int],
+    window: int,
+    cap: int,
+) -> list[int]:
+    """:func:`_nearest` with the run's lists and settings passed in: it runs once per free
+    bank row, and looking them up on the state each time is a good part of its cost."""
     right = bisect_left(amounts, target)
     left = right - 1
     out: list[int] = []
@@ -174,21 +215,29 @@ def _edges(state: RunState) -> dict[int, list[tuple[int, int]]]:
     # The same products as computing them per pair (one date term per gap inside the window,
     # one similarity per pair of names), so every score is the same float as before.
     date_term = {gap: 0.2 * _closeness(gap, window + 1) for gap in range(-window, window + 1)}
-    similarity: dict[tuple[str, str], float] = {}
+    similarity = _NAME_PAIRS
     edges: dict[int, list[tuple[int, int]]] = {}
+    # Once per free bank row: what the loop reads is looked up once, here.
+    bank_records, bank_day, wallet_day = state.bank, state.bank_day, state.wallet_day
+    used, cap = state.wallet_used, config.max_candidates
+    # config.amount_tolerance, inlined with its two settings (integer arithmetic).
+    tolerance_abs, tolerance_bps = config.amount_tolerance_abs_minor, config.amount_tolerance_bps
     for bank_index in state.free_bank():
-        bank = state.bank[bank_index]
-        part = sorted_parts.get((bank.account, bank.currency, bank.amount_minor >= 0))
+        bank = bank_records[bank_index]
+        signed = bank.amount_minor
+        part = sorted_parts.get((bank.account, bank.currency, signed >= 0))
         if part is None or bank.members:
             continue  # an itemised batch entry is never explained by a single row
-        amount = abs(bank.amount_minor)
-        tolerance = config.amount_tolerance(amount)
-        day = state.bank_day[bank_index]
+        amount = abs(signed)
+        tolerance = tolerance_abs + amount * tolerance_bps // 10_000
+        day = bank_day[bank_index]
         name = bank.counterparty
         found = []
-        for wallet_index in _nearest(*part, state, amount, tolerance, day):
+        for wallet_index in _scan_nearest(
+            *part, amount, tolerance, day, used, wallet_day, window, cap
+        ):
             wallet = wallet_records[wallet_index]
-            gap = state.wallet_day[wallet_index] - day
+            gap = wallet_day[wallet_index] - day
             difference = abs(wallet.amount_minor) - amount
             # An equal amount is strong evidence, any difference halves it: a bank rarely
             # changes an amount, while a day or two of lag is the norm.
@@ -270,11 +319,11 @@ def fuzzy_one_to_one(state: RunState) -> None:
 def _settle_block(
     state: RunState, banks: list[int], wallets: list[int], edges: dict[int, list[tuple[int, int]]]
 ) -> None:
-    size = f"block of {len(banks)} bank × {len(wallets)} wallet rows"
     if len(banks) == 1 and len(wallets) == 1:
         weight, wallet_index = edges[banks[0]][0]
         _pair(state, banks[0], wallet_index, weight, "only candidate")
         return
+    size = f"block of {len(banks)} bank × {len(wallets)} wallet rows"  # not for most blocks
     if len(banks) == 1:
         # One bank row, several wallet rows: the optimum is its best edge, and it is unique
         # unless a non-twin wallet row scores exactly as well.
@@ -444,25 +493,27 @@ def _pair(state: RunState, bank_index: int, wallet_index: int, weight: int, how:
     wallet, bank = state.wallet[wallet_index], state.bank[bank_index]
     delta = bank.amount_minor - wallet.amount_minor
     day = state.bank_day[bank_index] - state.wallet_day[wallet_index]
-    if not delta and wallet.counterparty and wallet.counterparty == bank.counterparty:
-        # The usual fuzzy pair: equal amount and name; a handful of distinct reasons a run.
-        reasons = _USUAL_REASONS.get((day, how))
-        if reasons is None:
-            reasons = f"amount equal; {day_phrase(day)}; counterparty equal; {how}"
-            _USUAL_REASONS[(day, how)] = reasons
-        settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
-        return
-    amount = (
-        "amount equal" if not delta else f"amount differs by {format_minor(delta, bank.currency)}"
-    )
-    similarity = counterparty_similarity(wallet.counterparty, bank.counterparty)
     if not wallet.counterparty or not bank.counterparty:
         party = "counterparty not named on both sides"
-    elif similarity == 1:
-        party = "counterparty equal"
+    elif wallet.counterparty == bank.counterparty:
+        party = "counterparty equal"  # the usual fuzzy pair, decided without tokenising
     else:
-        party = f"counterparty similar ({similarity:.2f})"
-    reasons = f"{amount}; {day_phrase(day)}; {party}; {how}"
+        similarity = _name_pair_similarity(wallet.counterparty, bank.counterparty)
+        party = (
+            "counterparty equal" if similarity == 1 else f"counterparty similar ({similarity:.2f})"
+        )
+    if not delta:
+        # Equal amounts: a handful of distinct reasons a run, each built once.
+        key = (day, party, how)
+        reasons = _USUAL_REASONS.get(key)
+        if reasons is None:
+            if len(_USUAL_REASONS) >= _SIMILARITY_MEMO:
+                _USUAL_REASONS.clear()  # bounded, like the other memos
+            reasons = f"amount equal; {day_phrase(day)}; {party}; {how}"
+            _USUAL_REASONS[key] = reasons
+    else:
+        amount = f"amount differs by {format_minor(delta, bank.currency)}"
+        reasons = f"{amount}; {day_phrase(day)}; {party}; {how}"
     settle_pair(state, wallet_index, bank_index, 3, "fuzzy", weight / _SCALE, reasons)
 
 
@@ -557,37 +608,92 @@ class _WindowIndex:
 
     A payout names its payer; only rows sharing a token with that name can be similar enough,
     so the token lists narrow a window of hundreds of rows to the payer's own before any
-    similarity is computed. Built lazily: most partitions never see a named entry.
+    similarity is computed. The lists are kept per token *and* per number of tokens of the
+    row's name, so that a query can skip the lists no similar row needs (see
+    :func:`_tokens_to_search`). Built lazily: most partitions never see a named entry.
     """
 
     def __init__(self, state: RunState, rows: list[int]) -> None:
         self.state = state
         self.rows = rows
         self.days = [state.wallet_day[i] for i in rows]
-        self._tokens: dict[str, tuple[list[int], list[int]]] | None = None
+        # (token, how many tokens the row's name has) -> (days, rows), both in window order.
+        self._tokens: dict[tuple[str, int], tuple[list[int], list[int]]] | None = None
+        self._sizes: set[int] = set()
+        self._scanned = 0  # rows looked at by :meth:`_scan` so far
 
     def window(self, first_day: int, last_day: int) -> list[int]:
         first, last = bisect_left(self.days, first_day), bisect_right(self.days, last_day)
         used = self.state.wallet_used
         return [i for i in self.rows[first:last] if not used[i]]
 
+    def _scan(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
+        """What :meth:`named` finds, by looking at every free row of the window."""
+        window = self.window(first_day, last_day)
+        self._scanned += len(window)
+        tokens, wallet = _tokens(name), self.state.wallet
+        unnamed = threshold <= counterparty_similarity("", name)
+        # Below the cut length, a named row's similarity is the Jaccard of the token sets
+        # (the same float :func:`counterparty_similarity` returns), computed here at once.
+        jaccard = len(name) < _CUT_LENGTH
+        similar: dict[str, bool] = {}
+        kept = []
+        for i in window:
+            other = wallet[i].counterparty
+            ok = similar.get(other)
+            if ok is None:
+                theirs = _tokens(other)
+                # A row is looked at when it shares a token of the name, or has none and
+                # "no evidence" is enough: the rows the token lists hold for the name.
+                if not theirs:
+                    ok = unnamed and counterparty_similarity(other, name) >= threshold
+                elif tokens.isdisjoint(theirs):
+                    ok = False
+                elif jaccard:
+                    ok = len(tokens & theirs) / len(tokens | theirs) >= threshold
+                else:
+                    ok = counterparty_similarity(other, name) >= threshold
+                similar[other] = ok
+            if ok:
+                kept.append(i)
+        return kept
+
+    def _build(self) -> dict[tuple[str, int], tuple[list[int], list[int]]]:
+        index: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
+        wallet, days = self.state.wallet, self.state.wallet_day
+        for i in self.rows:
+            tokens = _tokens(wallet[i].counterparty)
+            size = len(tokens)
+            self._sizes.add(size)
+            # ("", 0) files the rows without a usable name: similarity 0.5, "no evidence".
+            for token in tokens or ("",):
+                found = index.get((token, size))
+                if found is None:
+                    found = index[(token, size)] = ([], [])
+                found[0].append(days[i])
+                found[1].append(i)
+        return index
+
     def named(self, name: str, first_day: int, last_day: int, threshold: float) -> list[int]:
         if self._tokens is None:
-            self._tokens = {}
-            wallet, days = self.state.wallet, self.state.wallet_day
-            for i in self.rows:
-                # "" files the rows without a usable name: similarity 0.5, "no evidence".
-                for token in _tokens(wallet[i].counterparty) or ("",):
-                    found = self._tokens.get(token)
-                    if found is None:
-                        found = self._tokens[token] = ([], [])
-                    found[0].append(days[i])
-                    found[1].append(i)
+            if self._scanned < len(self.rows):
+                # Until the windows scanned add up to the partition, scanning the window
+                # costs less than building the lists (most partitions see one or two
+                # payouts); the rows kept are the same either way.
+                return self._scan(name, first_day, last_day, threshold)
+            self._tokens = self._build()
+        index = self._tokens
         used, wallet = self.state.wallet_used, self.state.wallet
         hits: set[int] = set()
-        unnamed = ("",) if threshold <= counterparty_similarity("", name) else ()
-        for token in (*_tokens(name), *unnamed):
-            found = self._tokens.get(token)
+        keys = [
+            (token, size)
+            for size in sorted(self._sizes - {0})
+            for token in _tokens_to_search(name, size, threshold, index)
+        ]
+        if threshold <= counterparty_similarity("", name):
+            keys.append(("", 0))
+        for key in keys:
+            found = index.get(key)
             if found is not None:
                 first = bisect_left(found[0], first_day)
                 last = bisect_right(found[0], last_day)
@@ -602,6 +708,43 @@ class _WindowIndex:
             if ok:
                 kept.append(i)
         return kept
+
+
+def _tokens_to_search(
+    name: str,
+    size: int,
+    threshold: float,
+    index: dict[tuple[str, int], tuple[list[int], list[int]]],
+) -> list[str]:
+    """The tokens of ``name`` whose lists of ``size``-token names hold every similar row.
+
+    Contract (a prefix filter, exact): a row whose name has ``size`` tokens, ``shared`` of
+    them in ``name``'s ``n``, scores ``shared / (n + size - shared)`` (the Jaccard of
+    :func:`counterparty_similarity`, the same float), which grows with ``shared``; with
+    ``least`` the smallest ``shared`` reaching ``threshold``, a similar row misses at most
+    ``n - least`` of the tokens, so any ``n - least + 1`` of them find it: the ones with the
+    shortest lists are searched. "Customer 1234" then looks in the list of "1234" and not
+    in the one of "customer", which every row of the partition shares. A name that may be
+    cut short (:data:`_CUT_LENGTH`) is similar beyond the Jaccard: all its tokens are
+    searched. When no ``shared`` reaches the threshold, no row of this size is searched.
+    """
+    tokens = sorted(_tokens(name))
+    n = len(tokens)
+    if len(name) >= _CUT_LENGTH:
+        return tokens
+    least = next(
+        (
+            shared
+            for shared in range(1, min(n, size) + 1)
+            if shared / (n + size - shared) >= threshold
+        ),
+        None,
+    )
+    if least is None:
+        return []  # no row of this size can be similar enough by the Jaccard alone
+    no_list: tuple[list[int], list[int]] = ([], [])
+    tokens.sort(key=lambda token: len(index.get((token, size), no_list)[1]))
+    return tokens[: n - least + 1]
 
 
 def _batches_for(state: RunState, bank_rows: list[int]) -> None:
@@ -638,11 +781,15 @@ def _booking_twins(state: RunState, bank_rows: list[int]) -> dict[int, list[int]
     bank sent that booking twice, and a second booking is not a payout to be explained by
     whatever wallet rows happen to sum to it. Pass 5 then reports it as the duplicate.
     """
-    searched = {state.bank[i].amount_minor for i in bank_rows}
+    bank = state.bank
+    searched = {bank[i].amount_minor for i in bank_rows}
     copies = state.reimported_rows["bank"]
     by_content: dict[tuple[object, ...], list[int]] = {}
-    for index, record in enumerate(state.bank):
-        if record.amount_minor in searched and index not in copies:
+    # The amount test runs over every bank row in C; the loop only sees the rows passing it.
+    sharing = compress(range(len(bank)), map(searched.__contains__, map(_AMOUNT, bank)))
+    for index in sharing:
+        if index not in copies:
+            record = bank[index]
             key = (record.account, record.currency, *_booking_content(record))
             by_content.setdefault(key, []).append(index)
     out: dict[int, list[int]] = {}

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from itertools import compress
 from operator import attrgetter, not_
-from typing import Final
+from typing import Final, NamedTuple
 
 from walletlink.errors import WalletLinkError
 from walletlink.reconcile._state import RunState
@@ -69,6 +69,9 @@ def hygiene(state: RunState) -> None:
         sources = list(map(_SOURCE_ID, records))
         if side == "bank":
             bank_sources = sources  # the id-less rows are looked at below
+        given = list(compress(sources, sources))
+        if len(set(given)) == len(given):
+            continue  # no source id repeats at all, so none on an account: one C pass tells
         indices = list(compress(range(len(sources)), sources))
         keys = list(map(_ACCOUNT_AND_SOURCE, map(records.__getitem__, indices)))
         # Filled from the end, so each key keeps its earliest position.
@@ -148,7 +151,9 @@ def _reimported_by_content(state: RunState, originals: set[int]) -> None:
     (a delivery holding more of them) stay for the later passes.
     """
     bank, used = state.bank, state.bank_used
-    if len({source.partition("#")[0] for source in map(_SOURCE, bank)} - {""}) < 2:
+    # Records built in code usually have no source at all: the set of sources tells in C.
+    sources = set(map(_SOURCE, bank))
+    if len({source.partition("#")[0] for source in sources} - {""}) < 2:
         return  # one delivery: nothing can have come twice (the common run, kept cheap)
     free = [i for i, r in enumerate(bank) if not used[i] and r.source and i not in originals]
     groups: dict[tuple[str, str, int, object, object], dict[str, list[int]]] = {}
@@ -367,77 +372,186 @@ def exact_keys(state: RunState) -> None:
         bank_used, wallet_used = state.bank_used, state.wallet_used
         free_bank = [i for i in free_bank if not bank_used[i]]
         free_wallet = [i for i in free_wallet if not wallet_used[i]]
-        bank_index = _index_by(state.bank, free_bank, field)
-        wallet_index = _index_by(state.wallet, free_wallet, field)
-        rule = f"exact:{field}"
-        _settle_unique_keys(state, field, rule, wallet_index, bank_index)
-        for account, bank_refs in bank_index.items():
-            wallet_refs = wallet_index.get(account, {})
-            for value, bank_hit in bank_refs.items():
-                if type(bank_hit) is list and value not in wallet_refs:
-                    _surplus(state, "bank", bank_hit[1:], bank_hit[0], f"{field}={value}")
+        _key_field(state, field, free_wallet, free_bank)
 
 
-def _settle_unique_keys(
-    state: RunState, field: str, rule: str, wallet_index: _Index, bank_index: _Index
-) -> None:
-    """The wallet side of one field's key pass, in index order.
+class _Column(NamedTuple):
+    """One side's free rows holding a value of the field, in canonical order."""
 
-    A key held once on each side is by far the common case (a million times in a large
-    run): :func:`settle_pair`'s agreeing case is inlined for it, with the same checks and the
-    same item; everything else goes through :func:`settle_pair` and friends as before.
+    positions: list[int]
+    values: list[str]
+    records: list[Record]
+    accounts: list[str]
+
+
+def _column(records: list[Record], positions: list[int], field: str) -> _Column:
+    rows = list(map(records.__getitem__, positions))
+    values = list(map(attrgetter(field), rows))
+    # Most fields are empty on most rows: ``compress`` skips those in C.
+    rows = list(compress(rows, values))
+    return _Column(
+        list(compress(positions, values)),
+        list(compress(values, values)),
+        rows,
+        list(map(_ACCOUNT, rows)),
+    )
+
+
+def _repeated(values: list[str]) -> set[str]:
+    """The values held by more than one row (usually none: one C pass tells)."""
+    if len(set(values)) == len(values):
+        return set()
+    return {value for value, count in Counter(values).items() if count > 1}
+
+
+# A wallet row's step in its account's stream of key decisions: (items before it, wallet
+# position, bank position, value); a bank position of -1 marks a repeated value's group.
+_Step = tuple[int, int, int, str]
+
+
+def _key_field(state: RunState, field: str, free_wallet: list[int], free_bank: list[int]) -> None:
+    """One field's key pass: the same decisions, in the same order, as walking the nested
+    account -> value index of both sides, without walking records in that order.
+
+    Records visited in account order are scattered over the heap: at a million rows each
+    visit misses the cache, ten times slower than the canonical order they were built in. So
+    every value held by one row on each side (by far the common case) is decided here in
+    canonical wallet order, its matched pair kept in its account's stream; the values held
+    more than once on a side go through the nested index (:func:`_index_by`), which they
+    are few enough for. Each (account, value) group's decision touches only its own rows, so
+    only the order the items are reported in depends on the walk, and the streams restore
+    it: accounts in order of their first wallet row, then each group at its first row.
     """
     wallet, bank = state.wallet, state.bank
     wallet_used, bank_used = state.wallet_used, state.bank_used
     wallet_day, bank_day = state.wallet_day, state.bank_day
     tolerance = state.config.key_date_tolerance_days
-    matched = state.matched.append
+    rule = f"exact:{field}"
+    w = _column(wallet, free_wallet, field)
+    b = _column(bank, free_bank, field)
+    repeated = _repeated(w.values) | _repeated(b.values)
+    bank_at = dict(zip(b.values, b.positions, strict=True)).get
+    # Per account, in order of its first wallet row: matched pairs and the other steps.
+    streams: dict[str, tuple[list[MatchedPair], list[_Step]]] = {
+        account: ([], []) for account in dict.fromkeys(w.accounts)
+    }
+    groups_seen: set[tuple[str, str]] = set()
     reasons: dict[int, str] = {}
-    no_refs: dict[str, int | list[int]] = {}
-    for account, wallet_refs in wallet_index.items():
-        bank_refs = bank_index.get(account, no_refs)
-        for value, wallet_hit in wallet_refs.items():
-            bank_hit = bank_refs.get(value)
-            if type(wallet_hit) is int and type(bank_hit) is int:
-                if wallet_used[wallet_hit] or bank_used[bank_hit]:
-                    raise WalletLinkError(
-                        f"internal error: pair {wallet_hit}/{bank_hit} used twice"
-                    )
-                w, b = wallet[wallet_hit], bank[bank_hit]
-                delta = bank_day[bank_hit] - wallet_day[wallet_hit]
-                if not (
-                    w.amount_minor == b.amount_minor
-                    and w.currency == b.currency
-                    and w.status is b.status
-                    and -tolerance <= delta <= tolerance
-                ):
-                    settle_pair(state, wallet_hit, bank_hit, 1, rule, 1.0)  # a mismatch
-                    continue
-                wallet_used[wallet_hit] = bank_used[bank_hit] = 1
-                reason = reasons.get(delta)
-                if reason is None:
-                    reason = reasons[delta] = _key_reasons(rule, delta)
-                matched(
-                    _new(
-                        MatchedPair,
-                        (
-                            w.id,
-                            b.id,
-                            1,
-                            rule,
-                            1.0,
-                            b.account,
-                            b.currency,
-                            b.amount_minor,
-                            delta,
-                            reason,
-                        ),
-                    )
+    for wallet_hit, value, account, wr in zip(
+        w.positions, w.values, w.accounts, w.records, strict=True
+    ):
+        if value in repeated:
+            if (account, value) not in groups_seen:
+                groups_seen.add((account, value))
+                items, steps = streams[account]
+                steps.append((len(items), wallet_hit, -1, value))
+            continue
+        bank_hit = bank_at(value)
+        if bank_hit is None:
+            continue
+        br = bank[bank_hit]
+        if br.account != account:
+            continue  # the value is another account's: no key on this one
+        if wallet_used[wallet_hit] or bank_used[bank_hit]:
+            raise WalletLinkError(f"internal error: pair {wallet_hit}/{bank_hit} used twice")
+        delta = bank_day[bank_hit] - wallet_day[wallet_hit]
+        items, steps = streams[account]
+        if not (
+            wr.amount_minor == br.amount_minor
+            and wr.currency == br.currency
+            and wr.status is br.status
+            and -tolerance <= delta <= tolerance
+        ):
+            steps.append((len(items), wallet_hit, bank_hit, value))  # a mismatch, in turn
+            continue
+        wallet_used[wallet_hit] = bank_used[bank_hit] = 1
+        reason = reasons.get(delta)
+        if reason is None:
+            reason = reasons[delta] = _key_reasons(rule, delta)
+        items.append(
+            _new(
+                MatchedPair,
+                (
+                    wr.id,
+                    br.id,
+                    1,
+                    rule,
+                    1.0,
+                    br.account,
+                    br.currency,
+                    br.amount_minor,
+                    delta,
+                    reason,
+                ),
+            )
+        )
+    wallet_index, bank_index = _repeated_indices(w, b, repeated)
+    matched = state.matched
+    for items, steps in streams.values():
+        done = 0
+        for before, wallet_hit, bank_hit, value in steps:
+            matched.extend(items[done:before])
+            done = before
+            if bank_hit >= 0:
+                settle_pair(state, wallet_hit, bank_hit, 1, rule, 1.0)  # a mismatch
+            else:
+                account = wallet[wallet_hit].account
+                _settle_group(
+                    state, field, value, wallet_index[account][value], bank_index, account
                 )
-            elif bank_hit is not None:
-                _pair_on_key(state, field, value, _rows(wallet_hit), _rows(bank_hit))
-            elif type(wallet_hit) is list:
-                _surplus(state, "wallet", wallet_hit[1:], wallet_hit[0], f"{field}={value}")
+        matched.extend(items[done:] if done else items)
+    for account, bank_refs in bank_index.items():
+        wallet_refs = wallet_index.get(account, {})
+        for value, hit in bank_refs.items():
+            if type(hit) is list and value not in wallet_refs:
+                _surplus(state, "bank", hit[1:], hit[0], f"{field}={value}")
+
+
+def _repeated_indices(w: _Column, b: _Column, repeated: set[str]) -> tuple[_Index, _Index]:
+    """The nested index of each side over the rows holding a repeated value.
+
+    The bank index lists its accounts in order of their first bank row holding any value, as
+    the index of every row would, since the bank's surplus rows are reported in that order.
+    """
+    if not repeated:
+        return {}, {}
+    indices: list[_Index] = []
+    for column in (w, b):
+        keep = list(map(repeated.__contains__, column.values))
+        index: _Index = {account: {} for account in dict.fromkeys(column.accounts)}
+        for account, value, position in zip(
+            compress(column.accounts, keep),
+            compress(column.values, keep),
+            compress(column.positions, keep),
+            strict=True,
+        ):
+            per_account = index[account]
+            hit = per_account.setdefault(value, position)
+            if hit != position:
+                if isinstance(hit, int):
+                    per_account[value] = [hit, position]
+                else:
+                    hit.append(position)
+        indices.append({account: refs for account, refs in index.items() if refs})
+    return indices[0], indices[1]
+
+
+def _settle_group(
+    state: RunState,
+    field: str,
+    value: str,
+    wallet_hit: int | list[int],
+    bank_index: _Index,
+    account: str,
+) -> None:
+    """One (account, value) group of a repeated value: pair, mismatch or duplicates."""
+    bank_hit = bank_index.get(account, {}).get(value)
+    if type(wallet_hit) is int and type(bank_hit) is int:
+        settle_pair(state, wallet_hit, bank_hit, 1, f"exact:{field}", 1.0)
+    elif bank_hit is not None:
+        _pair_on_key(state, field, value, _rows(wallet_hit), _rows(bank_hit))
+    elif type(wallet_hit) is list:
+        _surplus(state, "wallet", wallet_hit[1:], wallet_hit[0], f"{field}={value}")
 
 
 def _pair_on_key(
@@ -517,11 +631,13 @@ def known_batches(state: RunState) -> None:
         (account, currency, batch_id.casefold()): batch_id
         for account, currency, batch_id in by_batch
     }
+    # Where a marker can be found at all: most entries' account and currency have no batch.
+    marked = {(account, currency) for account, currency, _ in markers}
     for bank_index in state.free_bank():
         bank = state.bank[bank_index]
         if bank.members or bank.batch_id:
             _known_batch(state, bank_index, by_batch, by_ref, bank.batch_id, "")
-        elif markers:
+        elif (bank.account, bank.currency) in marked:
             marker = _batch_marker(bank, markers)
             if marker is not None:
                 _known_batch(state, bank_index, by_batch, by_ref, *marker)
