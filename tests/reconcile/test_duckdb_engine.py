@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ def comparable(result: Any) -> dict[str, Any]:
         if field.name in ("pass_seconds", "config"):
             continue
         value = getattr(result, field.name)
-        out[field.name] = sorted(value, key=repr) if isinstance(value, tuple) else value
+        # A sequence of items (the DuckDB engine's matched pairs are a column store).
+        listed = isinstance(value, Sequence) and not isinstance(value, str)
+        out[field.name] = sorted(value, key=repr) if listed else value
     return out
 
 
