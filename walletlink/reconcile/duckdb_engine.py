@@ -27,14 +27,16 @@ only the order of the ``matched`` tuple differs (SQL pairs come first, by wallet
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -220,32 +222,25 @@ def _run(
     staged = time.perf_counter() - started
     day = as_of or _latest_day(con, sources)
     field = config.strong_references[0] if config.strong_references else ""
-    exact: list[PairColumns] = []
-    fuzzy: list[PairColumns] = []
+    for table, source in sources.items():
+        con.execute(f"CREATE TABLE {table}_rest AS SELECT * FROM {source} LIMIT 0")
+    settle = functools.partial(_settle, sources=sources, buckets=k, config=config, field=field)
+    workers = _workers(con, k)
+    if workers == 1:
+        done = [settle(con, bucket) for bucket in range(k)]
+    else:
+        done = _in_parallel(con, settle, k, workers)
+    exact = [part for one in done for part in one.exact]
+    fuzzy = [part for one in done for part in one.fuzzy]
     totals: dict[str, list[int]] = {}
-    fast_s = fuzzy_s = 0.0
-    for bucket in range(k):
-        started = time.perf_counter()
-        kinds = {t: _bucket(con, t, source, bucket, k) for t, source in sources.items()}
-        staged += time.perf_counter() - started
-        started = time.perf_counter()
-        if field:
-            exact += _fast_pairs(con, field, config.key_date_tolerance_days)
-        fast_s += time.perf_counter() - started
-        started = time.perf_counter()
-        stage_rest(con, config, key_pairs=bool(field))
-        fuzzy_pairs(con, config)
-        fuzzy += fuzzy_columns(con)
-        _keep_rest(con, first=bucket == 0)
-        for currency, extra in _fast_totals(con).items():
+    for one in done:
+        for currency, extra in one.totals.items():
             counts = totals.setdefault(currency, [0] * len(extra))
             for i, value in enumerate(extra):
                 counts[i] += value
-        for name in _BUCKET_TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
-        for name, kind in kinds.items():
-            con.execute(f"DROP {kind} {name}")
-        fuzzy_s += time.perf_counter() - started
+    staged += sum(one.seconds[0] for one in done)
+    fast_s = sum(one.seconds[1] for one in done)
+    fuzzy_s = sum(one.seconds[2] for one in done)
     rest = reconcile(
         _select_records(con, "SELECT * FROM w_rest ORDER BY rid"),
         _select_records(con, "SELECT * FROM b_rest ORDER BY rid"),
@@ -267,12 +262,83 @@ def _run(
         anomalies=anomalies,
         totals=_merge_totals(rest.totals, totals),
         pass_seconds=(
-            (f"duckdb staging ({k} bucket{'s' if k > 1 else ''})", staged),
+            (f"duckdb staging ({_buckets_phrase(k, workers)})", staged),
             (f"duckdb 1 exact keys ({n_exact} pairs)", fast_s),
             (f"duckdb 3 fuzzy 1:1 ({n_fuzzy} pairs)", fuzzy_s),
             *rest.pass_seconds,
         ),
     )
+
+
+class _Settled(NamedTuple):
+    """What the SQL passes settled in one bucket, and how long staging, keys, fuzzy took."""
+
+    exact: list[PairColumns]
+    fuzzy: list[PairColumns]
+    totals: dict[str, list[int]]
+    seconds: tuple[float, float, float]
+
+
+def _settle(
+    con: Any,
+    bucket: int,
+    *,
+    sources: dict[str, str],
+    buckets: int,
+    config: ReconcileConfig,
+    field: str,
+) -> _Settled:
+    """Both SQL passes on one bucket; its unsettled rows go to ``w_rest`` / ``b_rest``."""
+    started = time.perf_counter()
+    kinds = {t: _bucket(con, t, source, bucket, buckets) for t, source in sources.items()}
+    staged = time.perf_counter() - started
+    started = time.perf_counter()
+    exact = _fast_pairs(con, field, config.key_date_tolerance_days) if field else []
+    fast_s = time.perf_counter() - started
+    started = time.perf_counter()
+    stage_rest(con, config, key_pairs=bool(field))
+    fuzzy_pairs(con, config)
+    fuzzy = fuzzy_columns(con)
+    _keep_rest(con, key_pairs=bool(field))
+    totals = _fast_totals(con, key_pairs=bool(field))
+    for name in _BUCKET_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    for name, kind in kinds.items():
+        con.execute(f"DROP {kind} {name}")
+    return _Settled(exact, fuzzy, totals, (staged, fast_s, time.perf_counter() - started))
+
+
+def _workers(con: Any, buckets: int) -> int:
+    """Buckets settled at once: two when DuckDB has two threads or more (its own parallelism
+    leaves cores idle in the long single-threaded steps: windows, ordered aggregates)."""
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    return min(buckets, 2 if threads >= 2 else 1)
+
+
+def _in_parallel(
+    con: Any, settle: Callable[[Any, int], _Settled], buckets: int, workers: int
+) -> list[_Settled]:
+    """Buckets on ``workers`` connections of the same database (TEMP tables are per
+    connection, so the buckets' tables of the same names do not meet), in bucket order."""
+
+    def work(mine: range) -> list[tuple[int, _Settled]]:
+        cursor = con.cursor()
+        try:
+            _normalising_macros(cursor)
+            return [(bucket, settle(cursor, bucket)) for bucket in mine]
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        shares = pool.map(work, [range(w, buckets, workers) for w in range(workers)])
+        done = dict(pair for share in shares for pair in share)
+    return [done[bucket] for bucket in range(buckets)]
+
+
+def _buckets_phrase(buckets: int, workers: int) -> str:
+    if buckets == 1:
+        return "1 bucket"
+    return f"{buckets} buckets, {workers} at a time; times summed over buckets"
 
 
 def _bucket_count(con: Any, sources: dict[str, str]) -> int:
@@ -293,13 +359,14 @@ def _bucket(con: Any, table: str, source: str, bucket: int, buckets: int) -> str
     return "TABLE"
 
 
-def _keep_rest(con: Any, first: bool) -> None:
+def _keep_rest(con: Any, key_pairs: bool) -> None:
     """Add the bucket's rows neither SQL pass settled to ``w_rest`` / ``b_rest``."""
     for table, column in (("w", "wrid"), ("b", "brid")):
-        settled = [f"SELECT {column} FROM {n}" for n in ("pairs", "fpairs") if _has(con, n)]
-        where = f"WHERE rid NOT IN ({' UNION ALL '.join(settled)})" if settled else ""
-        into = f"CREATE TEMP TABLE {table}_rest AS" if first else f"INSERT INTO {table}_rest"
-        con.execute(f"{into} SELECT * FROM {table} {where}")
+        settled = [f"SELECT {column} FROM {n}" for n in ("pairs", "fpairs")[not key_pairs :]]
+        con.execute(
+            f"INSERT INTO {table}_rest SELECT * FROM {table} "
+            f"WHERE rid NOT IN ({' UNION ALL '.join(settled)})"
+        )
 
 
 # -- staging ---------------------------------------------------------------------------------
@@ -558,7 +625,7 @@ def _eligible(table: str, key: str) -> str:
 def _fast_pairs(con: Any, key: str, tolerance: int) -> list[PairColumns]:
     """Pairs settled in SQL (table ``pairs``), as the Python pass 1 builds them."""
     con.execute(f"""
-        CREATE TABLE pairs AS
+        CREATE TEMP TABLE pairs AS
         SELECT w.rid AS wrid, b.rid AS brid, w.id AS wid, b.id AS bid, b.account, b.currency,
                b.amount_minor, b.value_date - w.value_date AS delta
         FROM ({_eligible("w", key)}) w JOIN ({_eligible("b", key)}) b USING (account, key)
@@ -616,29 +683,16 @@ def _record(row: Sequence[Any]) -> Record:
     return record
 
 
-def _has(con: Any, table: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()[0]
-    return bool(found)
-
-
 def _all_records(con: Any, source: str) -> list[Record]:
     return canonical_order(list(_select_records(con, f"SELECT * FROM {source} ORDER BY rid")))
 
 
-def _fast_totals(con: Any) -> dict[str, list[int]]:
+def _fast_totals(con: Any, key_pairs: bool) -> dict[str, list[int]]:
     """Per currency: the SQL pairs' share of the totals (counts, sums, matches)."""
     stats: dict[str, list[int]] = {}
-    settled = []
-    if _has(con, "pairs"):
+    settled = ["SELECT b.currency, b.amount_minor FROM fpairs JOIN bq b ON b.rid = fpairs.brid"]
+    if key_pairs:
         settled.append("SELECT currency, amount_minor FROM pairs")
-    if _has(con, "fpairs"):
-        settled.append(
-            "SELECT b.currency, b.amount_minor FROM fpairs JOIN bq b ON b.rid = fpairs.brid"
-        )
-    if not settled:
-        return stats
     rows = con.execute(
         "SELECT currency, count(*), sum(CAST(amount_minor AS HUGEINT)) "
         f"FROM ({' UNION ALL '.join(settled)}) GROUP BY ALL"
