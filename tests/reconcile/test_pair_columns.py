@@ -150,10 +150,12 @@ def test_pair_columns_from_duckdb_cut_ids_by_code_point(monkeypatch: pytest.Monk
     ]
     con = duckdb.connect()
     con.execute(
-        "CREATE TABLE t (wid VARCHAR, bid VARCHAR, account VARCHAR, currency VARCHAR, "
+        "CREATE TABLE t (wrid BIGINT, wid VARCHAR, bid VARCHAR, account VARCHAR, currency VARCHAR, "
         "amount_minor BIGINT, delta INTEGER)"
     )
-    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)", [(-i, *row) for i, row in enumerate(rows)]
+    )
     got = _duckdb_pairs.pair_columns(
         con,
         "SELECT *, amount_minor % 2 = 0 AS even, 7 AS weight FROM t",
@@ -166,10 +168,11 @@ def test_pair_columns_from_duckdb_cut_ids_by_code_point(monkeypatch: pytest.Monk
     )
     con.close()
     assert [len(part) for part in got] == [3, 3, 3, 1]
-    expected = sorted(
+    # In wallet input order (wrid), here the reverse of the rows'.
+    expected = [
         MatchedPair(w, b, 1, "exact:x", 0.7, a, c, m, d, f"{d} {m % 2 == 0}")
-        for w, b, a, c, m, d in rows
-    )
+        for w, b, a, c, m, d in reversed(rows)
+    ]
     assert list(MatchedPairs(got)) == expected
 
 

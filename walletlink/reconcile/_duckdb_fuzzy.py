@@ -360,7 +360,7 @@ def fuzzy_columns(con: Any) -> list[PairColumns]:
             raise WalletLinkError("internal error: SQL and Python counterparty similarity differ")
     return pair_columns(
         con,
-        "SELECT w.id AS wid, b.id AS bid, b.account, b.currency, b.amount_minor, "
+        "SELECT f.wrid, w.id AS wid, b.id AS bid, b.account, b.currency, b.amount_minor, "
         "b.day - w.day AS delta, w.cp = '' OR b.cp = '' AS unnamed, f.sim, f.weight "
         "FROM fpairs f JOIN wk w ON w.rid = f.wrid JOIN bp b ON b.rid = f.brid",
         pass_no=3,

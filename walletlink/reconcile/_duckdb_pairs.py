@@ -32,8 +32,8 @@ def pair_columns(
     weight: str,
     score: Callable[[Any], float],
 ) -> list[PairColumns]:
-    """The pairs ``select`` yields (``wid, bid, account, currency, amount_minor, delta`` and
-    the ``why`` / ``weight`` columns), by wallet then bank id.
+    """The pairs ``select`` yields (``wrid, wid, bid, account, currency, amount_minor,
+    delta`` and the ``why`` / ``weight`` columns), in wallet input order (``wrid``).
 
     ``reason`` turns one distinct tuple of the ``why`` columns into the pair's reasons and
     ``score`` one distinct ``weight`` into its score: each is called once per distinct value.
@@ -56,12 +56,13 @@ def pair_columns(
     reasons = [reason(row) for row in _table(con, f"SELECT code, {keys} FROM pc_why")]
     scores = [score(row[0]) for row in _table(con, "SELECT code, weight FROM pc_score")]
     on_why = " AND ".join(f"r.{k} IS NOT DISTINCT FROM c.{k}" for k in why)
+    # (Measured: one list per column beats packing the integers into one string or list.)
     cursor = con.execute(f"""
         SELECT string_agg(c.wid, '' ORDER BY n), list(length(c.wid) ORDER BY n),
                string_agg(c.bid, '' ORDER BY n), list(length(c.bid) ORDER BY n),
                list(p.code ORDER BY n), list(c.amount_minor ORDER BY n),
                list(c.delta ORDER BY n), list(r.code ORDER BY n), list(s.code ORDER BY n)
-        FROM (SELECT *, row_number() OVER (ORDER BY wid, bid) - 1 AS n FROM pc) c
+        FROM (SELECT *, row_number() OVER (ORDER BY wrid) - 1 AS n FROM pc) c
         JOIN pc_places p USING (account, currency)
         JOIN pc_why r ON {on_why}
         JOIN pc_score s ON s.weight IS NOT DISTINCT FROM c.{weight}

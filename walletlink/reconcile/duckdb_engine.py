@@ -21,7 +21,7 @@ fuzzy blocks, leftovers) is fetched back as :class:`Record`\\ s and run through 
 engine itself, so the scoring and block rules exist once. Because the rows settled in SQL are
 exactly the ones no Python pass would have treated differently, the result has the same
 categories and pairs as the Python engine on the same inputs (a property test checks it);
-only the order of the ``matched`` tuple differs (SQL pairs come first, by wallet id).
+only the order of ``matched`` differs (SQL pairs come first: by bucket, then wallet input order).
 """
 
 from __future__ import annotations
@@ -115,6 +115,8 @@ _FETCH: Final = 100_000
 #: Rows (of the larger side) per bucket of a partitioned run: what a 2-core box reconciles
 #: in DuckDB's memory without spilling.
 BUCKET_ROWS: Final = 1_000_000
+#: Below this many rows a side, one bucket: splitting costs more than it saves.
+SMALL_ROWS: Final = 100_000
 #: The tables one bucket's SQL passes create (dropped before the next bucket).
 _BUCKET_TABLES: Final = (
     "pairs",
@@ -342,10 +344,15 @@ def _buckets_phrase(buckets: int, workers: int) -> str:
 
 
 def _bucket_count(con: Any, sources: dict[str, str]) -> int:
+    """One bucket per :data:`BUCKET_ROWS` rows of the larger side, a multiple of the
+    workers past :data:`SMALL_ROWS` (so that both are busy to the end)."""
     rows = max(
         int(con.execute(f"SELECT count(*) FROM {s}").fetchone()[0]) for s in sources.values()
     )
-    return max(1, -(-rows // BUCKET_ROWS))
+    if rows < SMALL_ROWS:
+        return 1
+    workers = _workers(con, 2)
+    return workers * -(-rows // (BUCKET_ROWS * workers))
 
 
 def _bucket(con: Any, table: str, source: str, bucket: int, buckets: int) -> str:
@@ -635,7 +642,7 @@ def _fast_pairs(con: Any, key: str, tolerance: int) -> list[PairColumns]:
     label = reference_label(key)
     return pair_columns(
         con,
-        "SELECT wid, bid, account, currency, amount_minor, delta, 0 AS weight FROM pairs",
+        "SELECT wrid, wid, bid, account, currency, amount_minor, delta, 0 AS weight FROM pairs",
         pass_no=1,
         rule=f"exact:{key}",
         why=("delta",),
