@@ -172,7 +172,9 @@ def reconcile_duckdb(
     The SQL passes run one account bucket (``hash(account) % buckets``) at a time, so their
     working set stays that of about :data:`BUCKET_ROWS` rows whatever the input's size;
     every decision they make stays within one account, so the buckets' pairs together are
-    the unpartitioned run's. ``buckets`` defaults to one per :data:`BUCKET_ROWS` rows.
+    the unpartitioned run's. ``buckets`` defaults to one per :data:`BUCKET_ROWS` rows, a
+    multiple of the buckets settled at once (two, one with ``threads=1``) past
+    :data:`SMALL_ROWS`.
     """
     from walletlink.reconcile.engine import _cyclic_gc_paused
 
