@@ -41,28 +41,20 @@ from __future__ import annotations
 from typing import Any, Final
 
 from walletlink.errors import WalletLinkError
+from walletlink.reconcile._duckdb_pairs import pair_columns
 from walletlink.reconcile.config import ReconcileConfig
 from walletlink.reconcile.fuzzy import _LEGAL_FORMS, _SCALE, _SCAN_FACTOR, counterparty_similarity
 from walletlink.reconcile.passes import day_phrase
-from walletlink.reconcile.results import MatchedPair
+from walletlink.reconcile.results import PairColumns
 
-__all__ = ["Shared", "fuzzy_pairs", "stage_rest"]
+__all__ = ["TWO_DELIVERIES", "fuzzy_columns", "fuzzy_pairs", "stage_rest"]
 
-_FETCH: Final = 100_000
 _FINGERPRINT: Final = "account, currency, amount_minor, value_date, counterparty"
 _FULL_KEY: Final = (
     "account, currency, amount_minor, value_date, status, end_to_end_id, instruction_id, "
     "bank_reference, idempotency_key, source_id, batch_id, counterparty, text, source, reversal"
 )
 _MARKER_FIELDS: Final = ("end_to_end_id", "instruction_id", "bank_reference", "text")
-
-
-class Shared(dict[str, str]):
-    """One string object per distinct value: every fetched row brings its own copy of the
-    account and currency, which for ten million pairs is a gigabyte of duplicates."""
-
-    def __call__(self, value: str) -> str:
-        return self.setdefault(value, value)
 
 
 #: Bank (account, currency, amount, value date) groups that two deliveries (files) report:
@@ -200,8 +192,8 @@ def _mark_busy(con: Any, config: ReconcileConfig) -> None:
             con.execute(f"UPDATE {table} SET inert = false WHERE inert AND ({condition})")
 
 
-def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
-    """The safe ``only candidate`` pairs (table ``fpairs``), as Python's pass 3 builds them."""
+def fuzzy_pairs(con: Any, config: ReconcileConfig) -> None:
+    """The safe ``only candidate`` pairs: table ``fpairs`` (``brid, wrid, weight, sim``)."""
     cap = config.max_candidates
     budget = cap * _SCAN_FACTOR
     window = config.date_window_days
@@ -355,61 +347,37 @@ def fuzzy_pairs(con: Any, config: ReconcileConfig) -> list[MatchedPair]:
         CREATE TEMP TABLE fpairs AS
         SELECT brid, wrid, weight, sim FROM pick ANTI JOIN seen USING (wrid)
     """)
-    return _fetch(con)
 
 
-def _fetch(con: Any) -> list[MatchedPair]:
-    cursor = con.execute("""
-        SELECT w.id, b.id, b.account, b.currency, b.amount_minor, b.day - w.day,
-               f.weight, f.sim, w.cp, b.cp
-        FROM fpairs f JOIN wk w ON w.rid = f.wrid JOIN bp b ON b.rid = f.brid
-        ORDER BY w.id, b.id
-    """)
-    out: list[MatchedPair] = []
-    new = tuple.__new__
-    reasons: dict[tuple[int, str], str] = {}
-    scores: dict[int, float] = {}
-    checked: set[tuple[str, str]] = set()
-    shared = Shared()
-    while batch := cursor.fetchmany(_FETCH):
-        for wid, bid, account, currency, amount, day, weight, sim, wcp, bcp in batch:
-            names = (wcp, bcp)
-            if names not in checked:
-                # The SQL similarity must be the Python one: checked once per name pair.
-                if counterparty_similarity(wcp, bcp) != sim:
-                    raise WalletLinkError(
-                        "internal error: SQL and Python counterparty similarity differ"
-                    )
-                checked.add(names)
-            if not wcp or not bcp:
-                party = "counterparty not named on both sides"
-            elif sim == 1:
-                party = "counterparty equal"
-            else:
-                party = f"counterparty similar ({sim:.2f})"
-            why = reasons.get((day, party))
-            if why is None:
-                why = reasons[(day, party)] = (
-                    f"amount equal; {day_phrase(day)}; {party}; only candidate"
-                )
-            score = scores.get(weight)
-            if score is None:
-                score = scores[weight] = weight / _SCALE
-            out.append(
-                new(
-                    MatchedPair,
-                    (
-                        wid,
-                        bid,
-                        3,
-                        "fuzzy",
-                        score,
-                        shared(account),
-                        shared(currency),
-                        amount,
-                        day,
-                        why,
-                    ),
-                )
-            )
-    return out
+def fuzzy_columns(con: Any) -> list[PairColumns]:
+    """The pairs of ``fpairs`` as :class:`PairColumns`, as Python's pass 3 builds them."""
+    # The SQL similarity must be the Python one: checked once per name pair.
+    for wcp, bcp, sim in con.execute(
+        "SELECT DISTINCT w.cp, b.cp, f.sim "
+        "FROM fpairs f JOIN wk w ON w.rid = f.wrid JOIN bp b ON b.rid = f.brid"
+    ).fetchall():
+        if counterparty_similarity(wcp, bcp) != sim:
+            raise WalletLinkError("internal error: SQL and Python counterparty similarity differ")
+    return pair_columns(
+        con,
+        "SELECT f.wrid, w.id AS wid, b.id AS bid, b.account, b.currency, b.amount_minor, "
+        "b.day - w.day AS delta, w.cp = '' OR b.cp = '' AS unnamed, f.sim, f.weight "
+        "FROM fpairs f JOIN wk w ON w.rid = f.wrid JOIN bp b ON b.rid = f.brid",
+        pass_no=3,
+        rule="fuzzy",
+        why=("delta", "unnamed", "sim"),
+        reason=_reason,
+        weight="weight",
+        score=lambda weight: weight / _SCALE,
+    )
+
+
+def _reason(key: tuple[Any, ...]) -> str:
+    day, unnamed, sim = key
+    if unnamed:
+        party = "counterparty not named on both sides"
+    elif sim == 1:
+        party = "counterparty equal"
+    else:
+        party = f"counterparty similar ({sim:.2f})"
+    return f"amount equal; {day_phrase(day)}; {party}; only candidate"

@@ -21,26 +21,34 @@ fuzzy blocks, leftovers) is fetched back as :class:`Record`\\ s and run through 
 engine itself, so the scoring and block rules exist once. Because the rows settled in SQL are
 exactly the ones no Python pass would have treated differently, the result has the same
 categories and pairs as the Python engine on the same inputs (a property test checks it);
-only the order of the ``matched`` tuple differs (SQL pairs come first, by wallet id).
+only the order of ``matched`` differs (SQL pairs come first: by bucket, then wallet input order).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
 from walletlink.errors import ConfigurationError, ValidationError
 from walletlink.money import exponent_of
-from walletlink.reconcile._duckdb_fuzzy import TWO_DELIVERIES, Shared, fuzzy_pairs, stage_rest
+from walletlink.reconcile._duckdb_fuzzy import (
+    TWO_DELIVERIES,
+    fuzzy_columns,
+    fuzzy_pairs,
+    stage_rest,
+)
+from walletlink.reconcile._duckdb_pairs import pair_columns
 from walletlink.reconcile._state import canonical_order
 from walletlink.reconcile.anomalies import find_anomalies
 from walletlink.reconcile.config import ReconcileConfig
@@ -52,7 +60,12 @@ from walletlink.reconcile.records import (
     RecordStatus,
     StatementBalance,
 )
-from walletlink.reconcile.results import CurrencyTotals, MatchedPair, ReconciliationResult
+from walletlink.reconcile.results import (
+    CurrencyTotals,
+    MatchedPairs,
+    PairColumns,
+    ReconciliationResult,
+)
 
 __all__ = ["COLUMNS", "Source", "reconcile_duckdb", "write_csv_side", "write_parquet"]
 
@@ -99,6 +112,30 @@ _INT64: Final = 2**63
 #: The key/value :func:`write_parquet` stamps on its files: normalised, validated, typed.
 _MARK: Final = ("walletlink", "normalised-1")
 _FETCH: Final = 100_000
+#: Rows (of the larger side) per bucket of a partitioned run: what a 2-core box reconciles
+#: in DuckDB's memory without spilling.
+BUCKET_ROWS: Final = 1_000_000
+#: Below this many rows a side, one bucket: splitting costs more than it saves.
+SMALL_ROWS: Final = 100_000
+#: The tables one bucket's SQL passes create (dropped before the next bucket).
+_BUCKET_TABLES: Final = (
+    "pairs",
+    "wp",
+    "bq",
+    "names",
+    "parts",
+    "wk",
+    "bp",
+    "bounds",
+    "cand",
+    "edges",
+    "bstat",
+    "listed",
+    "markers",
+    "pick",
+    "seen",
+    "fpairs",
+)
 
 #: A side: records (streamed to a staging file in batches), or a Parquet / CSV file path.
 Source = Iterable[Record] | str | Path
@@ -124,12 +161,20 @@ def reconcile_duckdb(
     memory_limit: str = "2GB",
     temp_directory: str | Path | None = None,
     threads: int | None = None,
+    buckets: int | None = None,
 ) -> ReconciliationResult:
     """Reconcile on DuckDB; the same categories and pairs as :func:`reconcile`.
 
     ``memory_limit``, ``temp_directory`` and ``threads`` are DuckDB's own: with a directory
     the staged tables are a database file in it, and joins spill to it past the limit (fewer
     threads, less memory at once). Only the rows the SQL pass cannot settle come back.
+
+    The SQL passes run one account bucket (``hash(account) % buckets``) at a time, so their
+    working set stays that of about :data:`BUCKET_ROWS` rows whatever the input's size;
+    every decision they make stays within one account, so the buckets' pairs together are
+    the unpartitioned run's. ``buckets`` defaults to one per :data:`BUCKET_ROWS` rows, a
+    multiple of the buckets settled at once (two, one with ``threads=1``) past
+    :data:`SMALL_ROWS`.
     """
     from walletlink.reconcile.engine import _cyclic_gc_paused
 
@@ -150,7 +195,7 @@ def reconcile_duckdb(
             # As in the Python engine: millions of small tuples, no cycles, nothing for the
             # cyclic collector to find, and in a large process it would walk the heap often.
             with _cyclic_gc_paused():
-                return _run(con, ledger, bank, config, list(statements), as_of, Path(work))
+                return _run(con, ledger, bank, config, list(statements), as_of, Path(work), buckets)
         finally:
             con.close()
 
@@ -169,54 +214,183 @@ def _run(
     statements: list[StatementBalance],
     as_of: date | None,
     work: Path,
+    buckets: int | None,
 ) -> ReconciliationResult:
     from walletlink.reconcile.engine import reconcile
 
     started = time.perf_counter()
-    _stage(con, "w", ledger, work)
-    _stage(con, "b", bank, work)
+    sources = {"w": _stage(con, "w", ledger, work), "b": _stage(con, "b", bank, work)}
+    k = buckets if buckets is not None else _bucket_count(con, sources)
+    if k < 1:
+        raise ConfigurationError("buckets must be at least 1")
     staged = time.perf_counter() - started
-    started = time.perf_counter()
-    day = as_of or _latest_day(con)
+    day = as_of or _latest_day(con, sources)
     field = config.strong_references[0] if config.strong_references else ""
-    pairs = _fast_pairs(con, field, config.key_date_tolerance_days) if field else []
-    fast_s = time.perf_counter() - started
-    started = time.perf_counter()
-    stage_rest(con, config, key_pairs=bool(field))
-    fuzzy = fuzzy_pairs(con, config)
-    fuzzy_s = time.perf_counter() - started
+    for table, source in sources.items():
+        con.execute(f"CREATE TABLE {table}_rest AS SELECT * FROM {source} LIMIT 0")
+    settle = functools.partial(_settle, sources=sources, buckets=k, config=config, field=field)
+    workers = _workers(con, k)
+    if workers == 1:
+        done = [settle(con, bucket) for bucket in range(k)]
+    else:
+        done = _in_parallel(con, settle, k, workers)
+    exact = [part for one in done for part in one.exact]
+    fuzzy = [part for one in done for part in one.fuzzy]
+    totals: dict[str, list[int]] = {}
+    for one in done:
+        for currency, extra in one.totals.items():
+            counts = totals.setdefault(currency, [0] * len(extra))
+            for i, value in enumerate(extra):
+                counts[i] += value
+    staged += sum(one.seconds[0] for one in done)
+    fast_s = sum(one.seconds[1] for one in done)
+    fuzzy_s = sum(one.seconds[2] for one in done)
     rest = reconcile(
-        _rest(con, "w"),
-        _rest(con, "b"),
+        _select_records(con, "SELECT * FROM w_rest ORDER BY rid"),
+        _select_records(con, "SELECT * FROM b_rest ORDER BY rid"),
         attrs.evolve(config, engine="python", anomalies=False),
         statements=statements,
         as_of=day,
     )
     anomalies = rest.anomalies
     if config.anomalies:
-        wallet, bank_rows = _all_records(con, "w"), _all_records(con, "b")
+        wallet, bank_rows = _all_records(con, sources["w"]), _all_records(con, sources["b"])
         anomalies = tuple(
             find_anomalies(wallet, "wallet", config) + find_anomalies(bank_rows, "bank", config)
         )
+    n_exact, n_fuzzy = sum(map(len, exact)), sum(map(len, fuzzy))
     return attrs.evolve(
         rest,
         config=config,
-        matched=(*pairs, *fuzzy, *rest.matched),
+        matched=MatchedPairs([*exact, *fuzzy, rest.matched]),
         anomalies=anomalies,
-        totals=_merge_totals(rest.totals, _fast_totals(con)),
+        totals=_merge_totals(rest.totals, totals),
         pass_seconds=(
-            ("duckdb staging", staged),
-            (f"duckdb 1 exact keys ({len(pairs)} pairs)", fast_s),
-            (f"duckdb 3 fuzzy 1:1 ({len(fuzzy)} pairs)", fuzzy_s),
+            (f"duckdb staging ({_buckets_phrase(k, workers)})", staged),
+            (f"duckdb 1 exact keys ({n_exact} pairs)", fast_s),
+            (f"duckdb 3 fuzzy 1:1 ({n_fuzzy} pairs)", fuzzy_s),
             *rest.pass_seconds,
         ),
     )
 
 
+class _Settled(NamedTuple):
+    """What the SQL passes settled in one bucket, and how long staging, keys, fuzzy took."""
+
+    exact: list[PairColumns]
+    fuzzy: list[PairColumns]
+    totals: dict[str, list[int]]
+    seconds: tuple[float, float, float]
+
+
+def _settle(
+    con: Any,
+    bucket: int,
+    *,
+    sources: dict[str, str],
+    buckets: int,
+    config: ReconcileConfig,
+    field: str,
+) -> _Settled:
+    """Both SQL passes on one bucket; its unsettled rows go to ``w_rest`` / ``b_rest``."""
+    started = time.perf_counter()
+    kinds = {t: _bucket(con, t, source, bucket, buckets) for t, source in sources.items()}
+    staged = time.perf_counter() - started
+    started = time.perf_counter()
+    exact = _fast_pairs(con, field, config.key_date_tolerance_days) if field else []
+    fast_s = time.perf_counter() - started
+    started = time.perf_counter()
+    stage_rest(con, config, key_pairs=bool(field))
+    fuzzy_pairs(con, config)
+    fuzzy = fuzzy_columns(con)
+    _keep_rest(con)
+    totals = _fast_totals(con, key_pairs=bool(field))
+    for name in _BUCKET_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    for name, kind in kinds.items():
+        con.execute(f"DROP {kind} {name}")
+    return _Settled(exact, fuzzy, totals, (staged, fast_s, time.perf_counter() - started))
+
+
+def _workers(con: Any, buckets: int) -> int:
+    """Buckets settled at once: two when DuckDB has two threads or more (its own parallelism
+    leaves cores idle in the long single-threaded steps: windows, ordered aggregates)."""
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    return min(buckets, 2 if threads >= 2 else 1)
+
+
+def _in_parallel(
+    con: Any, settle: Callable[[Any, int], _Settled], buckets: int, workers: int
+) -> list[_Settled]:
+    """Buckets on ``workers`` connections of the same database (TEMP tables are per
+    connection, so the buckets' tables of the same names do not meet), in bucket order."""
+
+    def work(mine: range) -> list[tuple[int, _Settled]]:
+        cursor = con.cursor()
+        try:
+            _normalising_macros(cursor)
+            return [(bucket, settle(cursor, bucket)) for bucket in mine]
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        shares = pool.map(work, [range(w, buckets, workers) for w in range(workers)])
+        done = dict(pair for share in shares for pair in share)
+    return [done[bucket] for bucket in range(buckets)]
+
+
+def _buckets_phrase(buckets: int, workers: int) -> str:
+    if buckets == 1:
+        return "1 bucket"
+    return f"{buckets} buckets, {workers} at a time; times summed over buckets"
+
+
+def _bucket_count(con: Any, sources: dict[str, str]) -> int:
+    """One bucket per :data:`BUCKET_ROWS` rows of the larger side, a multiple of the
+    workers past :data:`SMALL_ROWS` (so that both are busy to the end)."""
+    rows = max(
+        int(con.execute(f"SELECT count(*) FROM {s}").fetchone()[0]) for s in sources.values()
+    )
+    if rows < SMALL_ROWS:
+        return 1
+    workers = _workers(con, 2)
+    return workers * -(-rows // (BUCKET_ROWS * workers))
+
+
+def _bucket(con: Any, table: str, source: str, bucket: int, buckets: int) -> str:
+    """``table``: the rows of ``source`` whose account falls in ``bucket``; VIEW or TABLE."""
+    if buckets == 1 and not source.startswith("("):
+        # One bucket of a staged table: the table itself.
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}")
+        return "VIEW"
+    where = f"WHERE hash(account) % {buckets} = {bucket}" if buckets > 1 else ""
+    con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {source} {where}")
+    return "TABLE"
+
+
+def _keep_rest(con: Any) -> None:
+    """Add the bucket's rows neither SQL pass settled to ``w_rest`` / ``b_rest``.
+
+    ``wp`` / ``bq`` already hold the rows the key pass left (a quarter of the bucket), so
+    only the fuzzy pairs are taken out here, not every pair from every row again.
+    """
+    columns = ", ".join(("rid", *COLUMNS))
+    for table, left, column in (("w", "wp", "wrid"), ("b", "bq", "brid")):
+        con.execute(
+            f"INSERT INTO {table}_rest SELECT {columns} FROM {left} "
+            f"WHERE rid NOT IN (SELECT {column} FROM fpairs)"
+        )
+
+
 # -- staging ---------------------------------------------------------------------------------
 
 
-def _stage(con: Any, table: str, source: Source, work: Path) -> None:
+def _stage(con: Any, table: str, source: Source, work: Path) -> str:
+    """Stage one side; the SQL relation of its rows (``rid`` in input order, then COLUMNS).
+
+    Parquet files :func:`write_parquet` wrote are read where they lie, by bucket: copying
+    ten million rows into a table first cost more than reading them ten times.
+    """
     if isinstance(source, str | Path):
         path = str(source)
         reader = "read_parquet" if path.lower().endswith(".parquet") else "read_csv"
@@ -231,13 +405,15 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
         parameters = [path]
     _normalising_macros(con)
     if relation == "read_parquet(?)" and _written_by_us(con, path):
-        # write_parquet normalised and validated these rows already: read them as they are.
-        con.execute(
-            f"CREATE TABLE {table} AS SELECT row_number() OVER () AS rid, {', '.join(COLUMNS)} "
-            "FROM read_parquet(?)",
-            parameters,
+        # write_parquet normalised and validated these rows already: read them as they are,
+        # numbered by file (in glob order, as DuckDB reads them) and row within the file.
+        quoted = _literal(path)
+        return (
+            f"(SELECT (f.k << 40) + p.file_row_number AS rid, {', '.join(COLUMNS)} "
+            f"FROM read_parquet({quoted}, filename = true, file_row_number = true) p "
+            f"JOIN (SELECT file, row_number() OVER (ORDER BY file) AS k FROM glob({quoted})) f "
+            "ON f.file = p.filename)"
         )
-        return
     present = {
         row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}", parameters).fetchall()
     }
@@ -245,12 +421,19 @@ def _stage(con: Any, table: str, source: Source, work: Path) -> None:
     if missing:
         raise ValidationError(f"{path}: missing column(s) {', '.join(missing)}")
     select = ", ".join(_normalised(column, column in present) for column in COLUMNS)
+    staged = f"{table}_all"
     con.execute(
-        f"CREATE TABLE {table} AS SELECT row_number() OVER () AS rid, * FROM "
+        f"CREATE TABLE {staged} AS SELECT row_number() OVER () AS rid, * FROM "
         f"(SELECT {select} FROM {relation})",
         parameters,
     )
-    _validate(con, table, path)
+    _validate(con, staged, path)
+    return staged
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _written_by_us(con: Any, path: str) -> bool:
@@ -359,10 +542,10 @@ def write_parquet(source: Source, path: str | Path, *, temp_directory: str | Non
         con = duckdb.connect()
         try:
             con.execute("SET enable_progress_bar = false")
-            _stage(con, "side", source, Path(work))
+            side = _stage(con, "side", source, Path(work))
             columns = ", ".join(COLUMNS)
             con.execute(
-                f"COPY (SELECT {columns} FROM side ORDER BY rid) TO '{_setting(str(path))}' "
+                f"COPY (SELECT {columns} FROM {side} ORDER BY rid) TO '{_setting(str(path))}' "
                 f"(FORMAT parquet, KV_METADATA {{{_MARK[0]}: '{_MARK[1]}'}})"
             )
         finally:
@@ -402,11 +585,11 @@ def _csv_row(record: Record) -> tuple[object, ...]:
 # -- the SQL pass ------------------------------------------------------------------------------
 
 
-def _latest_day(con: Any) -> date:
+def _latest_day(con: Any, sources: dict[str, str]) -> date:
     # The Python engine's default as_of: the latest value date on either side.
     found = con.execute(
-        "SELECT max(d) FROM (SELECT max(value_date) AS d FROM w UNION ALL "
-        "SELECT max(value_date) FROM b)"
+        f"SELECT max(d) FROM (SELECT max(value_date) AS d FROM {sources['w']} UNION ALL "
+        f"SELECT max(value_date) FROM {sources['b']})"
     ).fetchone()[0]
     return found if found is not None else date.fromordinal(1)
 
@@ -452,31 +635,27 @@ def _eligible(table: str, key: str) -> str:
     )
 
 
-def _fast_pairs(con: Any, key: str, tolerance: int) -> list[MatchedPair]:
-    """Pairs settled in SQL (table ``pairs``), built as the Python pass 1 builds them."""
+def _fast_pairs(con: Any, key: str, tolerance: int) -> list[PairColumns]:
+    """Pairs settled in SQL (table ``pairs``), as the Python pass 1 builds them."""
     con.execute(f"""
-        CREATE TABLE pairs AS
+        CREATE TEMP TABLE pairs AS
         SELECT w.rid AS wrid, b.rid AS brid, w.id AS wid, b.id AS bid, b.account, b.currency,
                b.amount_minor, b.value_date - w.value_date AS delta
         FROM ({_eligible("w", key)}) w JOIN ({_eligible("b", key)}) b USING (account, key)
         WHERE w.currency = b.currency AND w.amount_minor = b.amount_minor
           AND abs(b.value_date - w.value_date) <= {int(tolerance)}
     """)
-    rule = f"exact:{key}"
-    deltas = [row[0] for row in con.execute("SELECT DISTINCT delta FROM pairs").fetchall()]
-    reasons = {d: f"{reference_label(key)} equal; amount equal; {day_phrase(d)}" for d in deltas}
-    out: list[MatchedPair] = []
-    new = tuple.__new__
-    shared = Shared()
-    cursor = con.execute(
-        "SELECT wid, bid, account, currency, amount_minor, delta FROM pairs ORDER BY wid, bid"
+    label = reference_label(key)
+    return pair_columns(
+        con,
+        "SELECT wrid, wid, bid, account, currency, amount_minor, delta, 0 AS weight FROM pairs",
+        pass_no=1,
+        rule=f"exact:{key}",
+        why=("delta",),
+        reason=lambda why: f"{label} equal; amount equal; {day_phrase(why[0])}",
+        weight="weight",
+        score=lambda _: 1.0,
     )
-    while batch := cursor.fetchmany(_FETCH):
-        out += [
-            new(MatchedPair, (w, b, 1, rule, 1.0, shared(a), shared(c), m, d, reasons[d]))
-            for w, b, a, c, m, d in batch
-        ]
-    return out
 
 
 # -- back to Python ------------------------------------------------------------------------------
@@ -517,37 +696,16 @@ def _record(row: Sequence[Any]) -> Record:
     return record
 
 
-def _rest(con: Any, table: str) -> Iterator[Record]:
-    """The rows neither SQL pass settled, in input order (ties of the canonical order)."""
-    column = "wrid" if table == "w" else "brid"
-    settled = [f"SELECT {column} FROM {name}" for name in ("pairs", "fpairs") if _has(con, name)]
-    where = f"WHERE rid NOT IN ({' UNION ALL '.join(settled)})" if settled else ""
-    return _select_records(con, f"SELECT * FROM {table} {where} ORDER BY rid")
+def _all_records(con: Any, source: str) -> list[Record]:
+    return canonical_order(list(_select_records(con, f"SELECT * FROM {source} ORDER BY rid")))
 
 
-def _has(con: Any, table: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()[0]
-    return bool(found)
-
-
-def _all_records(con: Any, table: str) -> list[Record]:
-    return canonical_order(list(_select_records(con, f"SELECT * FROM {table}")))
-
-
-def _fast_totals(con: Any) -> dict[str, list[int]]:
+def _fast_totals(con: Any, key_pairs: bool) -> dict[str, list[int]]:
     """Per currency: the SQL pairs' share of the totals (counts, sums, matches)."""
     stats: dict[str, list[int]] = {}
-    settled = []
-    if _has(con, "pairs"):
+    settled = ["SELECT b.currency, b.amount_minor FROM fpairs JOIN bq b ON b.rid = fpairs.brid"]
+    if key_pairs:
         settled.append("SELECT currency, amount_minor FROM pairs")
-    if _has(con, "fpairs"):
-        settled.append(
-            "SELECT b.currency, b.amount_minor FROM fpairs JOIN bq b ON b.rid = fpairs.brid"
-        )
-    if not settled:
-        return stats
     rows = con.execute(
         "SELECT currency, count(*), sum(CAST(amount_minor AS HUGEINT)) "
         f"FROM ({' UNION ALL '.join(settled)}) GROUP BY ALL"

@@ -9,9 +9,12 @@ class. Amounts are signed integer minor units, as in :class:`~walletlink.reconci
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
-from typing import NamedTuple
+from itertools import accumulate
+from typing import Any, NamedTuple, overload
 
 import attrs
 
@@ -31,7 +34,9 @@ __all__ = [
     "DuplicateRow",
     "FieldDiff",
     "MatchedPair",
+    "MatchedPairs",
     "Mismatch",
+    "PairColumns",
     "ReconciliationResult",
     "ReimportedRow",
     "ReversalMatch",
@@ -102,6 +107,198 @@ class MatchedPair(NamedTuple):
     #: Why the pair was made, for a person to accept or reject it:
     #: ``"end_to_end_id equal; amount equal; booked +1 day"``.
     reasons: str = ""
+
+
+class _PairSequence(Sequence[MatchedPair]):
+    """Equality, hashing and repr as a tuple of the same pairs has them."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _PairSequence | tuple | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        # Equal to a tuple of the same pairs, so it must hash like one.
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+class PairColumns(_PairSequence):
+    """Matched pairs of one pass and rule as columns: a few bytes a pair, not ~300.
+
+    ``wallet_ids`` / ``bank_ids`` are the ids laid end to end, ``*_lengths`` how long each
+    is; ``places``, ``reasons`` and ``scores`` index the shared ``(account, currency)``,
+    reason and score values, which a run has few of. Amounts are exact 64-bit integers.
+    """
+
+    __slots__ = (
+        "_amounts",
+        "_bank",
+        "_bank_ends",
+        "_deltas",
+        "_pass_no",
+        "_place_of",
+        "_places",
+        "_reason_of",
+        "_reasons",
+        "_rule",
+        "_score_of",
+        "_scores",
+        "_wallet",
+        "_wallet_ends",
+    )
+
+    def __init__(
+        self,
+        *,
+        pass_no: int,
+        rule: str,
+        wallet_ids: str,
+        wallet_lengths: Iterable[int],
+        bank_ids: str,
+        bank_lengths: Iterable[int],
+        places: Sequence[tuple[str, str]],
+        place_of: Iterable[int],
+        amounts: Iterable[int],
+        deltas: Iterable[int],
+        reasons: Sequence[str],
+        reason_of: Iterable[int],
+        scores: Sequence[float],
+        score_of: Iterable[int],
+    ) -> None:
+        self._pass_no, self._rule = pass_no, rule
+        self._wallet, self._bank = wallet_ids, bank_ids
+        self._wallet_ends = array("I", accumulate(wallet_lengths, initial=0))
+        self._bank_ends = array("I", accumulate(bank_lengths, initial=0))
+        self._places, self._reasons, self._scores = tuple(places), tuple(reasons), tuple(scores)
+        self._place_of = array("i", place_of)
+        self._amounts = array("q", amounts)
+        self._deltas = array("i", deltas)
+        self._reason_of = array("i", reason_of)
+        self._score_of = array("i", score_of)
+        n = len(self._amounts)
+        columns = (self._place_of, self._deltas, self._reason_of, self._score_of)
+        if (
+            any(len(column) != n for column in columns)
+            or len(self._wallet_ends) != n + 1
+            or len(self._bank_ends) != n + 1
+            or self._wallet_ends[-1] != len(wallet_ids)
+            or self._bank_ends[-1] != len(bank_ids)
+        ):
+            raise ValueError("pair columns of different lengths")
+
+    def __len__(self) -> int:
+        return len(self._amounts)
+
+    @overload
+    def __getitem__(self, index: int) -> MatchedPair: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[MatchedPair, ...]: ...
+    def __getitem__(self, index: int | slice) -> MatchedPair | tuple[MatchedPair, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("pair index out of range")
+        w, b = self._wallet_ends, self._bank_ends
+        account, currency = self._places[self._place_of[index]]
+        return MatchedPair(
+            self._wallet[w[index] : w[index + 1]],
+            self._bank[b[index] : b[index + 1]],
+            self._pass_no,
+            self._rule,
+            self._scores[self._score_of[index]],
+            account,
+            currency,
+            self._amounts[index],
+            self._deltas[index],
+            self._reasons[self._reason_of[index]],
+        )
+
+    def __iter__(self) -> Iterator[MatchedPair]:
+        new, pair = tuple.__new__, MatchedPair
+        wallet, bank, places = self._wallet, self._bank, self._places
+        reasons, scores, pass_no, rule = self._reasons, self._scores, self._pass_no, self._rule
+        w, b = self._wallet_ends, self._bank_ends
+        columns = (self._place_of, self._amounts, self._deltas, self._reason_of, self._score_of)
+        for i, (place, amount, delta, why, score) in enumerate(zip(*columns, strict=True)):
+            account, currency = places[place]
+            yield new(
+                pair,
+                (
+                    wallet[w[i] : w[i + 1]],
+                    bank[b[i] : b[i + 1]],
+                    pass_no,
+                    rule,
+                    scores[score],
+                    account,
+                    currency,
+                    amount,
+                    delta,
+                    reasons[why],
+                ),
+            )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpickle_columns, (self._state(),))
+
+    def _state(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
+def _unpickle_columns(state: tuple[Any, ...]) -> PairColumns:
+    columns = object.__new__(PairColumns)
+    for name, value in zip(PairColumns.__slots__, state, strict=True):
+        object.__setattr__(columns, name, value)
+    return columns
+
+
+class MatchedPairs(_PairSequence):
+    """Several sequences of matched pairs (tuples, :class:`PairColumns`) read as one."""
+
+    __slots__ = ("_parts", "_starts")
+    _parts: tuple[Sequence[MatchedPair], ...]
+
+    def __init__(self, parts: Iterable[Sequence[MatchedPair]]) -> None:
+        flat: list[Sequence[MatchedPair]] = []
+        for part in parts:
+            if isinstance(part, MatchedPairs):
+                flat += part._parts
+            elif len(part):
+                flat.append(part)
+        self._parts = tuple(flat)
+        self._starts = array("q", accumulate((len(p) for p in flat), initial=0))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    @overload
+    def __getitem__(self, index: int) -> MatchedPair: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[MatchedPair, ...]: ...
+    def __getitem__(self, index: int | slice) -> MatchedPair | tuple[MatchedPair, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("pair index out of range")
+        part = bisect_right(self._starts, index) - 1
+        return self._parts[part][index - self._starts[part]]
+
+    def __iter__(self) -> Iterator[MatchedPair]:
+        for part in self._parts:
+            yield from part
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MatchedPairs, (self._parts,))
 
 
 class Mismatch(NamedTuple):
@@ -277,7 +474,9 @@ class ReconciliationResult:
 
     as_of: date
     config: ReconcileConfig
-    matched: tuple[MatchedPair, ...] = ()
+    #: A tuple from the Python engine; the DuckDB engine's :class:`MatchedPairs` holds its
+    #: millions of SQL pairs as columns and builds each :class:`MatchedPair` on access.
+    matched: Sequence[MatchedPair] = ()
     mismatched: tuple[Mismatch, ...] = ()
     batches: tuple[BatchMatch, ...] = ()
     reversals: tuple[ReversalMatch, ...] = ()
