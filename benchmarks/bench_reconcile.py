@@ -231,6 +231,11 @@ def predict_walletlink(result: Any) -> Prediction:
 
 
 def _frames(gen: _Generator) -> tuple[Any, Any]:
+    return frames(gen.wallet, gen.bank)
+
+
+def frames(wallet: list[Record], bank: list[Record]) -> tuple[Any, Any]:
+    """Both sides as the pandas frames the baselines join (not timed: building is 2-5 s at 1M)."""
     import pandas as pd
 
     def frame(records: list[Record]) -> Any:
@@ -246,7 +251,7 @@ def _frames(gen: _Generator) -> tuple[Any, Any]:
             }
         )
 
-    return frame(gen.wallet), frame(gen.bank)
+    return frame(wallet), frame(bank)
 
 
 def _score_frames(exact: Any, fuzzy: Any, wallet: Any, bank: Any) -> Prediction:
@@ -352,7 +357,7 @@ def used_twice(p: Prediction) -> int:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def _timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
     best, value = float("inf"), None
     for _ in range(repeat):
         value = None  # free the previous run's result before the next one
@@ -364,10 +369,10 @@ def _timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
 
 
 def bench(n: int, *, baselines: bool = True) -> dict[str, Any]:
-    gen, gen_s = _timed(lambda: generate(n))
+    gen, gen_s = timed(lambda: generate(n))
     # Best of several runs on each side: the box may be shared, and the best run is the one
     # least disturbed by other work.
-    result, ours_s = _timed(
+    result, ours_s = timed(
         lambda: reconcile(gen.wallet, gen.bank, CONFIG, as_of=as_of(gen)), repeat=2
     )
     ours_rss = _peak_rss_mb()
@@ -386,13 +391,13 @@ def bench(n: int, *, baselines: bool = True) -> dict[str, Any]:
     }
     del result
     if baselines:
-        (wallet, bank), frames_s = _timed(lambda: _frames(gen))
-        (exact, fuzzy), pandas_s = _timed(lambda: run_pandas(wallet, bank), repeat=3)
+        (wallet, bank), frames_s = timed(lambda: _frames(gen))
+        (exact, fuzzy), pandas_s = timed(lambda: run_pandas(wallet, bank), repeat=3)
         report["frames_s"] = frames_s
         report["pandas_s"] = pandas_s
         report["pandas_scores"] = score(gen, _score_frames(exact, fuzzy, wallet, bank))
         report["pandas_used_twice"] = used_twice(_score_frames(exact, fuzzy, wallet, bank))
-        (exact, fuzzy), duck_s = _timed(lambda: run_duckdb(wallet, bank), repeat=3)
+        (exact, fuzzy), duck_s = timed(lambda: run_duckdb(wallet, bank), repeat=3)
         report["duckdb_s"] = duck_s
         duck = _score_frames(exact, fuzzy, wallet, bank)
         report["duckdb_scores"] = score(gen, duck)
