@@ -751,7 +751,9 @@ def _batches_for(state: RunState, bank_rows: list[int]) -> None:
     config = state.config
     by_part: dict[_Partition, _WindowIndex] = {}
     for key, rows in _partitions(state).items():
-        rows.sort(key=lambda i: (state.wallet_day[i], i))
+        # The rows come in ascending position, and the sort is stable: by day alone, they
+        # end in (day, position) order, with no key tuple built per row.
+        rows.sort(key=state.wallet_day.__getitem__)
         by_part[key] = _WindowIndex(state, rows)
     threshold = config.batch_counterparty_similarity
     twins = _booking_twins(state, bank_rows)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import compress
-from operator import attrgetter, not_
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter, ne, not_
 from typing import Final, NamedTuple
 
 from walletlink.errors import WalletLinkError
@@ -33,6 +33,7 @@ _SOURCE_ID = attrgetter("source_id")
 _SOURCE = attrgetter("source")
 _ACCOUNT_AND_SOURCE = attrgetter("account", "source_id")
 _ACCOUNT = attrgetter("account")
+_FIRST = itemgetter(0)
 _AMOUNT = attrgetter("amount_minor")
 _MARKER_PIECE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
 
@@ -78,16 +79,17 @@ def hygiene(state: RunState) -> None:
         first_seen = dict(zip(reversed(keys), reversed(indices), strict=True))
         if len(first_seen) == len(keys):
             continue  # no source id repeats on an account: nothing re-imported
-        for key, index in zip(keys, indices, strict=True):
-            first = first_seen[key]
-            if first != index:
-                record = take(index)
-                state.reimported_rows[side].add(index)
-                if side == "bank":
-                    originals.add(first)
-                state.reimported.append(
-                    ReimportedRow(side, record.id, records[first].id, record.source_id)
-                )
+        # Only the repeats are visited: which rows are no key's first one is told in C.
+        firsts = list(map(first_seen.__getitem__, keys))
+        repeats = list(map(ne, firsts, indices))
+        for index, first in zip(compress(indices, repeats), compress(firsts, repeats), strict=True):
+            record = take(index)
+            state.reimported_rows[side].add(index)
+            if side == "bank":
+                originals.add(first)
+            state.reimported.append(
+                ReimportedRow(side, record.id, records[first].id, record.source_id)
+            )
     _reimported_by_content(state, originals)
     bank = state.bank
     idless = list(compress(range(len(bank_sources)), map(not_, bank_sources)))
@@ -151,9 +153,11 @@ def _reimported_by_content(state: RunState, originals: set[int]) -> None:
     (a delivery holding more of them) stay for the later passes.
     """
     bank, used = state.bank, state.bank_used
-    # Records built in code usually have no source at all: the set of sources tells in C.
-    sources = set(map(_SOURCE, bank))
-    if len({source.partition("#")[0] for source in sources} - {""}) < 2:
+    # Each row's delivery (its source up to "#"), cut in C straight from the records: a set
+    # of the million distinct sources first would cost as much again. Records built in code
+    # usually have no source at all, which this tells as well.
+    delivered = set(map(_FIRST, map(str.partition, map(_SOURCE, bank), repeat("#"))))
+    if len(delivered - {""}) < 2:
         return  # one delivery: nothing can have come twice (the common run, kept cheap)
     free = [i for i, r in enumerate(bank) if not used[i] and r.source and i not in originals]
     groups: dict[tuple[str, str, int, object, object], dict[str, list[int]]] = {}
