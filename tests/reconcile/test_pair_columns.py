@@ -84,42 +84,36 @@ def test_columns_survive_pickling() -> None:
     assert pickle.loads(pickle.dumps(columns())) == PAIRS  # noqa: S301
 
 
-def test_columns_of_different_lengths_are_refused() -> None:
+# Two pairs whose columns agree; each case below breaks one of them.
+_TWO_PAIRS: dict[str, object] = {
+    "pass_no": 1,
+    "rule": "r",
+    "wallet_ids": "w1w2",
+    "wallet_lengths": [2, 2],
+    "bank_ids": "b1b2",
+    "bank_lengths": [2, 2],
+    "places": [("A", "EUR")],
+    "place_of": [0, 0],
+    "amounts": [1, 2],
+    "deltas": [0, 0],
+    "reasons": [""],
+    "reason_of": [0, 0],
+    "scores": [1.0],
+    "score_of": [0, 0],
+}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"bank_ids": "b1", "bank_lengths": [2]},  # one bank id for two pairs
+        {"wallet_lengths": [2, 1]},  # the lengths do not add up to the ids
+    ],
+)
+def test_columns_of_different_lengths_are_refused(broken: dict[str, object]) -> None:
+    assert len(PairColumns(**_TWO_PAIRS)) == 2
     with pytest.raises(ValueError, match="different lengths"):
-        PairColumns(
-            pass_no=1,
-            rule="r",
-            wallet_ids="w1w2",
-            wallet_lengths=[2, 2],
-            bank_ids="b1",
-            bank_lengths=[2],
-            places=[("A", "EUR")],
-            place_of=[0, 0],
-            amounts=[1, 2],
-            deltas=[0, 0],
-            reasons=[""],
-            reason_of=[0, 0],
-            scores=[1.0],
-            score_of=[0, 0],
-        )
-    with pytest.raises(ValueError, match="different lengths"):
-        # the lengths do not add up to the ids
-        PairColumns(
-            pass_no=1,
-            rule="r",
-            wallet_ids="w1w2",
-            wallet_lengths=[2, 1],
-            bank_ids="b1b2",
-            bank_lengths=[2, 2],
-            places=[("A", "EUR")],
-            place_of=[0, 0],
-            amounts=[1, 2],
-            deltas=[0, 0],
-            reasons=[""],
-            reason_of=[0, 0],
-            scores=[1.0],
-            score_of=[0, 0],
-        )
+        PairColumns(**{**_TWO_PAIRS, **broken})
 
 
 def test_matched_pairs_chain_their_parts() -> None:

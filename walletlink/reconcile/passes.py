@@ -337,29 +337,6 @@ def settle_pair(
 _Index = dict[str, dict[str, "int | list[int]"]]
 
 
-def _index_by(records: list[Record], positions: list[int], field: str) -> _Index:
-    rows = list(map(records.__getitem__, positions))
-    values = list(map(attrgetter(field), rows))
-    index: _Index = {}
-    # Most fields are empty on most rows: ``compress`` skips those in C.
-    for account, value, position in zip(
-        map(_ACCOUNT, compress(rows, values)),
-        compress(values, values),
-        compress(positions, values),
-        strict=True,
-    ):
-        per_account = index.get(account)
-        if per_account is None:
-            per_account = index[account] = {}
-        hit = per_account.setdefault(value, position)
-        if hit != position:  # the reference repeats (rare)
-            if isinstance(hit, int):
-                per_account[value] = [hit, position]
-            else:
-                hit.append(position)
-    return index
-
-
 def _rows(hit: int | list[int]) -> list[int]:
     return [hit] if isinstance(hit, int) else hit
 
@@ -421,8 +398,8 @@ def _key_field(state: RunState, field: str, free_wallet: list[int], free_bank: l
     visit misses the cache, ten times slower than the canonical order they were built in. So
     every value held by one row on each side (by far the common case) is decided here in
     canonical wallet order, its matched pair kept in its account's stream; the values held
-    more than once on a side go through the nested index (:func:`_index_by`), which they
-    are few enough for. Each (account, value) group's decision touches only its own rows, so
+    more than once on a side go through the nested index (:func:`_repeated_indices`), which
+    they are few enough for. Each (account, value) group's decision touches only its own rows, so
     only the order the items are reported in depends on the walk, and the streams restore
     it: accounts in order of their first wallet row, then each group at its first row.
     """

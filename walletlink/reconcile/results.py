@@ -110,9 +110,27 @@ class MatchedPair(NamedTuple):
 
 
 class _PairSequence(Sequence[MatchedPair]):
-    """Equality, hashing and repr as a tuple of the same pairs has them."""
+    """Indexing, equality, hashing and repr as a tuple of the same pairs has them; a
+    subclass only says how to build the pair at a valid, non-negative position (``_at``)."""
 
     __slots__ = ()
+
+    def _at(self, index: int) -> MatchedPair:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> MatchedPair: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[MatchedPair, ...]: ...
+    def __getitem__(self, index: int | slice) -> MatchedPair | tuple[MatchedPair, ...]:
+        if isinstance(index, slice):
+            return tuple(map(self._at, range(*index.indices(len(self)))))
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("pair index out of range")
+        return self._at(index)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, _PairSequence | tuple | list):
@@ -194,18 +212,7 @@ class PairColumns(_PairSequence):
     def __len__(self) -> int:
         return len(self._amounts)
 
-    @overload
-    def __getitem__(self, index: int) -> MatchedPair: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[MatchedPair, ...]: ...
-    def __getitem__(self, index: int | slice) -> MatchedPair | tuple[MatchedPair, ...]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("pair index out of range")
+    def _at(self, index: int) -> MatchedPair:
         w, b = self._wallet_ends, self._bank_ends
         account, currency = self._places[self._place_of[index]]
         return MatchedPair(
@@ -278,18 +285,7 @@ class MatchedPairs(_PairSequence):
     def __len__(self) -> int:
         return self._starts[-1]
 
-    @overload
-    def __getitem__(self, index: int) -> MatchedPair: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[MatchedPair, ...]: ...
-    def __getitem__(self, index: int | slice) -> MatchedPair | tuple[MatchedPair, ...]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("pair index out of range")
+    def _at(self, index: int) -> MatchedPair:
         part = bisect_right(self._starts, index) - 1
         return self._parts[part][index - self._starts[part]]
 
